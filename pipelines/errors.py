@@ -1,0 +1,57 @@
+"""The error tree: every failure a user can see, and the exit code it maps to.
+
+`str(error)` is the one sentence the user reads; entry points print it after `ERROR` and exit
+with `error.exit_code`. Nothing here may carry a secret.
+"""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+
+
+class NodePipelinesError(Exception):
+    """Base of every error the command-line boundary turns into a sentence and an exit code."""
+
+    exit_code = EXIT_FAILURE
+
+
+class InputError(NodePipelinesError):
+    """Invalid input: a flag, a setting, a source tree or a lockfile the tool cannot use."""
+
+    exit_code = EXIT_USAGE
+
+
+class EngineUnavailableError(NodePipelinesError):
+    """No Dagger engine can be reached: nothing was built."""
+
+    exit_code = EXIT_USAGE
+
+
+class PipelineError(NodePipelinesError):
+    """A stage failed on a platform; carries the tail of its stderr."""
+
+    exit_code = EXIT_FAILURE
+
+    def __init__(
+        self, message: str, *, stage: str, platform: str | None = None, stderr: str = ""
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.stage = stage
+        self.platform = platform
+        self.stderr_tail = tail(stderr)
+
+    def __str__(self) -> str:
+        where = f"stage {self.stage}" + (f" on {self.platform}" if self.platform else "")
+        text = f"{where} failed: {self.message}"
+        if self.stderr_tail:
+            text += "\n" + "\n".join("  | " + line for line in self.stderr_tail.splitlines())
+        return text
+
+
+def tail(text: str, lines: int = 12) -> str:
+    """Return the last `lines` non-empty lines of `text`."""
+    kept = [line for line in text.splitlines() if line.strip()]
+    return "\n".join(kept[-lines:])

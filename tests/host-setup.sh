@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Installs what the component tests run for real: a local OCI registry with htpasswd auth, skopeo,
+# arm64 emulation (qemu-user-static + binfmt), arm64 C/C++ runtimes and a cross compiler, and
+# Node for both architectures from the npm registry. Idempotent; needs root (or sudo).
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+tools="$here/.tools"
+node_version="${NODEPIPE_TEST_NODE_VERSION:-22.23.3}"
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+
+apt_packages=(docker-registry apache2-utils skopeo qemu-user-static binfmt-support
+              g++-aarch64-linux-gnu libc6:arm64 libstdc++6:arm64 curl)
+missing=()
+dpkg --print-foreign-architectures | grep -qx arm64 || $sudo dpkg --add-architecture arm64
+for pkg in "${apt_packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "host-setup: installing ${missing[*]}" >&2
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# The Debian package starts no service here; the tests start their own registries.
+if [ ! -e /proc/sys/fs/binfmt_misc/register ]; then
+  $sudo mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc
+fi
+$sudo update-binfmts --enable qemu-aarch64 2>/dev/null || true
+
+mkdir -p "$tools"
+for arch in x64 arm64; do
+  if [ ! -x "$tools/node-$arch/bin/node" ]; then
+    echo "host-setup: fetching node-linux-$arch@$node_version" >&2
+    tmp=$(mktemp -d)
+    (cd "$tmp" && npm pack --silent "node-linux-$arch@$node_version" >/dev/null)
+    mkdir -p "$tools/node-$arch"
+    tar -xzf "$tmp"/node-linux-"$arch"-*.tgz -C "$tools/node-$arch" --strip-components=1
+    rm -rf "$tmp"
+  fi
+done
+"$tools/node-x64/bin/node" --version >/dev/null
+"$tools/node-arm64/bin/node" -e 'if (process.arch !== "arm64") process.exit(1)'
+echo "host-setup: ready (node $node_version for x64 and arm64 in $tools)" >&2
