@@ -1,0 +1,8 @@
+{
+  "targets": [
+    {
+      "target_name": "checksum",
+      "sources": ["checksum.c"]
+    }
+  ]
+}
