@@ -1,0 +1,129 @@
+"""`python -m pipelines.build`: flags -> settings -> plan -> run -> exit code.
+
+stdout carries the machine-readable result (the plan with --print, the exported path or the
+published `REF@sha256:...`); everything else goes to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform as host
+import sys
+from collections.abc import Sequence
+from importlib.metadata import version as dist_version
+from typing import Any
+
+import anyio
+
+from pipelines.errors import EXIT_OK, NodePipelinesError, PipelineError
+from pipelines.logs import configure_logging, get_logger
+from pipelines.plan import Plan, build_plan
+from pipelines.platforms import Platform
+from pipelines.project import NodeProject
+from pipelines.settings import Settings, load_settings
+
+
+def parser() -> argparse.ArgumentParser:
+    """The command line; every flag defaults to None so lower-precedence sources can fill it."""
+    p = argparse.ArgumentParser(
+        prog="python -m pipelines.build",
+        description="Build a Node.js service with native addons into one multi-platform image.",
+        argument_default=None,
+    )
+    p.add_argument("source", nargs="?", help="the service's directory (default: bundled example)")
+    p.add_argument("--print", dest="print_plan", action="store_true",
+                   help="print the plan as JSON and exit, without contacting an engine")
+    p.add_argument("--platforms", help="comma-separated, default linux/amd64,linux/arm64")
+    p.add_argument("--allow-unsupported-platforms", action="store_const", const=True,
+                   help="opt in to platforms other than linux/amd64 and linux/arm64")
+    p.add_argument("--node-major", type=int, help="Node.js major version (default 22)")
+    p.add_argument("--base-image", help="default node:<major>-bookworm-slim")
+    p.add_argument("--image", help="image reference to publish to, REGISTRY/REPO")
+    p.add_argument("--tags", help="comma-separated tags to move after publishing (default latest)")
+    p.add_argument("--publish", action=argparse.BooleanOptionalAction,
+                   help="publish to --image instead of exporting an OCI archive")
+    p.add_argument("--export-path", help="where the OCI archive goes (default build/<name>.oci.tar)")
+    p.add_argument("--cache-namespace", help="prefix of every cache volume name")
+    p.add_argument("--registry-username", help="registry user (password: NODEPIPE_REGISTRY_PASSWORD)")
+    p.add_argument("--entrypoint", help="comma-separated command, default node,dist/entrypoint.js")
+    p.add_argument("--port", type=int, help="port the service listens on (default 8080)")
+    p.add_argument("--health-path", help="health endpoint the smoke test probes (default /healthz)")
+    p.add_argument("--node-options", help="NODE_OPTIONS in the runtime image")
+    p.add_argument("--bindings-output", help="where compile:bindings leaves its .node files")
+    p.add_argument("--emulation", choices=["allow", "warn", "fail"],
+                   help="what to do when a target runs emulated (default warn)")
+    p.add_argument("--log-format", choices=["auto", "console", "json"])
+    p.add_argument("--timeout", dest="timeout_s", type=float, help="overall timeout in seconds")
+    return p
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    """Settings from parsed flags, the environment and the config file."""
+    flags: dict[str, Any] = {k: v for k, v in vars(args).items() if k != "print_plan"}
+    return load_settings(flags)
+
+
+def host_platform() -> Platform:
+    """This machine's platform: where a local engine would run natively."""
+    return Platform.parse(f"linux/{host.machine()}")
+
+
+def make_plan(settings: Settings, engine: Platform) -> Plan:
+    """The plan for `settings` on an engine running natively on `engine`."""
+    project = NodeProject.load(settings.source)
+    return build_plan(settings, project, engine_platform=engine)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line and return the exit code."""
+    args = parser().parse_args(argv)
+    errors: list[NodePipelinesError] = []
+    try:
+        settings = settings_from_args(args)
+        configure_logging(settings.log_format)
+        plan = make_plan(settings, host_platform())
+        for warning in plan.warnings:
+            get_logger().warning("platform_unsupported", detail=warning)
+        if args.print_plan:
+            print(json.dumps(plan.describe(), indent=2))
+            return EXIT_OK
+        output = anyio.run(_run, settings, plan)
+    except* NodePipelinesError as group:  # task groups raise groups; plain errors land here too
+        errors = leaves(group)
+    if errors:
+        for error in errors:
+            print(f"ERROR {error}", file=sys.stderr)
+        return max(error.exit_code for error in errors)
+    print(output)
+    return EXIT_OK
+
+
+def leaves(group: BaseExceptionGroup[NodePipelinesError]) -> list[NodePipelinesError]:
+    """The errors inside a (nested) exception group, in order."""
+    found: list[NodePipelinesError] = []
+    for error in group.exceptions:
+        if isinstance(error, BaseExceptionGroup):
+            found.extend(leaves(error))
+        else:
+            found.append(error)
+    return found
+
+
+async def _run(settings: Settings, plan: Plan) -> str:
+    from pipelines import run  # imported late: --print must work without touching Dagger
+
+    try:
+        with anyio.fail_after(settings.timeout_s):
+            async with run.engine(dist_version("dagger-io")):
+                return await run.execute(settings, plan)
+    except TimeoutError:
+        raise PipelineError(
+            f"the build did not finish within {settings.timeout_s:g} s: raise --timeout, "
+            "or look at which stage was still running",
+            stage="build",
+        ) from None
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,230 @@
+"""The build graph as data: targets, stages, cache volumes and the output. No Dagger here.
+
+Both entry points (the command line and the Dagger module) build this plan and hand it to the
+same stages, and `--print` shows it without contacting an engine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
+
+from pipelines.platforms import Platform
+from pipelines.project import NodeProject
+from pipelines.settings import Settings
+
+Sharing = Literal["shared", "locked", "private"]
+
+# Where the stages keep npm's cache inside build containers.
+NPM_CACHE = "/cache/npm"
+APP_DIR = "/app"
+TOOLCHAIN = ("python3", "make", "g++", "pkg-config")
+
+
+@dataclass(frozen=True)
+class CacheVolume:
+    """A named cache volume and where a stage mounts it."""
+
+    name: str
+    path: str
+    sharing: Sharing = "shared"
+
+
+@dataclass(frozen=True)
+class NativePackage:
+    """A production package with native code, and how it gets its binary on one target."""
+
+    name: str
+    version: str
+    verdict: str  # prebuilt | download | compile | missing
+
+
+@dataclass(frozen=True)
+class Target:
+    """One platform the image is built for, with everything its stages need."""
+
+    platform: Platform
+    libc: str
+    emulated: bool
+    toolchain: bool
+    caches: tuple[CacheVolume, ...]
+    native_packages: tuple[NativePackage, ...] = ()
+
+
+@dataclass(frozen=True)
+class Output:
+    """Where the finished multi-platform image goes."""
+
+    kind: Literal["export", "publish"]
+    path: Path | None = None
+    image: str = ""
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything the stages and the executor need, decided before any engine work."""
+
+    name: str
+    source: Path
+    base_image: str
+    node_major: int
+    engine_platform: Platform
+    build_caches: tuple[CacheVolume, ...]
+    compile_bindings: bool
+    bindings_output: str
+    entrypoint: tuple[str, ...]
+    port: int
+    health_path: str
+    node_options: str
+    targets: tuple[Target, ...]
+    output: Output
+    warnings: tuple[str, ...] = field(default=())
+
+    def on_engine(self, engine_platform: Platform) -> Plan:
+        """The same plan on an engine whose native platform is `engine_platform`."""
+        targets = tuple(replace(t, emulated=t.platform != engine_platform) for t in self.targets)
+        return replace(self, engine_platform=engine_platform, targets=targets)
+
+    def describe(self) -> dict[str, Any]:
+        """The plan as JSON-safe data: what `--print` shows."""
+        return {
+            "name": self.name,
+            "source": str(self.source),
+            "base_image": self.base_image,
+            "node_major": self.node_major,
+            "engine_platform": str(self.engine_platform),
+            "build": {
+                "platform": None,  # the engine's own platform: runs once, natively
+                "stages": [
+                    {"name": "deps", "run": ["npm", "ci", "--ignore-scripts"]},
+                    {"name": "compile", "run": ["npm", "run", "compile"], "produces": "dist/"},
+                ],
+                "cache_volumes": [c.name for c in self.build_caches],
+            },
+            "targets": [_describe_target(self, t) for t in self.targets],
+            "output": _describe_output(self.output),
+            "warnings": list(self.warnings),
+        }
+
+
+def _describe_target(plan: Plan, target: Target) -> dict[str, Any]:
+    native = ["npm", "ci", "--omit=dev"]
+    stages: list[dict[str, Any]] = [
+        {"name": "native", "toolchain": list(TOOLCHAIN) if target.toolchain else [], "run": native},
+    ]
+    if plan.compile_bindings:
+        stages.append({"name": "bindings", "run": ["npm", "run", "compile:bindings"]})
+    stages.append({"name": "runtime", "user": "node", "cmd": list(plan.entrypoint)})
+    return {
+        "platform": str(target.platform),
+        "libc": target.libc,
+        "emulated": target.emulated,
+        "cache_volumes": [c.name for c in target.caches],
+        "stages": stages,
+        "native_packages": [
+            {"name": p.name, "version": p.version, "verdict": p.verdict}
+            for p in target.native_packages
+        ],
+    }
+
+
+def _describe_output(output: Output) -> dict[str, Any]:
+    if output.kind == "export":
+        return {"kind": "export", "path": str(output.path)}
+    return {"kind": "publish", "image": output.image, "tags": list(output.tags)}
+
+
+def shared_caches(namespace: str) -> tuple[CacheVolume, ...]:
+    """Caches whose content is the same on every architecture, so every target may share them.
+
+    npm's `_cacache` holds registry tarballs addressed by their integrity hash. A platform
+    package (`@img/sharp-linux-arm64`) is a different tarball from its x64 sibling, so sharing
+    the store can never hand one arch the other's binary.
+    """
+    return (CacheVolume(f"{namespace}-npm-cacache", f"{NPM_CACHE}/_cacache"),)
+
+
+def target_caches(namespace: str, platform: Platform, libc: str, node_major: int) -> tuple[
+    CacheVolume, ...
+]:
+    """Caches that can hold arch-specific content, keyed by os, arch, variant, libc and Node major.
+
+    The rule: anything that may contain a compiled binary or a package list for one platform
+    (prebuild downloads, node-gyp's dev dir, apt's lists and archives) is never shared between
+    targets. apt's directories are LOCKED because apt refuses concurrent writers.
+    """
+    key = f"{platform.slug}-{libc}-node{node_major}"
+    return (
+        *shared_caches(namespace),
+        CacheVolume(f"{namespace}-npm-prebuilds-{key}", f"{NPM_CACHE}/_prebuilds"),
+        CacheVolume(f"{namespace}-node-gyp-{key}", "/cache/node-gyp"),
+        CacheVolume(f"{namespace}-apt-lists-{key}", "/var/lib/apt/lists", "locked"),
+        CacheVolume(f"{namespace}-apt-archives-{key}", "/var/cache/apt/archives", "locked"),
+    )
+
+
+def build_plan(
+    settings: Settings,
+    project: NodeProject,
+    *,
+    engine_platform: Platform,
+    native: dict[Platform, Sequence[NativePackage]] | None = None,
+) -> Plan:
+    """Decide the whole build from settings, the project and (optionally) the audit's verdicts."""
+    targets = tuple(
+        _target(settings, project, p, engine_platform, None if native is None else native.get(p, ()))
+        for p in settings.platforms
+    )
+    if settings.publish:
+        output = Output("publish", image=settings.image, tags=settings.tags)
+    else:
+        output = Output("export", path=settings.export_file(project.name))
+    return Plan(
+        name=project.name,
+        source=settings.source,
+        base_image=settings.base,
+        node_major=settings.node_major,
+        engine_platform=engine_platform,
+        build_caches=shared_caches(settings.cache_namespace),
+        compile_bindings=project.compiles_bindings,
+        bindings_output=settings.bindings_output,
+        entrypoint=settings.entrypoint,
+        port=settings.port,
+        health_path=settings.health_path,
+        node_options=settings.node_options,
+        targets=targets,
+        output=output,
+        warnings=tuple(_warnings(settings)),
+    )
+
+
+def _target(
+    settings: Settings,
+    project: NodeProject,
+    platform: Platform,
+    engine_platform: Platform,
+    native: Sequence[NativePackage] | None,
+) -> Target:
+    # The toolchain goes only where something compiles: the project's own addon, or a
+    # dependency without a prebuilt binary for this target (download falls back to a compile).
+    # Without an audit nothing is known, so the toolchain stays.
+    all_prebuilt = native is not None and all(p.verdict == "prebuilt" for p in native)
+    return Target(
+        platform=platform,
+        libc=settings.libc,
+        emulated=platform != engine_platform,
+        toolchain=project.compiles_bindings or not all_prebuilt,
+        caches=target_caches(settings.cache_namespace, platform, settings.libc, settings.node_major),
+        native_packages=tuple(native or ()),
+    )
+
+
+def _warnings(settings: Settings) -> list[str]:
+    return [
+        f"{p} is outside linux/amd64 and linux/arm64: every extra platform lengthens CI "
+        "(it usually runs emulated) and adds a full image to registry storage"
+        for p in settings.unsupported_platforms
+    ]

@@ -1,0 +1,201 @@
+"""Settings: the only module that reads flags, the environment and the config file.
+
+Precedence, highest first: command-line flags, `NODEPIPE_*` environment variables,
+`node-pipelines.toml` in the source directory, then the defaults below.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, EnvSettingsSource, NoDecode, SettingsConfigDict
+
+from pipelines.errors import InputError
+from pipelines.platforms import Platform, libc_of_image
+
+ENV_PREFIX = "NODEPIPE_"
+CONFIG_FILE = "node-pipelines.toml"
+BUNDLED_EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "native-service"
+DEFAULT_PLATFORMS = ("linux/amd64", "linux/arm64")
+_NAME_UNSAFE = re.compile(r"[^a-z0-9._-]+")
+
+
+class SettingsError(InputError):
+    """A setting, flag or config file the pipeline cannot use."""
+
+
+def _split_list(value: Any) -> Any:
+    """Accept `a,b` (flags, env, toml strings) as well as real lists."""
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """Everything a build can be told; defaults build the bundled example for amd64 and arm64."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True)
+
+    source: Path = BUNDLED_EXAMPLE
+    platforms: Annotated[tuple[Platform, ...], NoDecode] = tuple(
+        Platform.parse(p) for p in DEFAULT_PLATFORMS
+    )
+    allow_unsupported_platforms: bool = False
+    node_major: int = Field(default=22, ge=18, le=40)
+    base_image: str = ""  # empty: node:<node_major>-bookworm-slim
+    image: str = ""
+    tags: Annotated[tuple[str, ...], NoDecode] = ("latest",)
+    publish: bool = False
+    export_path: Path | None = None  # None: build/<package name>.oci.tar
+    cache_namespace: str = "nodepipe"
+    registry_username: str = ""
+    registry_password: SecretStr = SecretStr("")
+    entrypoint: Annotated[tuple[str, ...], NoDecode] = ("node", "dist/entrypoint.js")
+    port: int = Field(default=8080, ge=1, le=65535)
+    health_path: str = "/healthz"
+    node_options: str = "--max-old-space-size=2048"
+    bindings_output: str = "build/Release"
+    emulation: Literal["allow", "warn", "fail"] = "warn"
+    log_format: Literal["auto", "console", "json"] = "auto"
+    timeout_s: float = Field(default=3600.0, gt=0)
+
+    @field_validator("platforms", mode="before")
+    @classmethod
+    def _parse_platforms(cls, value: Any) -> Any:
+        items = _split_list(value)
+        if isinstance(items, list | tuple):
+            return tuple(p if isinstance(p, Platform) else Platform.parse(str(p)) for p in items)
+        return items
+
+    @field_validator("tags", "entrypoint", mode="before")
+    @classmethod
+    def _parse_lists(cls, value: Any) -> Any:
+        return _split_list(value)
+
+    @model_validator(mode="after")
+    def _check(self) -> Settings:
+        if not self.platforms:
+            raise ValueError("no platform given: name at least one, such as linux/amd64")
+        if len(set(self.platforms)) != len(self.platforms):
+            raise ValueError("a platform is listed twice: name each platform once")
+        unsupported = [str(p) for p in self.platforms if not p.supported]
+        if unsupported and not self.allow_unsupported_platforms:
+            raise ValueError(
+                f"platform {', '.join(unsupported)} is not verified by node-pipelines: "
+                "pass --allow-unsupported-platforms to build it anyway"
+            )
+        if self.publish and not self.image:
+            raise ValueError("publishing needs an image reference: pass --image REGISTRY/REPO")
+        if not self.entrypoint:
+            raise ValueError("the entrypoint is empty: pass for example node,dist/entrypoint.js")
+        return self
+
+    @property
+    def base(self) -> str:
+        """The runtime and build base image."""
+        return self.base_image or f"node:{self.node_major}-bookworm-slim"
+
+    @property
+    def libc(self) -> str:
+        """The C library of the base image (glibc or musl)."""
+        return libc_of_image(self.base)
+
+    @property
+    def unsupported_platforms(self) -> tuple[Platform, ...]:
+        """Opted-in platforms outside linux/amd64 and linux/arm64."""
+        return tuple(p for p in self.platforms if not p.supported)
+
+    def export_file(self, package_name: str) -> Path:
+        """Where the OCI archive goes: the setting, or build/<package name>.oci.tar."""
+        if self.export_path is not None:
+            return self.export_path
+        name = _NAME_UNSAFE.sub("-", package_name.lower().lstrip("@")).strip("-") or "image"
+        return Path("build") / f"{name}.oci.tar"
+
+
+def read_config_file(source: Path) -> dict[str, Any]:
+    """Return the values in `<source>/node-pipelines.toml`, or nothing when there is none."""
+    path = source / CONFIG_FILE
+    if not path.exists():
+        return {}
+    try:
+        values = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as error:
+        raise SettingsError(f"cannot read {path}: {error.strerror or error}; fix its permissions "
+                            "or remove it") from None
+    except tomllib.TOMLDecodeError as error:
+        raise SettingsError(f"{path} is not valid TOML ({error}): fix the file") from None
+    unknown = sorted(set(values) - set(Settings.model_fields) - {"source"})
+    if unknown:
+        raise SettingsError(
+            f"{path} has unknown setting {', '.join(unknown)}: "
+            f"known settings are {', '.join(sorted(Settings.model_fields))}"
+        )
+    values.pop("source", None)  # the file lives in the source; it cannot move it
+    return values
+
+
+def load_settings(
+    flags: Mapping[str, Any], environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Merge flags > environment > config file > defaults into validated Settings."""
+    environ = os.environ if environ is None else environ
+    env_values = _env_values(environ)
+    source_value = flags.get("source") or env_values.get("source") or BUNDLED_EXAMPLE
+    source = Path(source_value).expanduser()
+    file_values = read_config_file(source) if source.is_dir() else {}
+    merged = {**file_values, **env_values, **{k: v for k, v in flags.items() if v is not None}}
+    merged["source"] = source
+    try:
+        return Settings(**merged)
+    except ValidationError as error:
+        raise SettingsError(_sentence(error)) from None
+
+
+class _MappingEnvSource(EnvSettingsSource):
+    """pydantic-settings' env parsing over a given mapping instead of os.environ."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self._environ = environ
+        super().__init__(Settings, env_prefix=ENV_PREFIX)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        return {key.lower(): value for key, value in self._environ.items()}
+
+
+def _env_values(environ: Mapping[str, str]) -> dict[str, Any]:
+    """Read NODEPIPE_* variables with pydantic-settings' own parsing."""
+    try:
+        return dict(_MappingEnvSource(environ)())
+    except ValueError as error:  # SettingsError from a malformed JSON value in a list setting
+        raise SettingsError(f"an environment variable {ENV_PREFIX}* is malformed: {error}") from None
+
+
+def _sentence(error: ValidationError) -> str:
+    """Turn pydantic's first error into one sentence naming the setting."""
+    first = error.errors(include_url=False, include_input=False)[0]
+    field = ".".join(str(part) for part in first["loc"])
+    message = str(first["msg"]).removeprefix("Value error, ")
+    if first["type"] == "extra_forbidden":
+        return f"unknown setting {field!r}: see `python -m pipelines.build --help`"
+    if first["type"] == "value_error" and isinstance(first.get("ctx", {}).get("error"), InputError):
+        return message
+    if not field:
+        return message
+    env = ENV_PREFIX + field.upper()
+    return f"setting {field} ({env}): {message}"
+
+
+def public_view(settings: Settings) -> dict[str, Any]:
+    """Settings as JSON-safe data with the secret masked, for --print and reports."""
+    data = json.loads(settings.model_dump_json())
+    data["registry_password"] = "***" if settings.registry_password.get_secret_value() else ""
+    data["platforms"] = [str(p) for p in settings.platforms]
+    return data

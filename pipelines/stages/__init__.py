@@ -1,0 +1,12 @@
+"""Lazy Dagger stages: functions from plan values and Dagger objects to Dagger objects.
+
+They never await, never read settings or the environment, and never log.
+"""
+
+from __future__ import annotations
+
+from pipelines.stages.app import app_build, dist
+from pipelines.stages.image import runtime_image
+from pipelines.stages.native import native_build
+
+__all__ = ["app_build", "dist", "native_build", "runtime_image"]

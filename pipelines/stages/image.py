@@ -1,0 +1,39 @@
+"""The runtime image of one target: a fresh base, dist/, production node_modules, non-root."""
+
+from __future__ import annotations
+
+import dagger
+from dagger import dag
+
+from pipelines.plan import APP_DIR, Plan, Target
+
+RUNTIME_USER = "node"  # the unprivileged user every official Node image ships
+
+
+def runtime_image(
+    plan: Plan, target: Target, dist: dagger.Directory, native: dagger.Container
+) -> dagger.Container:
+    """Assemble the image that ships: nothing from the build containers but their outputs."""
+    ctr = (
+        dag.container(platform=dagger.Platform(str(target.platform)))
+        .from_(plan.base_image)
+        .with_env_variable("NODE_ENV", "production")
+        .with_env_variable("NODE_OPTIONS", plan.node_options)
+        .with_workdir(APP_DIR)
+        .with_file(f"{APP_DIR}/package.json", native.file(f"{APP_DIR}/package.json"),
+                   owner=RUNTIME_USER)
+        .with_file(f"{APP_DIR}/package-lock.json", native.file(f"{APP_DIR}/package-lock.json"),
+                   owner=RUNTIME_USER)
+        .with_directory(f"{APP_DIR}/node_modules", native.directory(f"{APP_DIR}/node_modules"),
+                        owner=RUNTIME_USER)
+        .with_directory(f"{APP_DIR}/dist", dist, owner=RUNTIME_USER)
+    )
+    if plan.compile_bindings:
+        bindings = f"{APP_DIR}/{plan.bindings_output.strip('/')}"
+        ctr = ctr.with_directory(bindings, native.directory(bindings), owner=RUNTIME_USER)
+    return (
+        ctr.with_label("org.opencontainers.image.title", plan.name)
+        .with_user(RUNTIME_USER)
+        .with_exposed_port(plan.port)
+        .with_default_args(list(plan.entrypoint))
+    )
