@@ -1,0 +1,128 @@
+"""Registry credentials: explicit settings first, then Docker's config.json `auths` entries.
+
+The password is a pydantic SecretStr from the moment it is read, so a repr, a log line or an
+exception message shows `**********` instead of it.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import SecretStr
+
+from pipelines.errors import InputError
+from pipelines.reference import DOCKER_HUB, DOCKER_HUB_API
+
+USERNAME_ENV = "NODEPIPE_REGISTRY_USERNAME"
+PASSWORD_ENV = "NODEPIPE_REGISTRY_PASSWORD"  # noqa: S105 - the variable's name, not a secret
+# config.json names Docker Hub by its legacy index URL; all of these mean the same registry.
+_DOCKER_HUB_KEYS = frozenset({DOCKER_HUB, DOCKER_HUB_API, "index.docker.io"})
+
+
+class CredentialsError(InputError):
+    """Credentials that are present but unusable (half-set, or an unreadable config.json)."""
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """A registry login; `password` never prints."""
+
+    username: str
+    password: SecretStr
+
+    @classmethod
+    def of(cls, username: str, password: str | SecretStr) -> Credentials:
+        """Build credentials, wrapping a plain password in SecretStr."""
+        secret = password if isinstance(password, SecretStr) else SecretStr(password)
+        return cls(username=username, password=secret)
+
+
+def credentials_from_env(environ: Mapping[str, str]) -> Credentials | None:
+    """Read NODEPIPE_REGISTRY_USERNAME/PASSWORD; None when neither is set."""
+    username = environ.get(USERNAME_ENV, "")
+    password = environ.get(PASSWORD_ENV, "")
+    if not username and not password:
+        return None
+    if not username or not password:
+        missing = USERNAME_ENV if not username else PASSWORD_ENV
+        raise CredentialsError(
+            f"{missing} is not set: set both {USERNAME_ENV} and {PASSWORD_ENV}, or neither"
+        )
+    return Credentials.of(username, password)
+
+
+def docker_config_path(environ: Mapping[str, str]) -> Path:
+    """Where Docker keeps config.json: $DOCKER_CONFIG/config.json or ~/.docker/config.json."""
+    directory = environ.get("DOCKER_CONFIG")
+    if directory:
+        return Path(directory) / "config.json"
+    home = environ.get("HOME") or os.path.expanduser("~")  # noqa: PTH111 - HOME may be unset
+    return Path(home) / ".docker" / "config.json"
+
+
+def docker_config_credentials(registry: str, environ: Mapping[str, str]) -> Credentials | None:
+    """Look `registry` (host[:port]) up in Docker's config.json `auths`; None when absent."""
+    path = docker_config_path(environ)
+    if not path.is_file():
+        return None
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise CredentialsError(
+            f"cannot read Docker credentials from {path}: {type(error).__name__}"
+        ) from None
+    auths = config.get("auths") if isinstance(config, dict) else None
+    if not isinstance(auths, dict):
+        return None
+    wanted = _DOCKER_HUB_KEYS if registry in _DOCKER_HUB_KEYS else {registry}
+    for key, entry in auths.items():
+        if _normalise_key(key) in wanted and isinstance(entry, dict):
+            found = _entry_credentials(entry, path, key)
+            if found is not None:
+                return found
+    return None
+
+
+def resolve_credentials(
+    registry: str, explicit: Credentials | None, environ: Mapping[str, str]
+) -> Credentials | None:
+    """Explicit credentials (settings or env) win; otherwise Docker's config.json; else None."""
+    if explicit is not None:
+        return explicit
+    return docker_config_credentials(registry, environ)
+
+
+def _normalise_key(key: str) -> str:
+    # Keys are written as host, host:port, or full URLs such as https://index.docker.io/v1/.
+    for scheme in ("https://", "http://"):
+        if key.startswith(scheme):
+            key = key[len(scheme) :]
+    return key.split("/", 1)[0]
+
+
+def _entry_credentials(entry: dict[str, Any], path: Path, key: str) -> Credentials | None:
+    encoded = entry.get("auth")
+    if isinstance(encoded, str) and encoded:
+        try:
+            decoded = base64.b64decode(encoded, validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            decoded = ""
+        username, sep, password = decoded.partition(":")
+        if not sep or not username:
+            # The sentence names the entry, never its content: it holds the password.
+            raise CredentialsError(
+                f"cannot read Docker credentials from {path}: the auth of {key!r} "
+                "is not base64 of user:password"
+            )
+        return Credentials.of(username, password)
+    name, secret = entry.get("username"), entry.get("password")
+    if isinstance(name, str) and isinstance(secret, str) and name:
+        return Credentials.of(name, secret)
+    return None

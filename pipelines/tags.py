@@ -1,0 +1,90 @@
+"""Move tags to a verified index digest: the last step of publishing.
+
+The manifest is fetched by digest and its exact bytes are PUT under each tag with the same
+Content-Type, so the tag resolves to that very digest; each tag is then read back to confirm.
+Nothing is written unless the digest is in the registry first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+
+from pipelines.credentials import Credentials
+from pipelines.errors import EXIT_FAILURE, InputError, NodePipelinesError
+from pipelines.index_checks import declared_type, gather
+from pipelines.reference import ImageReference, parse_reference, validate_tag
+from pipelines.registry import Manifest, RegistryClient, RetryPolicy
+
+
+class TagMoveError(NodePipelinesError):
+    """A tag could not be pointed at the digest, or points elsewhere after the move."""
+
+    exit_code = EXIT_FAILURE
+
+
+@dataclass(frozen=True)
+class TagMove:
+    """One tag after the move: the digest it now names and the one it named before (if any)."""
+
+    tag: str
+    digest: str
+    previous: str | None
+
+
+async def move_tags(
+    ref_with_digest: ImageReference | str,
+    tags: Iterable[str],
+    credentials: Credentials | None,
+    *,
+    insecure_registries: Iterable[str] = (),
+    retry: RetryPolicy | None = None,
+) -> tuple[TagMove, ...]:
+    """Point every tag at the index digest of `ref_with_digest`, then confirm each one."""
+    ref = parse_reference(ref_with_digest) if isinstance(ref_with_digest, str) else ref_with_digest
+    if ref.digest is None:
+        raise InputError(f"cannot move tags to {ref}: the reference needs an @sha256: digest")
+    wanted = list(dict.fromkeys(validate_tag(tag) for tag in tags))
+    if not wanted:
+        return ()
+    repository, digest = ref.repository, ref.digest
+    async with RegistryClient(
+        ref.api_host, credentials, insecure_registries=insecure_registries, retry=retry
+    ) as client:
+        manifest = await client.get_manifest(repository, digest)
+        if manifest is None or manifest.digest != digest:
+            found = "is not in the registry" if manifest is None else "returned other bytes"
+            raise TagMoveError(
+                f"cannot move {', '.join(wanted)} to {ref.name}@{digest}: that digest {found}; "
+                "no tag was changed"
+            )
+        if not manifest.media_type:
+            manifest = Manifest(digest, declared_type(manifest), manifest.body)
+        previous = await gather([_resolver(client, repository, tag) for tag in wanted])
+        await gather([_writer(client, repository, tag, manifest) for tag in wanted])
+        after = await gather([_resolver(client, repository, tag) for tag in wanted])
+    wrong = [f"{tag} points at {now or 'nothing'}" for tag, now in zip(wanted, after, strict=True)
+             if now != digest]
+    if wrong:
+        raise TagMoveError(
+            f"tags of {ref.name} do not point at {digest} after the move: {'; '.join(wrong)}"
+        )
+    return tuple(TagMove(tag, digest, before) for tag, before in zip(wanted, previous, strict=True))
+
+
+def _resolver(
+    client: RegistryClient, repository: str, tag: str
+) -> Callable[[], Awaitable[str | None]]:
+    async def resolve() -> str | None:
+        return await client.manifest_digest(repository, tag)
+
+    return resolve
+
+
+def _writer(
+    client: RegistryClient, repository: str, tag: str, manifest: Manifest
+) -> Callable[[], Awaitable[str]]:
+    async def write() -> str:
+        return await client.put_manifest(repository, tag, manifest)
+
+    return write
