@@ -19,6 +19,7 @@ from pipelines.platforms import Platform
 from pipelines.settings import Settings
 from pipelines.stages import app_build, dist, native_build, runtime_image
 from pipelines.stages.app import SOURCE_EXCLUDES
+from pipelines.stages.image import oci_archive
 
 ENGINE_HELP = (
     "install the Dagger CLI {version} (https://docs.dagger.io/install) and a container runtime "
@@ -126,7 +127,7 @@ async def export_archive(plan: Plan, images: Images, durations: dict[str, float]
     result: list[str] = []
 
     async def export() -> None:
-        result.append(await dag.container().export(str(path), platform_variants=images.variants))
+        result.append(await oci_archive(images.variants).export(str(path)))
 
     await timed(durations, "export", None, export())
     return result[0]

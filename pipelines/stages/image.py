@@ -37,3 +37,8 @@ def runtime_image(
         .with_exposed_port(plan.port)
         .with_default_args(list(plan.entrypoint))
     )
+
+
+def oci_archive(variants: list[dagger.Container]) -> dagger.File:
+    """One multi-platform OCI archive holding every target's runtime image."""
+    return dag.container().as_tarball(platform_variants=variants)

@@ -1,0 +1,141 @@
+"""The lazily built Dagger graph of the default plan: platforms, caches, commands, user."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import dagger
+import pytest
+
+from pipelines import run
+from pipelines.stages.image import oci_archive
+
+from pipelines.plan import Plan
+from pipelines.run import Images
+from tests.graph import query
+
+TOOLCHAIN_WORDS = ("apt-get", "g++", "make", "python3", "node-gyp")
+
+
+def test_build_stage_has_no_platform(images: Images) -> None:
+    """The app stage runs on the engine's own platform: its container() has no platform."""
+    assert query.platform(images.app) is None
+
+
+def test_build_stage_runs_npm_ci_without_scripts_then_compile(images: Images) -> None:
+    """Dependencies install with scripts off, then TypeScript compiles, once."""
+    assert query.execs(images.app) == [["npm", "ci", "--ignore-scripts"], ["npm", "run", "compile"]]
+
+
+def test_build_stage_is_shared_by_every_target(images: Images) -> None:
+    """Both runtime images take dist/ from the identical build-platform chain."""
+    dists = []
+    for runtime in images.runtimes.values():
+        (call,) = [c for c in query.named(runtime, "withDirectory") if c.args["path"] == "/app/dist"]
+        dists.append(call.args["source"])
+    assert len(dists) == 2
+    assert query.same_chain(dists[0], dists[1])
+    assert query.platform(dists[0]) is None
+    assert query.calls(dists[0])[:-1] == query.calls(images.app)
+
+
+def test_each_target_container_carries_its_platform(images: Images) -> None:
+    """Native and runtime containers of a target ask for that target's platform."""
+    for platform, runtime in images.runtimes.items():
+        assert query.platform(runtime) == str(platform)
+        assert query.platform(images.natives[platform]) == str(platform)
+
+
+def test_no_arch_specific_cache_is_mounted_by_two_targets(plan: Plan, images: Images) -> None:
+    """Only the arch-neutral npm tarball store may be shared between targets."""
+    owners: Counter[str] = Counter()
+    for native in images.natives.values():
+        owners.update({key for _, key, _ in query.cache_mounts(native)})
+    shared = {key for key, count in owners.items() if count > 1}
+    assert shared == {c.name for c in plan.build_caches}, f"wanted only npm's store, got {shared}"
+
+
+def test_cache_mounts_match_the_plan(plan: Plan, images: Images) -> None:
+    """Every cache volume a target's stages mount is one the plan names for that target."""
+    for target in plan.targets:
+        mounted = {key for _, key, _ in query.cache_mounts(images.natives[target.platform])}
+        assert mounted == {c.name for c in target.caches}
+
+
+def test_native_stage_builds_with_scripts_and_local_headers(images: Images) -> None:
+    """Production deps install with scripts on; node-gyp uses the image's own Node headers."""
+    for native in images.natives.values():
+        commands = query.execs(native)
+        assert ["npm", "ci", "--omit=dev"] in commands
+        assert ["npm", "run", "compile:bindings"] in commands
+        env = {c.args["name"]: c.args["value"] for c in query.named(native, "withEnvVariable")}
+        assert env["npm_config_nodedir"] == "/usr/local"
+
+
+def test_runtime_installs_no_toolchain_and_only_production_deps(images: Images) -> None:
+    """The runtime chain runs nothing; node_modules comes from the target's production install."""
+    for platform, runtime in images.runtimes.items():
+        assert query.execs(runtime) == [], "the runtime image must not run any build command"
+        (modules,) = [c for c in query.named(runtime, "withDirectory")
+                      if c.args["path"] == "/app/node_modules"]
+        source = modules.args["source"]
+        assert query.platform(source) == str(platform)
+        commands = [" ".join(cmd) for cmd in query.execs(source)]
+        assert "npm ci --omit=dev" in commands
+        assert "npm ci --ignore-scripts" not in commands, "build-platform node_modules leaked"
+
+
+def test_runtime_is_non_root_with_production_env(plan: Plan, images: Images) -> None:
+    """USER node, NODE_ENV=production, NODE_OPTIONS, the port and the CMD are set."""
+    for runtime in images.runtimes.values():
+        (user,) = query.named(runtime, "withUser")
+        assert user.args["name"] == "node"
+        assert query.calls(runtime)[-1].name == "withDefaultArgs"
+        assert query.calls(runtime)[-1].args["args"] == ["node", "dist/entrypoint.js"]
+        env = {c.args["name"]: c.args["value"] for c in query.named(runtime, "withEnvVariable")}
+        assert env == {"NODE_ENV": "production", "NODE_OPTIONS": plan.node_options}
+        (port,) = query.named(runtime, "withExposedPort")
+        assert port.args["port"] == 8080
+        owners = {c.args.get("owner") for c in query.named(runtime, "withDirectory")}
+        assert owners == {"node"}
+
+
+def test_runtime_base_is_fresh(plan: Plan, images: Images) -> None:
+    """The runtime starts from the base image itself, not from a build container."""
+    for runtime in images.runtimes.values():
+        assert query.calls(runtime)[1].name == "from"
+        assert query.calls(runtime)[1].args["address"] == plan.base_image
+        words = " ".join(" ".join(cmd) for cmd in query.execs(runtime))
+        assert not any(w in words for w in TOOLCHAIN_WORDS)
+
+
+def test_export_carries_one_variant_per_target(images: Images) -> None:
+    """The OCI archive is built from exactly the runtime images, one per target, in order."""
+    archive = oci_archive(images.variants)
+    (call,) = query.named(archive, "asTarball")
+    variants = call.args["platformVariants"]
+    assert [query.platform(v) for v in variants] == ["linux/amd64", "linux/arm64"]
+    assert all(v is images.runtimes[p] for v, p in zip(variants, images.runtimes, strict=True))
+
+
+async def test_publish_carries_one_variant_per_target(
+    plan: Plan, images: Images, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """publish() gets the address and one platform variant per target.
+
+    `Container.publish` is replaced by a recording test double: this checks the call the
+    executor makes, not that a registry received anything (the engine tests do that).
+    """
+    seen: dict[str, Any] = {}
+
+    async def fake_publish(self: dagger.Container, address: str, **kwargs: Any) -> str:
+        seen.update(address=address, **kwargs)
+        return f"{address}@sha256:{'0' * 64}"
+
+    monkeypatch.setattr(dagger.Container, "publish", fake_publish)
+    ref = await run.publish_image(plan, images, {}, "localhost:5000/svc:1", lambda c: c)
+    assert ref.endswith("@sha256:" + "0" * 64)
+    assert seen["address"] == "localhost:5000/svc:1"
+    assert seen["platform_variants"] == images.variants
+    assert [query.platform(v) for v in seen["platform_variants"]] == ["linux/amd64", "linux/arm64"]

@@ -1,0 +1,71 @@
+"""The build command's boundary: stdout, exit codes, one sentence, no traceback."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import REPO
+
+
+def build(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items()
+            if not k.startswith(("NODEPIPE_", "DAGGER_", "_EXPERIMENTAL_DAGGER"))}
+    return subprocess.run(
+        [sys.executable, "-m", "pipelines.build", *args],
+        capture_output=True, text=True, cwd=REPO, env={**base, **(env or {})}, timeout=120,
+    )
+
+
+def test_print_shows_the_plan_without_an_engine() -> None:
+    """--print writes the plan as JSON on stdout and exits 0, with two disjoint targets."""
+    result = build("--print")
+    assert result.returncode == 0, result.stderr
+    plan = json.loads(result.stdout)
+    amd, arm = plan["targets"]
+    shared = set(plan["build"]["cache_volumes"])
+    assert not (set(amd["cache_volumes"]) - shared) & (set(arm["cache_volumes"]) - shared)
+
+
+def test_no_engine_is_one_sentence_and_exit_2() -> None:
+    """Without a session or a CLI, the build says what is missing and exits 2."""
+    result = build()
+    assert result.returncode == 2, result.stderr
+    assert result.stdout == ""
+    lines = [line for line in result.stderr.splitlines() if line.startswith("ERROR")]
+    assert len(lines) == 1, result.stderr
+    assert "Dagger CLI" in lines[0] and "container runtime" in lines[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_dead_session_port_is_one_sentence() -> None:
+    """A DAGGER_SESSION_PORT with nothing listening is reported, exit 2."""
+    result = build(env={"DAGGER_SESSION_PORT": "9", "DAGGER_SESSION_TOKEN": "t"})
+    assert result.returncode == 2, result.stderr
+    assert "does not answer" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_bad_input_is_exit_2_without_traceback(tmp_path: Path) -> None:
+    """Unknown platform, missing source and publish without image: exit 2, one ERROR line."""
+    cases = [
+        ("--platforms", "linux/sparc"),
+        ("--print", str(tmp_path / "nowhere")),
+        ("--publish",),
+        ("--image", "localhost:5000/svc", "--publish", "--export-path", "x", "--platforms", ""),
+    ]
+    for args in cases:
+        result = build(*args)
+        assert result.returncode == 2, (args, result.stderr)
+        assert result.stderr.count("ERROR") == 1, (args, result.stderr)
+        assert "Traceback" not in result.stderr
+
+
+def test_secret_never_reaches_output() -> None:
+    """The registry password appears nowhere in --print output or errors."""
+    env = {"NODEPIPE_REGISTRY_PASSWORD": "s3cr3t-value", "NODEPIPE_PUBLISH": "true"}
+    for result in (build("--print", env=env), build("--print", "--image", "x/y", env=env)):
+        assert "s3cr3t-value" not in result.stdout + result.stderr

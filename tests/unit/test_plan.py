@@ -1,0 +1,99 @@
+"""The plan as data: targets, cache names, toolchain decisions, describe()."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from pipelines.errors import InputError
+from pipelines.plan import NativePackage, build_plan
+from pipelines.platforms import Platform
+from pipelines.project import NodeProject
+from pipelines.settings import load_settings
+from tests.conftest import EXAMPLE
+
+AMD64, ARM64 = Platform.parse("linux/amd64"), Platform.parse("linux/arm64")
+
+
+def plan_for(flags: dict | None = None, engine: Platform = AMD64, native=None):
+    settings = load_settings(flags or {}, {})
+    return build_plan(settings, NodeProject.load(settings.source), engine_platform=engine,
+                      native=native)
+
+
+def test_arch_specific_caches_are_disjoint_and_keyed() -> None:
+    """Per-target caches differ by platform and name os, arch, libc and Node major."""
+    amd, arm = plan_for().targets
+    shared = {"nodepipe-npm-cacache"}
+    amd_own = {c.name for c in amd.caches} - shared
+    arm_own = {c.name for c in arm.caches} - shared
+    assert amd_own and arm_own and not amd_own & arm_own
+    assert all("linux-arm64-glibc-node22" in name for name in arm_own)
+
+
+def test_variant_and_node_major_change_cache_names() -> None:
+    """Changing Node major or the platform variant gives different volumes."""
+    a = {c.name for c in plan_for().targets[1].caches}
+    b = {c.name for c in plan_for({"node_major": 20}).targets[1].caches}
+    assert a & b == {"nodepipe-npm-cacache"}
+    arm7 = plan_for({"platforms": "linux/arm/v7", "allow_unsupported_platforms": True})
+    assert any("linux-arm-v7-glibc" in c.name for c in arm7.targets[0].caches)
+
+
+def test_emulation_follows_the_engine_platform() -> None:
+    """A target is emulated exactly when it differs from the engine's platform."""
+    plan = plan_for()
+    assert [t.emulated for t in plan.targets] == [False, True]
+    assert [t.emulated for t in plan.on_engine(ARM64).targets] == [True, False]
+
+
+def test_toolchain_only_where_something_compiles(tmp_path: Path) -> None:
+    """With every native package prebuilt and no own addon, a target gets no toolchain."""
+    src = tmp_path / "svc"
+    shutil.copytree(EXAMPLE, src, ignore=shutil.ignore_patterns("node_modules", "native"))
+    manifest = json.loads((src / "package.json").read_text())
+    del manifest["scripts"]["compile:bindings"]
+    (src / "package.json").write_text(json.dumps(manifest))
+    prebuilt = [NativePackage("sharp", "0.35.5", "prebuilt")]
+    native = {AMD64: prebuilt, ARM64: [NativePackage("bcrypt", "6.0.0", "compile")]}
+    plan = plan_for({"source": str(src)}, native=native)
+    assert [t.toolchain for t in plan.targets] == [False, True]
+    assert [t.toolchain for t in plan_for({"source": str(src)}).targets] == [True, True]
+
+
+def test_describe_has_the_documented_shape() -> None:
+    """--print JSON: targets with platform and cache_volumes, build stages, output."""
+    data = plan_for().describe()
+    assert json.loads(json.dumps(data)) == data
+    assert [t["platform"] for t in data["targets"]] == ["linux/amd64", "linux/arm64"]
+    assert all(t["cache_volumes"] for t in data["targets"])
+    assert data["build"]["platform"] is None
+    assert [s["name"] for s in data["build"]["stages"]] == ["deps", "compile"]
+    assert data["output"] == {"kind": "export", "path": "build/native-service.oci.tar"}
+    published = plan_for({"publish": True, "image": "localhost:5000/svc", "tags": "1,latest"})
+    assert published.describe()["output"] == {
+        "kind": "publish", "image": "localhost:5000/svc", "tags": ["1", "latest"]}
+
+
+@pytest.mark.parametrize(
+    ("remove", "wanted"),
+    [("package.json", "has no package.json"), ("package-lock.json", "has no package-lock.json")],
+)
+def test_source_without_manifest_or_lockfile(tmp_path: Path, remove: str, wanted: str) -> None:
+    """A source without package.json or lockfile is refused with one sentence."""
+    src = tmp_path / "svc"
+    shutil.copytree(EXAMPLE, src, ignore=shutil.ignore_patterns("node_modules"))
+    (src / remove).unlink()
+    with pytest.raises(InputError, match=wanted):
+        plan_for({"source": str(src)})
+
+
+def test_yarn_lockfile_is_named(tmp_path: Path) -> None:
+    """A yarn project is told that yarn lockfiles are not supported yet."""
+    (tmp_path / "package.json").write_text('{"name": "x", "scripts": {"compile": "tsc"}}')
+    (tmp_path / "yarn.lock").write_text("")
+    with pytest.raises(InputError, match="yarn lockfiles are not supported yet"):
+        NodeProject.load(tmp_path)
