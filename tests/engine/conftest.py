@@ -1,0 +1,34 @@
+"""Engine tier: runs for real where a Dagger session exists, otherwise skips saying what is missing."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+
+import dagger
+import pytest
+
+
+def engine_session_available() -> bool:
+    """True under `dagger run pytest` (or any DAGGER_SESSION_PORT) or with a CLI binary named."""
+    return bool(os.environ.get("DAGGER_SESSION_PORT") or os.environ.get("_EXPERIMENTAL_DAGGER_CLI_BIN"))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Skip engine tests, with the reason, when no engine can be reached."""
+    if engine_session_available():
+        return
+    skip = pytest.mark.skip(
+        reason="no Dagger engine session: run `dagger run python -m pytest -m engine` "
+        "(needs the Dagger CLI and a container runtime)"
+    )
+    for item in items:
+        if "engine" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture
+async def engine() -> AsyncIterator[None]:
+    """A connected Dagger session for one test."""
+    async with dagger.connection():
+        yield
