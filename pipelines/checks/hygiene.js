@@ -1,0 +1,191 @@
+#!/usr/bin/env node
+// Runtime hygiene check run inside a runtime image, as the image's default user: no compiler or
+// build tool, no node-gyp cache, no devDependency in node_modules, a non-root user and
+// NODE_ENV=production. Prints ONE JSON object on stdout listing the offenders and the sizes of
+// the app and its node_modules. Exit 0 when clean, 1 otherwise, 2 on bad arguments.
+// Node 18+ and no dependencies.
+//
+//   node hygiene.js --app /app --lockfile /tmp/nodepipe/package-lock.json [--root /]
+//
+// --root prefixes every scanned system path (bin directories, gcc's libexec, home directories);
+// it is `/` in an image and a fake root in tests.
+'use strict';
+
+const fs = require('fs');
+const os = require('os');
+const path = require('path');
+
+const BIN_DIRS = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
+// Compilers and build tools, also versioned (gcc-12, python3.11) and cross-prefixed
+// (aarch64-linux-gnu-g++) spellings.
+const BUILD_TOOL = new RegExp('^(?:[a-z0-9_]+-linux-(?:gnu|musl)[a-z]*-)?' +
+  '(?:gcc|g\\+\\+|cc|c\\+\\+|clang|clang\\+\\+|make|gmake|cmake|ninja|node-gyp|python[23]?)' +
+  '(?:[-.]?\\d+(?:\\.\\d+)*)?$');
+// gcc's real compilers stay behind when only the gcc/cc front ends were removed from PATH.
+const COMPILER_DIRS = ['/usr/lib/gcc', '/usr/libexec/gcc'];
+const COMPILER_PROPER = new Set(['cc1', 'cc1plus']);
+
+function usage(message) {
+  process.stderr.write(`hygiene: ${message}\n` +
+    'usage: node hygiene.js [--app DIR] [--lockfile FILE] [--root DIR]\n');
+  process.exit(2);
+}
+
+function parseArgs(argv) {
+  const options = { app: '/app', lockfile: '', root: '/' };
+  for (let i = 0; i < argv.length; i++) {
+    const name = argv[i].replace(/^--/, '');
+    if (!argv[i].startsWith('--') || !(name in options)) usage(`unknown argument ${argv[i]}`);
+    if (i + 1 >= argv.length) usage(`${argv[i]} needs a value`);
+    options[name] = argv[++i];
+  }
+  options.app = path.resolve(options.app);
+  options.lockfile = path.resolve(options.lockfile || path.join(options.app, 'package-lock.json'));
+  return options;
+}
+
+function list(dir, unchecked) {
+  try {
+    return fs.readdirSync(dir);
+  } catch (error) {
+    if (error.code === 'EACCES') unchecked.push(dir);
+    return [];
+  }
+}
+
+function isFile(file) {
+  try { return fs.statSync(file).isFile(); } catch (_) { return false; } // dangling links are no tool
+}
+
+function buildTools(root, unchecked) {
+  const dirs = new Set([...(process.env.PATH || '').split(':').filter(Boolean), ...BIN_DIRS]);
+  const seen = new Set();
+  const found = [];
+  for (const dir of dirs) {
+    const real = path.join(root, dir);
+    for (const name of list(real, unchecked)) {
+      const file = path.join(real, name);
+      if (!BUILD_TOOL.test(name) || !isFile(file)) continue;
+      const key = fs.realpathSync(file) + '\0' + name; // /bin -> /usr/bin: report once
+      if (!seen.has(key)) found.push(path.join(dir, name));
+      seen.add(key);
+    }
+  }
+  for (const dir of COMPILER_DIRS) {
+    for (const triplet of list(path.join(root, dir), unchecked)) {
+      for (const version of list(path.join(root, dir, triplet), unchecked)) {
+        for (const name of list(path.join(root, dir, triplet, version), unchecked)) {
+          if (COMPILER_PROPER.has(name)) found.push(path.join(dir, triplet, version, name));
+        }
+      }
+    }
+  }
+  return found;
+}
+
+function nodeGypCaches(root, unchecked) {
+  const homes = new Set(['/root', process.env.HOME || '/root']);
+  for (const name of list(path.join(root, '/home'), unchecked)) homes.add(path.join('/home', name));
+  const found = [];
+  for (const home of homes) {
+    for (const cache of ['.cache/node-gyp', '.node-gyp']) {
+      const dir = path.join(home, cache);
+      try {
+        fs.statSync(path.join(root, dir));
+        found.push(dir);
+      } catch (error) {
+        if (error.code === 'EACCES') unchecked.push(dir);
+      }
+    }
+  }
+  return found;
+}
+
+// npm marks a lockfile entry "dev": true only when nothing in production needs it, so any such
+// entry present in node_modules is a leak. lockfileVersion 2/3 list `packages` by install path;
+// version 1 nests `dependencies`.
+function devEntries(lock) {
+  if (lock.packages) {
+    return Object.entries(lock.packages).filter(([where, entry]) => where && entry.dev === true)
+      .map(([where, entry]) => ({ where, version: entry.version || null }));
+  }
+  const entries = [];
+  const walk = (deps, prefix) => {
+    for (const [name, entry] of Object.entries(deps || {})) {
+      const where = `${prefix}node_modules/${name}`;
+      if (entry.dev === true) entries.push({ where, version: entry.version || null });
+      walk(entry.dependencies, `${where}/`);
+    }
+  };
+  walk(lock.dependencies, '');
+  return entries;
+}
+
+function devDependencies(options, errors) {
+  let lock;
+  try {
+    lock = JSON.parse(fs.readFileSync(options.lockfile, 'utf8'));
+  } catch (error) {
+    errors.push(`cannot read the lockfile ${options.lockfile}: ${error.message.split('\n')[0]}`);
+    return [];
+  }
+  return devEntries(lock)
+    .filter(({ where }) => fs.existsSync(path.join(options.app, where, 'package.json')))
+    .map(({ where, version }) => ({
+      name: where.slice(where.lastIndexOf('node_modules/') + 'node_modules/'.length),
+      path: where,
+      version,
+    }));
+}
+
+// Apparent size, hard links counted once, symlinks not followed.
+function sizeOf(top) {
+  const inodes = new Set();
+  let total = 0;
+  const stack = [top];
+  while (stack.length) {
+    const current = stack.pop();
+    let stat;
+    try { stat = fs.lstatSync(current); } catch (_) { continue; }
+    if (stat.isDirectory()) {
+      for (const name of list(current, [])) stack.push(path.join(current, name));
+    } else if (!inodes.has(`${stat.dev}:${stat.ino}`)) {
+      inodes.add(`${stat.dev}:${stat.ino}`);
+      total += stat.size;
+    }
+  }
+  return total;
+}
+
+function currentUser() {
+  const uid = process.getuid();
+  let name = null;
+  try { name = os.userInfo().username; } catch (_) { /* uid without a passwd entry */ }
+  return { uid, gid: process.getgid(), name };
+}
+
+function main() {
+  const options = parseArgs(process.argv.slice(2));
+  const unchecked = [];
+  const errors = [];
+  const result = {
+    ok: false,
+    app: options.app,
+    lockfile: options.lockfile,
+    user: currentUser(),
+    node_env: process.env.NODE_ENV === undefined ? null : process.env.NODE_ENV,
+    build_tools: buildTools(options.root, unchecked),
+    node_gyp_caches: nodeGypCaches(options.root, unchecked),
+    dev_dependencies: devDependencies(options, errors),
+    sizes: { app_bytes: sizeOf(options.app), node_modules_bytes: sizeOf(path.join(options.app, 'node_modules')) },
+    errors,
+    unchecked: [...new Set(unchecked)],
+  };
+  result.ok = result.user.uid !== 0 && result.node_env === 'production' &&
+    !result.build_tools.length && !result.node_gyp_caches.length &&
+    !result.dev_dependencies.length && !errors.length;
+  process.stdout.write(JSON.stringify(result) + '\n');
+  process.exitCode = result.ok ? 0 : 1;
+}
+
+main();

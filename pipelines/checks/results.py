@@ -1,0 +1,285 @@
+"""Results of the check scripts, read from the JSON line each prints, and the sentences users read.
+
+Whether a check passed is decided here from the data, not from the script's own `ok`, so the
+sentence a user reads and the verdict can never disagree.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from pipelines.errors import PipelineError
+
+_LOADING = re.compile(r"^smoke: loading (.+)$", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class PackageLoad:
+    """One native package (or addon file) the smoke script loaded, or the error it got."""
+
+    name: str
+    ok: bool
+    error: str | None
+    addons: tuple[str, ...]  # the .node files actually dlopen()ed
+    warning: str | None = None
+
+
+@dataclass(frozen=True)
+class SmokeResult:
+    """What the smoke script saw inside one target's runtime image."""
+
+    platform: str
+    arch: str
+    expected_arch: str
+    libc: str
+    expected_libc: str
+    glibc_version: str | None
+    node_version: str
+    packages: tuple[PackageLoad, ...]
+
+    @property
+    def problems(self) -> tuple[str, ...]:
+        """One sentence per failure; empty when the image passed."""
+        found = []
+        if self.arch != self.expected_arch:
+            found.append(f"process.arch is {self.arch}, wanted {self.expected_arch}")
+        if self.libc != self.expected_libc:
+            found.append(f"the C library is {self.libc}, wanted {self.expected_libc}")
+        found += [f"{p.name} failed to load: {p.error}" for p in self.packages if not p.ok]
+        return tuple(found)
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """Packages that loaded but whose binding could not be exercised."""
+        return tuple(f"{p.name}: {p.warning}" for p in self.packages if p.ok and p.warning)
+
+    @property
+    def ok(self) -> bool:
+        """True when the architecture, the C library and every package check out."""
+        return not self.problems
+
+    def describe(self) -> dict[str, Any]:
+        """JSON-safe data for reports."""
+        return {**asdict(self), "ok": self.ok, "problems": list(self.problems)}
+
+    def raise_for_failure(self) -> None:
+        """Raise a PipelineError (stage smoke) naming every failure, if there is one."""
+        if self.problems:
+            raise PipelineError("; ".join(self.problems), stage="smoke", platform=self.platform)
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """The last answer of the service's health endpoint, polled from a second container."""
+
+    platform: str
+    url: str
+    status: int | None
+    error: str | None
+    body: str | None
+    attempts: int
+    elapsed_s: float
+    timeout_s: float
+
+    @property
+    def problems(self) -> tuple[str, ...]:
+        """The one sentence explaining an unhealthy service; empty when it answered 2xx."""
+        if self.ok:
+            return ()
+        if self.status is None:
+            return (
+                f"the health endpoint {self.url} did not answer within {self.timeout_s:g} s "
+                f"({self.error})",
+            )
+        body = f": {self.body.strip()[:120]}" if self.body and self.body.strip() else ""
+        return (f"the health endpoint {self.url} answered {self.status}, wanted 2xx{body}",)
+
+    @property
+    def ok(self) -> bool:
+        """True when the endpoint answered with a 2xx status."""
+        return self.status is not None and 200 <= self.status < 300
+
+    def describe(self) -> dict[str, Any]:
+        """JSON-safe data for reports."""
+        return {**asdict(self), "ok": self.ok, "problems": list(self.problems)}
+
+    def raise_for_failure(self) -> None:
+        """Raise a PipelineError (stage smoke) when the service was not healthy."""
+        if self.problems:
+            raise PipelineError(self.problems[0], stage="smoke", platform=self.platform)
+
+
+@dataclass(frozen=True)
+class DevDependency:
+    """A lockfile entry marked dev-only that is present in the image's node_modules."""
+
+    name: str
+    path: str
+    version: str | None
+
+    def __str__(self) -> str:
+        return f"{self.name}@{self.version}" if self.version else self.name
+
+
+@dataclass(frozen=True)
+class HygieneResult:
+    """What the hygiene script found inside one target's runtime image."""
+
+    platform: str
+    uid: int
+    user: str | None
+    node_env: str | None
+    build_tools: tuple[str, ...]
+    node_gyp_caches: tuple[str, ...]
+    dev_dependencies: tuple[DevDependency, ...]
+    errors: tuple[str, ...]
+    unchecked: tuple[str, ...]  # paths the default user may not read
+    app_bytes: int
+    node_modules_bytes: int
+
+    @property
+    def problems(self) -> tuple[str, ...]:
+        """One sentence per kind of offender, listing the offenders; empty when clean."""
+        found = []
+        if self.build_tools:
+            found.append(f"build tools in the image: {', '.join(self.build_tools)}")
+        if self.node_gyp_caches:
+            found.append(f"node-gyp caches in the image: {', '.join(self.node_gyp_caches)}")
+        if self.dev_dependencies:
+            names = ", ".join(str(d) for d in self.dev_dependencies)
+            found.append(f"devDependencies in node_modules: {names}")
+        if self.uid == 0:
+            found.append("the default user is root (uid 0): the image must run as a non-root user")
+        if self.node_env != "production":
+            got = "not set" if self.node_env is None else f"{self.node_env!r}"
+            found.append(f"NODE_ENV is {got}, wanted 'production'")
+        return (*found, *self.errors)
+
+    @property
+    def ok(self) -> bool:
+        """True when no offender was found."""
+        return not self.problems
+
+    def describe(self) -> dict[str, Any]:
+        """JSON-safe data for reports."""
+        return {**asdict(self), "ok": self.ok, "problems": list(self.problems)}
+
+    def raise_for_failure(self) -> None:
+        """Raise a PipelineError (stage hygiene) listing the offenders, if there are any."""
+        if self.problems:
+            raise PipelineError("; ".join(self.problems), stage="hygiene", platform=self.platform)
+
+
+def parse_smoke(
+    stdout: str, platform: str, *, exit_code: int | None = None, stderr: str = ""
+) -> SmokeResult:
+    """Read smoke.js output; raise PipelineError when it printed no result (it crashed)."""
+    data = _result("smoke", stdout, platform, exit_code, stderr)
+    try:
+        packages = tuple(
+            PackageLoad(
+                name=str(p["name"]),
+                ok=bool(p["ok"]),
+                error=p.get("error"),
+                addons=tuple(p.get("addons") or ()),
+                warning=p.get("warning"),
+            )
+            for p in data["packages"]
+        )
+        return SmokeResult(
+            platform=platform,
+            arch=str(data["arch"]),
+            expected_arch=str(data["expected_arch"]),
+            libc=str(data["libc"]),
+            expected_libc=str(data["expected_libc"]),
+            glibc_version=data.get("glibc_version"),
+            node_version=str(data.get("node_version", "")),
+            packages=packages,
+        )
+    except (KeyError, TypeError) as error:
+        raise _malformed("smoke", platform, error, stderr) from error
+
+
+def parse_probe(
+    stdout: str, platform: str, *, exit_code: int | None = None, stderr: str = ""
+) -> ProbeResult:
+    """Read probe.js output; raise PipelineError when it printed no result."""
+    data = _result("probe", stdout, platform, exit_code, stderr)
+    try:
+        return ProbeResult(
+            platform=platform,
+            url=str(data["url"]),
+            status=None if data["status"] is None else int(data["status"]),
+            error=data.get("error"),
+            body=data.get("body"),
+            attempts=int(data["attempts"]),
+            elapsed_s=float(data["elapsed_s"]),
+            timeout_s=float(data["timeout_s"]),
+        )
+    except (KeyError, TypeError, ValueError) as error:
+        raise _malformed("probe", platform, error, stderr) from error
+
+
+def parse_hygiene(
+    stdout: str, platform: str, *, exit_code: int | None = None, stderr: str = ""
+) -> HygieneResult:
+    """Read hygiene.js output; raise PipelineError when it printed no result."""
+    data = _result("hygiene", stdout, platform, exit_code, stderr)
+    try:
+        return HygieneResult(
+            platform=platform,
+            uid=int(data["user"]["uid"]),
+            user=data["user"].get("name"),
+            node_env=data.get("node_env"),
+            build_tools=tuple(data["build_tools"]),
+            node_gyp_caches=tuple(data["node_gyp_caches"]),
+            dev_dependencies=tuple(
+                DevDependency(str(d["name"]), str(d["path"]), d.get("version"))
+                for d in data["dev_dependencies"]
+            ),
+            errors=tuple(data.get("errors") or ()),
+            unchecked=tuple(data.get("unchecked") or ()),
+            app_bytes=int(data["sizes"]["app_bytes"]),
+            node_modules_bytes=int(data["sizes"]["node_modules_bytes"]),
+        )
+    except (KeyError, TypeError, ValueError) as error:
+        raise _malformed("hygiene", platform, error, stderr) from error
+
+
+def _result(
+    check: str, stdout: str, platform: str, exit_code: int | None, stderr: str
+) -> dict[str, Any]:
+    # The result is the last JSON object line: an addon may print to stdout while loading.
+    for line in reversed(stdout.splitlines()):
+        if line.startswith("{"):
+            try:
+                data = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(data, dict):
+                return data
+    code = "" if exit_code is None else f" (exit code {exit_code})"
+    loading = _LOADING.findall(stderr)
+    if check == "smoke" and loading:
+        # The script announces each package on stderr before loading it: the last one killed it.
+        message = f"the smoke script died while loading {loading[-1].strip()}{code}"
+    else:
+        message = f"the {check} script printed no result{code}"
+    raise PipelineError(message, stage=_stage(check), platform=platform, stderr=stderr)
+
+
+def _malformed(check: str, platform: str, error: Exception, stderr: str) -> PipelineError:
+    return PipelineError(
+        f"the {check} script printed a result this version cannot read ({error!r}): "
+        "the shipped scripts and pipelines/checks are out of step",
+        stage=_stage(check),
+        platform=platform,
+        stderr=stderr,
+    )
+
+
+def _stage(check: str) -> str:
+    return "hygiene" if check == "hygiene" else "smoke"

@@ -1,0 +1,187 @@
+#!/usr/bin/env node
+// Smoke check run inside a runtime image: load every production native package (and the
+// service's own addons), check process.arch and the C library against the target, and print ONE
+// JSON object on stdout. Exit 0 when everything loaded, 1 otherwise, 2 on bad arguments.
+// Node 18+ and no dependencies: it runs on whatever Node the runtime image ships.
+//
+//   node smoke.js --arch arm64 --libc glibc --app /app -- bcrypt better-sqlite3 native/build/Release/x.node
+//
+// Arguments starting with `.` or `/`, or ending in `.node`, are addon files or directories of
+// them (relative to --app; a directory loads every `.node` file in it); the rest are package
+// names, resolved from the app directory like the service itself resolves them.
+'use strict';
+
+const fs = require('fs');
+const path = require('path');
+const { createRequire } = require('module');
+
+// Docker/uname spellings the caller may pass, mapped to Node's process.arch.
+const ARCH_ALIASES = { amd64: 'x64', x86_64: 'x64', aarch64: 'arm64', arm64: 'arm64', x64: 'x64' };
+// ELF e_machine values (elf.h) for the architectures Node ships, to explain a failed dlopen.
+const ELF_MACHINES = { 3: 'ia32', 8: 'mips', 20: 'ppc', 21: 'ppc64', 22: 's390x', 40: 'arm', 62: 'x64', 183: 'arm64', 243: 'riscv64' };
+const NOT_ELF = 'not ELF';
+// Packages that load their binding lazily, on first use rather than on require(): without this
+// a wrong-architecture better-sqlite3 binary loads "fine" here and fails in production.
+const ACTIVATORS = {
+  'better-sqlite3': (mod) => new mod(':memory:').close(),
+};
+
+function usage(message) {
+  process.stderr.write(`smoke: ${message}\n` +
+    'usage: node smoke.js --arch ARCH --libc glibc|musl [--app DIR] PACKAGE|FILE.node...\n');
+  process.exit(2);
+}
+
+function parseArgs(argv) {
+  const options = { arch: '', libc: '', app: process.cwd(), targets: [] };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (arg === '--') {
+      options.targets.push(...argv.slice(i + 1));
+      break;
+    } else if (arg === '--arch' || arg === '--libc' || arg === '--app') {
+      if (i + 1 >= argv.length) usage(`${arg} needs a value`);
+      options[arg.slice(2)] = argv[++i];
+    } else if (arg.startsWith('--')) {
+      usage(`unknown option ${arg}`);
+    } else {
+      options.targets.push(arg);
+    }
+  }
+  if (!options.arch) usage('--arch is required');
+  if (options.libc !== 'glibc' && options.libc !== 'musl') usage('--libc must be glibc or musl');
+  options.arch = ARCH_ALIASES[options.arch] || options.arch;
+  options.app = path.resolve(options.app);
+  return options;
+}
+
+// glibc reports its version in the diagnostic report header; musl reports nothing there, so
+// the loader mapped into this process tells the two apart.
+function runtimeLibc() {
+  const report = process.report;
+  if ('excludeNetwork' in report) report.excludeNetwork = true; // Node 20+: skip slow DNS work
+  const header = report.getReport().header;
+  if (header.glibcVersionRuntime) return { libc: 'glibc', version: header.glibcVersionRuntime };
+  let maps = '';
+  try { maps = fs.readFileSync('/proc/self/maps', 'latin1'); } catch (_) { /* not Linux */ }
+  return { libc: /ld-musl-/.test(maps) ? 'musl' : 'unknown', version: null };
+}
+
+function elfArch(file) {
+  try {
+    const fd = fs.openSync(file, 'r');
+    const header = Buffer.alloc(20);
+    fs.readSync(fd, header, 0, 20, 0);
+    fs.closeSync(fd);
+    if (header.readUInt32BE(0) !== 0x7f454c46) return NOT_ELF;
+    const machine = header[5] === 2 ? header.readUInt16BE(18) : header.readUInt16LE(18);
+    return ELF_MACHINES[machine] || `ELF machine ${machine}`;
+  } catch (_) {
+    return null;
+  }
+}
+
+function firstLine(error) {
+  const text = error && error.message ? error.message : String(error);
+  return text.split('\n')[0];
+}
+
+// A load error names the file; when that file is built for another CPU, say so plainly.
+function explain(error, arch, loaded) {
+  const message = firstLine(error);
+  const file = (message.match(/(\/[^\s:]+\.node)/) || [])[1] || loaded[loaded.length - 1];
+  const built = file ? elfArch(file) : null;
+  if (!built || built === arch) return message;
+  const detail = message.startsWith(`${file}: `) ? message.slice(file.length + 2) : message;
+  if (built === NOT_ELF) return `${file} is not an ELF shared object (dlopen said: ${detail})`;
+  return `${file} is built for ${built}, not ${arch} (dlopen said: ${detail})`;
+}
+
+// Compiled bindings (node-gyp's build/Release) are loaded by their package's own loader first;
+// load them directly when the package loaded nothing on require().
+function compiledBindings(packageJson) {
+  const dir = path.join(path.dirname(packageJson), 'build', 'Release');
+  try {
+    return fs.readdirSync(dir).filter((f) => f.endsWith('.node')).map((f) => path.join(dir, f));
+  } catch (_) {
+    return [];
+  }
+}
+
+function isPath(target) {
+  return target.startsWith('.') || target.startsWith('/') || target.endsWith('.node');
+}
+
+// A directory argument stands for every addon in it, each reported on its own.
+function expand(target, app) {
+  if (!isPath(target)) return [target];
+  const full = path.resolve(app, target);
+  let names;
+  try {
+    names = fs.readdirSync(full);
+  } catch (_) {
+    return [target]; // a file, or missing: loading it reports the error
+  }
+  const addons = names.filter((f) => f.endsWith('.node')).sort();
+  return addons.length ? addons.map((f) => path.join(target, f)) : [target];
+}
+
+function load(target, options, appRequire, loaded) {
+  const start = loaded.length;
+  const result = { name: target, ok: true, error: null, addons: [], warning: null };
+  try {
+    if (isPath(target)) {
+      const file = path.resolve(options.app, target);
+      if (fs.statSync(file).isDirectory()) throw new Error(`no .node file in ${file}`);
+      appRequire(file);
+    } else {
+      const mod = appRequire(target);
+      if (ACTIVATORS[target]) ACTIVATORS[target](mod);
+      if (loaded.length === start) {
+        for (const file of compiledBindings(appRequire.resolve(`${target}/package.json`))) appRequire(file);
+      }
+      if (loaded.length === start) result.warning = 'no native binding was loaded by require()';
+    }
+  } catch (error) {
+    result.ok = false;
+    result.error = explain(error, options.arch, loaded.slice(start));
+  }
+  result.addons = loaded.slice(start);
+  return result;
+}
+
+function main() {
+  const options = parseArgs(process.argv.slice(2));
+  const { libc, version } = runtimeLibc();
+  // Record every addon file actually dlopen()ed, to report which binary each package used.
+  const loaded = [];
+  const dlopen = process.dlopen;
+  process.dlopen = function recordingDlopen(module, filename, ...rest) {
+    loaded.push(filename);
+    return dlopen.call(this, module, filename, ...rest);
+  };
+  const appRequire = createRequire(path.join(options.app, 'package.json'));
+  const targets = options.targets.flatMap((target) => expand(target, options.app));
+  const packages = targets.map((target) => {
+    // If an addon kills the process, the last line on stderr names the culprit.
+    process.stderr.write(`smoke: loading ${target}\n`);
+    return load(target, options, appRequire, loaded);
+  });
+  const result = {
+    ok: false,
+    arch: process.arch,
+    expected_arch: options.arch,
+    libc,
+    expected_libc: options.libc,
+    glibc_version: version,
+    node_version: process.version,
+    app: options.app,
+    packages,
+  };
+  result.ok = result.arch === result.expected_arch && libc === options.libc &&
+    packages.every((p) => p.ok);
+  process.stdout.write(JSON.stringify(result) + '\n');
+  process.exitCode = result.ok ? 0 : 1;
+}
+
+main();

@@ -1,0 +1,93 @@
+"""The check containers of one target, built on its runtime image: smoke, health probe, hygiene.
+
+Each runs a script from `pipelines.checks` with `expect=ANY`, so the executor reads stdout and
+the exit code of a failed check instead of an ExecError, and hands stdout to
+`pipelines.checks.parse_*`. The scripts go to /tmp/nodepipe, outside the app: nothing here
+changes the image that is published.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import dagger
+
+from pipelines.checks import script
+
+SCRIPT_DIR = "/tmp/nodepipe"  # noqa: S108 - a path inside the check container, not on the host
+SERVICE_ALIAS = "app"  # the host name the probe container reaches the service by
+
+
+def smoke_container(
+    runtime: dagger.Container,
+    *,
+    arch: str,
+    libc: str,
+    packages: Sequence[str],
+    addons: Sequence[str] = (),
+    app_dir: str = "/app",
+    node: str = "node",
+) -> dagger.Container:
+    """Load every native package and addon in the runtime image and check arch and libc.
+
+    `arch` is Node's name (`x64`, `arm64`); `addons` are paths relative to `app_dir` (a
+    directory stands for every `.node` file in it).
+    """
+    addon_args = [a if a.startswith(("/", ".")) else f"./{a}" for a in addons]
+    return runtime.with_new_file(f"{SCRIPT_DIR}/smoke.js", script("smoke.js")).with_exec(
+        [node, f"{SCRIPT_DIR}/smoke.js", "--arch", arch, "--libc", libc, "--app", app_dir,
+         "--", *packages, *addon_args],
+        expect=dagger.ReturnType.ANY,
+    )
+
+
+def hygiene_container(
+    runtime: dagger.Container,
+    *,
+    lockfile: dagger.File | None = None,
+    app_dir: str = "/app",
+    node: str = "node",
+) -> dagger.Container:
+    """Look for build tools, devDependencies, a root user and NODE_ENV in the runtime image.
+
+    Runs as the image's default user. `lockfile` defaults to the one in `app_dir`.
+    """
+    ctr = runtime.with_new_file(f"{SCRIPT_DIR}/hygiene.js", script("hygiene.js"))
+    lock_path = f"{app_dir}/package-lock.json"
+    if lockfile is not None:
+        lock_path = f"{SCRIPT_DIR}/package-lock.json"
+        ctr = ctr.with_file(lock_path, lockfile)
+    return ctr.with_exec(
+        [node, f"{SCRIPT_DIR}/hygiene.js", "--app", app_dir, "--lockfile", lock_path],
+        expect=dagger.ReturnType.ANY,
+    )
+
+
+def app_service(runtime: dagger.Container, *, port: int) -> dagger.Service:
+    """The runtime image started with its own entrypoint and command, as `docker run` would."""
+    # Dagger's own port health check would wait with its own bound and fail with its own
+    # message; the probe does the bounded wait instead and names the URL and the last error.
+    return runtime.with_exposed_port(port, experimental_skip_healthcheck=True).as_service(
+        use_entrypoint=True
+    )
+
+
+def health_probe(
+    runtime: dagger.Container,
+    *,
+    probe_image: dagger.Container,
+    port: int,
+    path: str = "/healthz",
+    timeout_s: int = 30,
+    node: str = "node",
+) -> dagger.Container:
+    """Start the runtime image as a service and poll its health endpoint from `probe_image`."""
+    url = f"http://{SERVICE_ALIAS}:{port}/{path.lstrip('/')}"
+    return (
+        probe_image.with_service_binding(SERVICE_ALIAS, app_service(runtime, port=port))
+        .with_new_file(f"{SCRIPT_DIR}/probe.js", script("probe.js"))
+        .with_exec(
+            [node, f"{SCRIPT_DIR}/probe.js", "--url", url, "--timeout", str(timeout_s)],
+            expect=dagger.ReturnType.ANY,
+        )
+    )
