@@ -16,6 +16,7 @@ from pipelines.errors import EngineUnavailableError, PipelineError
 from pipelines.logs import get_logger
 from pipelines.plan import Plan, Target
 from pipelines.platforms import Platform
+from pipelines.reference import parse_reference
 from pipelines.settings import Settings
 from pipelines.stages import app_build, dist, native_build, runtime_image
 from pipelines.stages.app import SOURCE_EXCLUDES
@@ -161,7 +162,7 @@ async def execute(settings: Settings, plan: Plan) -> str:
     if plan.output.kind == "export":
         return await export_archive(plan, images, durations)
     password = dag.set_secret("registry-password", settings.registry_password.get_secret_value())
-    host = registry_host(plan.output.image)
+    host = parse_reference(plan.output.image).registry
 
     def auth(ctr: dagger.Container) -> dagger.Container:
         if not settings.registry_username:
@@ -191,11 +192,3 @@ def report_emulation(plan: Plan, policy: str) -> None:
             "engine for it or pass --emulation warn",
             stage="plan",
         )
-
-
-def registry_host(image: str) -> str:
-    """The registry part of an image reference (docker.io when there is none)."""
-    first = image.split("/", 1)[0]
-    if "/" in image and ("." in first or ":" in first or first == "localhost"):
-        return first
-    return "docker.io"

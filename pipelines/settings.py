@@ -19,6 +19,7 @@ from pydantic_settings import BaseSettings, EnvSettingsSource, NoDecode, Setting
 
 from pipelines.errors import InputError
 from pipelines.platforms import Platform, libc_of_image
+from pipelines.reference import parse_reference, validate_tag
 
 ENV_PREFIX = "NODEPIPE_"
 CONFIG_FILE = "node-pipelines.toml"
@@ -93,6 +94,15 @@ class Settings(BaseSettings):
             )
         if self.publish and not self.image:
             raise ValueError("publishing needs an image reference: pass --image REGISTRY/REPO")
+        if self.image:
+            reference = parse_reference(self.image)  # raises its own one-sentence InputError
+            if reference.digest or reference.tag:
+                raise ValueError(
+                    f"image {self.image!r} carries a tag or digest: pass the repository as "
+                    "--image and the tags as --tags"
+                )
+        for tag in self.tags:
+            validate_tag(tag)
         if not self.entrypoint:
             raise ValueError("the entrypoint is empty: pass for example node,dist/entrypoint.js")
         return self

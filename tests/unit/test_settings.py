@@ -60,6 +60,9 @@ def test_platform_lists_parse_from_env_and_normalise() -> None:
         ({}, {"NODEPIPE_PORT": "eighty"}, "setting port (NODEPIPE_PORT)"),
         ({}, {"NODEPIPE_LOG_FORMAT": "xml"}, "setting log_format"),
         ({"bogus": 1}, {}, "unknown setting 'bogus'"),
+        ({"image": "localhost:5000/Svc"}, {}, "invalid image reference"),
+        ({"image": "localhost:5000/svc:1"}, {}, "pass the repository as --image"),
+        ({"image": "localhost:5000/svc", "tags": "ok,-bad"}, {}, "invalid tag '-bad'"),
     ],
 )
 def test_invalid_input_is_one_sentence(flags: dict, env: dict, wanted: str) -> None:

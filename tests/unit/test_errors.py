@@ -1,0 +1,74 @@
+"""Errors: Dagger failures become one PipelineError naming stage, platform and stderr tail."""
+
+from __future__ import annotations
+
+import cattrs
+import dagger
+import gql
+import pytest
+from dagger._exceptions import QueryErrorValue
+
+from pipelines import build
+from pipelines.errors import PipelineError
+from pipelines.plan import CacheVolume, Target
+from pipelines.platforms import Platform
+from pipelines.run import timed
+
+
+def exec_error(stderr: str, exit_code: int = 1) -> dagger.ExecError:
+    """An ExecError exactly as the SDK builds it from an engine's EXEC_ERROR response."""
+    values = cattrs.structure(
+        [{"message": "process did not complete successfully", "path": ["withExec"],
+          "extensions": {"_type": "EXEC_ERROR", "cmd": ["npm", "ci", "--omit=dev"],
+                         "exitCode": exit_code, "stdout": "", "stderr": stderr}}],
+        list[QueryErrorValue],
+    )
+    error = dagger.QueryError(values, gql.GraphQLRequest(gql.gql("{ version }")))
+    assert isinstance(error, dagger.ExecError)
+    return error
+
+
+ARM64 = Target(Platform.parse("linux/arm64"), "glibc", emulated=True, toolchain=True,
+               caches=(CacheVolume("c", "/c"),))
+
+
+async def test_exec_error_names_stage_platform_and_stderr_tail() -> None:
+    """A failed exec becomes a PipelineError with the command, exit code and last stderr lines."""
+    lines = "\n".join(f"line {i}" for i in range(40))
+
+    async def fail() -> None:
+        raise exec_error(lines + "\ngyp ERR! not ok", exit_code=7)
+
+    with pytest.raises(PipelineError) as caught:
+        await timed({}, "native", ARM64, fail())
+    text = str(caught.value)
+    assert text.startswith("stage native on linux/arm64 failed: `npm ci --omit=dev` exited with 7")
+    assert "gyp ERR! not ok" in text and "line 39" in text and "line 1\n" not in text
+    assert caught.value.exit_code == 1
+
+
+async def test_successful_stage_records_its_duration() -> None:
+    """A finished stage logs and records its duration under stage:platform."""
+    durations: dict[str, float] = {}
+
+    async def work() -> None:
+        return None
+
+    await timed(durations, "runtime", ARM64, work())
+    assert list(durations) == ["runtime:linux/arm64"]
+
+
+def test_boundary_reports_every_failed_target(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    """Errors from a task group (one per target) are each printed; exit code 1, no traceback."""
+
+    def failing_run(*_: object) -> str:
+        raise ExceptionGroup("targets", [
+            PipelineError("boom", stage="native", platform="linux/amd64"),
+            PipelineError("bang", stage="native", platform="linux/arm64"),
+        ])
+
+    monkeypatch.setattr(build.anyio, "run", failing_run)
+    assert build.main([]) == 1
+    err = capsys.readouterr().err
+    assert "ERROR stage native on linux/amd64 failed: boom" in err
+    assert "ERROR stage native on linux/arm64 failed: bang" in err
