@@ -1,0 +1,165 @@
+"""smoke.js under real Node: the example's native packages load on amd64 and on arm64 (QEMU).
+
+The trees come from test_smoke_apps.prepared_app: real `npm ci --omit=dev` output per arch.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from pipelines.checks import SmokeResult, parse_smoke, script
+from pipelines.errors import PipelineError
+from tests.components.test_smoke_apps import DOCKER_ARCH, native_packages, prepared_app
+from tests.conftest import node_binary
+
+ELF_MACHINE = {62: "x64", 183: "arm64"}
+ADDON_DIR = "./native/build/Release"
+
+
+@pytest.fixture
+def smoke_js(tmp_path: Path) -> Path:
+    """The shipped smoke script, written out as the smoke stage writes it into the image."""
+    path = tmp_path / "smoke.js"
+    path.write_text(script("smoke.js"))
+    return path
+
+
+def run_smoke(
+    smoke_js: Path, node_arch: str, app: Path, *targets: str, arch: str = "", libc: str = "glibc"
+) -> tuple[subprocess.CompletedProcess[str], str]:
+    """Run smoke.js with the Node of `node_arch`; return the process and its platform name."""
+    expected = arch or node_arch
+    args = [str(node_binary(node_arch)), str(smoke_js), "--arch", expected, "--libc", libc,
+            "--app", str(app), "--", *targets]
+    done = subprocess.run(args, capture_output=True, text=True, check=False, timeout=120)
+    return done, f"linux/{DOCKER_ARCH[expected]}"
+
+
+def smoke(smoke_js: Path, node_arch: str, app: Path, *targets: str, **kw: str) -> SmokeResult:
+    """Run smoke.js and parse its result; the exit code must agree with the result."""
+    done, platform = run_smoke(smoke_js, node_arch, app, *targets, **kw)
+    result = parse_smoke(done.stdout, platform, exit_code=done.returncode, stderr=done.stderr)
+    assert done.returncode == (0 if result.ok else 1), done.stderr
+    return result
+
+
+def elf_arch(path: str) -> str:
+    """The CPU an ELF file was built for, read independently of smoke.js."""
+    header = Path(path).read_bytes()[:20]
+    return ELF_MACHINE.get(int.from_bytes(header[18:20], "little"), "other")
+
+
+def copy_of(app: Path, tmp_path: Path) -> Path:
+    """A private copy of a prepared tree, free to break."""
+    return Path(shutil.copytree(app, tmp_path / "app", symlinks=True))
+
+
+@pytest.mark.npm_registry
+@pytest.mark.parametrize("arch", ["x64", pytest.param("arm64", marks=pytest.mark.qemu)])
+def test_example_native_packages_load(arch: str, smoke_js: Path) -> None:
+    """Every production native package and the service's addon load, from binaries for `arch`."""
+    app = prepared_app(arch)
+    result = smoke(smoke_js, arch, app, *native_packages(), ADDON_DIR)
+    assert result.problems == ()
+    assert (result.arch, result.libc, result.node_version) == (arch, "glibc", "v22.23.3")
+    assert result.glibc_version
+    names = [p.name for p in result.packages]
+    assert names == [*native_packages(), "native/build/Release/checksum.node"]
+    for package in result.packages:
+        assert package.addons, f"{package.name} loaded no binary"
+        for addon in package.addons:
+            assert Path(addon).is_relative_to(app)
+            assert elf_arch(addon) == arch, f"{package.name} used {addon}"
+
+
+@pytest.mark.npm_registry
+@pytest.mark.qemu
+def test_wrong_arch_package_binary_is_named(smoke_js: Path, tmp_path: Path) -> None:
+    """An x64 better-sqlite3 binary in the arm64 tree fails, naming the package and the arch."""
+    app = copy_of(prepared_app("arm64"), tmp_path)
+    prebuilds = app / "node_modules" / "better-sqlite3" / "prebuilds"
+    shutil.copy2(prepared_app("x64") / prebuilds.relative_to(app) / "linux-x64.node",
+                 prebuilds / "linux-arm64.node")
+    result = smoke(smoke_js, "arm64", app, *native_packages())
+    (problem,) = result.problems
+    assert problem.startswith("better-sqlite3 failed to load: ")
+    assert f"{prebuilds / 'linux-arm64.node'} is built for x64, not arm64" in problem
+    assert [p.ok for p in result.packages] == [p != "better-sqlite3" for p in native_packages()]
+    with pytest.raises(PipelineError) as caught:
+        result.raise_for_failure()
+    assert str(caught.value).startswith(
+        "stage smoke on linux/arm64 failed: better-sqlite3 failed to load: "
+    )
+
+
+@pytest.mark.npm_registry
+@pytest.mark.qemu
+def test_wrong_arch_local_addon_is_named(smoke_js: Path, tmp_path: Path) -> None:
+    """The service's own addon compiled for x64 in the arm64 tree fails, naming the file."""
+    app = copy_of(prepared_app("arm64"), tmp_path)
+    addon = "native/build/Release/checksum.node"
+    shutil.copy2(prepared_app("x64") / addon, app / addon)
+    result = smoke(smoke_js, "arm64", app, ADDON_DIR)
+    assert result.problems == (
+        f"{addon} failed to load: {app / addon} is built for x64, not arm64 "
+        "(dlopen said: cannot open shared object file: No such file or directory)",
+    )
+
+
+@pytest.mark.npm_registry
+def test_image_running_the_other_arch_is_reported(smoke_js: Path) -> None:
+    """An arm64 tree run by an x64 Node: the arch mismatch and the unloadable packages show."""
+    result = smoke(smoke_js, "x64", prepared_app("arm64"), "sharp", arch="arm64")
+    assert result.problems[0] == "process.arch is x64, wanted arm64"
+    assert result.problems[1].startswith("sharp failed to load: ")
+
+
+@pytest.mark.npm_registry
+def test_libc_mismatch_is_reported(smoke_js: Path) -> None:
+    """A glibc image checked against a musl target fails on the C library."""
+    result = smoke(smoke_js, "x64", prepared_app("x64"), "bcrypt", libc="musl")
+    assert result.problems == ("the C library is glibc, wanted musl",)
+
+
+def fake_package(app: Path, name: str, body: str) -> None:
+    """Write a one-file package `name` with index.js `body` into app/node_modules."""
+    package = app / "node_modules" / name
+    package.mkdir(parents=True)
+    (package / "package.json").write_text(f'{{"name": "{name}", "version": "1.0.0"}}')
+    (package / "index.js").write_text(body)
+
+
+def test_crash_while_loading_names_the_package(smoke_js: Path, tmp_path: Path) -> None:
+    """A package that kills Node while loading is named from the script's stderr."""
+    app = tmp_path / "app"
+    fake_package(app, "harmless", "module.exports = 1;\n")
+    fake_package(app, "crasher", "process.kill(process.pid, 'SIGKILL');\n")
+    done, platform = run_smoke(smoke_js, "x64", app, "harmless", "crasher")
+    assert done.stdout == ""
+    with pytest.raises(PipelineError) as caught:
+        parse_smoke(done.stdout, platform, exit_code=done.returncode, stderr=done.stderr)
+    assert caught.value.message == (
+        f"the smoke script died while loading crasher (exit code {done.returncode})"
+    )
+
+
+def test_missing_package_and_plain_js_package(smoke_js: Path, tmp_path: Path) -> None:
+    """A package absent from node_modules fails; one with no binding loads with a warning."""
+    app = tmp_path / "app"
+    fake_package(app, "plain", "module.exports = 1;\n")
+    result = smoke(smoke_js, "x64", app, "plain", "absent")
+    assert result.problems == ("absent failed to load: Cannot find module 'absent'",)
+    assert result.warnings == ("plain: no native binding was loaded by require()",)
+
+
+def test_bad_arguments_exit_2(smoke_js: Path) -> None:
+    """An unknown libc is a usage error (exit 2), and parsing says no result was printed."""
+    done, platform = run_smoke(smoke_js, "x64", Path("/nonexistent"), "x", libc="uclibc")
+    assert done.returncode == 2
+    assert "--libc must be glibc or musl" in done.stderr
+    with pytest.raises(PipelineError, match="printed no result"):
+        parse_smoke(done.stdout, platform, exit_code=done.returncode, stderr=done.stderr)
