@@ -11,9 +11,22 @@ import structlog
 LogFormat = Literal["auto", "console", "json"]
 
 
+class _Stderr:
+    """Whatever sys.stderr is at write time (test runners and TUIs swap it)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+    def isatty(self) -> bool:
+        return sys.stderr.isatty()
+
+
 def configure_logging(fmt: LogFormat = "auto", stream: TextIO | None = None) -> None:
     """Send key/value events to stderr: console on a terminal, JSON lines otherwise."""
-    stream = stream or sys.stderr
+    stream = stream or _Stderr()  # type: ignore[assignment]
     use_console = fmt == "console" or (fmt == "auto" and stream.isatty())
     renderer: structlog.types.Processor = (
         structlog.dev.ConsoleRenderer(colors=stream.isatty())
