@@ -35,8 +35,8 @@ function attempt(url) {
     const request = http.get(url, { timeout: REQUEST_TIMEOUT_MS }, (response) => {
       let body = '';
       response.setEncoding('utf8');
-      response.on('data', (chunk) => { if (body.length < 200) body += chunk; });
-      response.on('end', () => resolve({ status: response.statusCode, body: body.slice(0, 200), error: null }));
+      response.on('data', (chunk) => { if (body.length < 1000) body += chunk; });
+      response.on('end', () => resolve({ status: response.statusCode, body: body.slice(0, 1000), error: null }));
     });
     request.on('timeout', () => request.destroy(new Error(`no answer within ${REQUEST_TIMEOUT_MS} ms`)));
     request.on('error', (error) => resolve({ status: null, body: null, error: error.code || error.message }));
