@@ -43,9 +43,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--tags", help="comma-separated tags to move after publishing (default latest)")
     p.add_argument("--publish", action=argparse.BooleanOptionalAction,
                    help="publish to --image instead of exporting an OCI archive")
-    p.add_argument("--export-path", help="where the OCI archive goes (default build/<name>.oci.tar)")
+    p.add_argument("--export-path", help="OCI archive path (default build/<name>.oci.tar)")
     p.add_argument("--cache-namespace", help="prefix of every cache volume name")
-    p.add_argument("--registry-username", help="registry user (password: NODEPIPE_REGISTRY_PASSWORD)")
+    p.add_argument("--registry-username",
+                   help="registry user (the password comes from NODEPIPE_REGISTRY_PASSWORD)")
     p.add_argument("--entrypoint", help="comma-separated command, default node,dist/entrypoint.js")
     p.add_argument("--port", type=int, help="port the service listens on (default 8080)")
     p.add_argument("--health-path", help="health endpoint the smoke test probes (default /healthz)")
@@ -111,7 +112,7 @@ def leaves(group: BaseExceptionGroup[NodePipelinesError]) -> list[NodePipelinesE
 
 
 async def _run(settings: Settings, plan: Plan) -> str:
-    from pipelines import run  # imported late: --print must work without touching Dagger
+    from pipelines import run  # noqa: PLC0415 -- --print and bad input never import Dagger
 
     try:
         with anyio.fail_after(settings.timeout_s):

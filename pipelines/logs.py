@@ -26,10 +26,10 @@ class _Stderr:
 
 def configure_logging(fmt: LogFormat = "auto", stream: TextIO | None = None) -> None:
     """Send key/value events to stderr: console on a terminal, JSON lines otherwise."""
-    stream = stream or _Stderr()  # type: ignore[assignment]
-    use_console = fmt == "console" or (fmt == "auto" and stream.isatty())
+    out: TextIO = stream or _Stderr()  # type: ignore[assignment]
+    use_console = fmt == "console" or (fmt == "auto" and out.isatty())
     renderer: structlog.types.Processor = (
-        structlog.dev.ConsoleRenderer(colors=stream.isatty())
+        structlog.dev.ConsoleRenderer(colors=out.isatty())
         if use_console
         else structlog.processors.JSONRenderer(sort_keys=False)
     )
@@ -40,11 +40,11 @@ def configure_logging(fmt: LogFormat = "auto", stream: TextIO | None = None) -> 
     ]
     structlog.configure(
         processors=[*processors, renderer],
-        logger_factory=structlog.PrintLoggerFactory(stream),
+        logger_factory=structlog.PrintLoggerFactory(out),
         cache_logger_on_first_use=False,
     )
     # The SDK and OpenTelemetry log through the stdlib: route warnings and above the same way.
-    handler = logging.StreamHandler(stream)
+    handler = logging.StreamHandler(out)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer,

@@ -175,7 +175,7 @@ def build_plan(
 ) -> Plan:
     """Decide the whole build from settings, the project and (optionally) the audit's verdicts."""
     targets = tuple(
-        _target(settings, project, p, engine_platform, None if native is None else native.get(p, ()))
+        _target(settings, project, p, engine_platform, None if native is None else native.get(p))
         for p in settings.platforms
     )
     if settings.publish:
@@ -217,7 +217,9 @@ def _target(
         libc=settings.libc,
         emulated=platform != engine_platform,
         toolchain=project.compiles_bindings or not all_prebuilt,
-        caches=target_caches(settings.cache_namespace, platform, settings.libc, settings.node_major),
+        caches=target_caches(
+            settings.cache_namespace, platform, settings.libc, settings.node_major
+        ),
         native_packages=tuple(native or ()),
     )
 

@@ -1,4 +1,4 @@
-"""Platform value objects: parse `os/arch[/variant]`, normalise, and name things for Node and caches."""
+"""Platform value objects: parse `os/arch[/variant]`, normalise, name things for Node and caches."""
 
 from __future__ import annotations
 

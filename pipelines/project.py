@@ -31,9 +31,11 @@ class NodeProject:
 
     @classmethod
     def load(cls, source: Path) -> NodeProject:
-        """Read `source`, failing with one sentence when it is not an npm project with a lockfile."""
+        """Read `source`; one sentence when it is not an npm project with a lockfile."""
         if not source.is_dir():
-            raise ProjectError(f"source directory {source} does not exist: pass --source DIR")
+            raise ProjectError(
+                f"source directory {source} does not exist: pass the service's root as SOURCE"
+            )
         manifest = source / "package.json"
         if not manifest.is_file():
             raise ProjectError(

@@ -6,7 +6,6 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import anyio
 import dagger
@@ -123,8 +122,8 @@ async def build_all(plan: Plan, images: Images, durations: dict[str, float]) -> 
 async def export_archive(plan: Plan, images: Images, durations: dict[str, float]) -> str:
     """Write one multi-platform OCI archive to the plan's export path."""
     assert plan.output.path is not None
-    path = Path(plan.output.path).resolve()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path = await anyio.Path(plan.output.path).resolve()
+    await path.parent.mkdir(parents=True, exist_ok=True)
     result: list[str] = []
 
     async def export() -> None:

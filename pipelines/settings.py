@@ -137,9 +137,12 @@ def read_config_file(source: Path) -> dict[str, Any]:
         return {}
     try:
         values = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as error:
-        raise SettingsError(f"cannot read {path}: {error.strerror or error}; fix its permissions "
-                            "or remove it") from None
+    except OSError as error:
+        raise SettingsError(
+            f"cannot read {path}: {error.strerror or error}; fix its permissions or remove it"
+        ) from None
+    except UnicodeDecodeError:
+        raise SettingsError(f"{path} is not UTF-8 text: save it as UTF-8") from None
     except tomllib.TOMLDecodeError as error:
         raise SettingsError(f"{path} is not valid TOML ({error}): fix the file") from None
     unknown = sorted(set(values) - set(Settings.model_fields) - {"source"})
@@ -185,7 +188,7 @@ def _env_values(environ: Mapping[str, str]) -> dict[str, Any]:
     try:
         return dict(_MappingEnvSource(environ)())
     except ValueError as error:  # SettingsError from a malformed JSON value in a list setting
-        raise SettingsError(f"an environment variable {ENV_PREFIX}* is malformed: {error}") from None
+        raise SettingsError(f"a {ENV_PREFIX}* environment variable is malformed: {error}") from None
 
 
 def _sentence(error: ValidationError) -> str:
@@ -205,7 +208,7 @@ def _sentence(error: ValidationError) -> str:
 
 def public_view(settings: Settings) -> dict[str, Any]:
     """Settings as JSON-safe data with the secret masked, for --print and reports."""
-    data = json.loads(settings.model_dump_json())
+    data: dict[str, Any] = json.loads(settings.model_dump_json())
     data["registry_password"] = "***" if settings.registry_password.get_secret_value() else ""
     data["platforms"] = [str(p) for p in settings.platforms]
     return data
