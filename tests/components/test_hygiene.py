@@ -1,0 +1,176 @@
+"""hygiene.js under real Node, against fake image roots and the example's real npm installs.
+
+`--root` points the script's system paths (bin directories, gcc's libexec, homes) at a fake
+image; the user checks need real users, so the script runs as nobody (65534) or as root.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pipelines.checks import HygieneResult, parse_hygiene, script
+from tests.components.test_smoke_apps import full_install, prepared_app
+from tests.conftest import EXAMPLE, node_binary, require
+
+NOBODY = 65534
+CLEAN_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "NODE_ENV": "production", "HOME": "/app"}
+
+
+@pytest.fixture
+def image() -> Iterator[Path]:
+    """A fake image root anyone can read: /usr/bin, /bin -> usr/bin, /app with the lockfile."""
+    root = Path(tempfile.mkdtemp(prefix="hygiene-"))
+    root.chmod(0o755)
+    (root / "usr" / "bin").mkdir(parents=True)
+    (root / "bin").symlink_to("usr/bin")  # merged /usr, as in Debian images
+    (root / "tmp" / "nodepipe").mkdir(parents=True)
+    (root / "tmp" / "nodepipe" / "hygiene.js").write_text(script("hygiene.js"))
+    app = root / "app"
+    app.mkdir()
+    for name in ("package.json", "package-lock.json"):
+        shutil.copy2(EXAMPLE / name, app / name)
+    write_package(app, "bcrypt", "6.0.0")
+    yield root
+    shutil.rmtree(root)
+
+
+def write_package(app: Path, name: str, version: str) -> None:
+    """Put a minimal installed package into app/node_modules."""
+    folder = app / "node_modules" / name
+    folder.mkdir(parents=True)
+    (folder / "package.json").write_text(json.dumps({"name": name, "version": version}))
+
+
+def executable(path: Path) -> None:
+    """Create an executable stand-in for a program at `path`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("#!/bin/sh\nexit 0\n")
+    path.chmod(0o755)
+
+
+def hygiene(
+    root: Path, *, app: Path | None = None, as_root: bool = False, env: dict[str, str] | None = None
+) -> HygieneResult:
+    """Run the shipped hygiene.js as nobody (or root) and parse its result."""
+    app = app or root / "app"
+    command = [str(node_binary("x64")), str(root / "tmp" / "nodepipe" / "hygiene.js"),
+               "--root", str(root), "--app", str(app)]
+    environment = CLEAN_ENV if env is None else env
+    user: int | None = None
+    if as_root and os.geteuid() != 0:
+        sudo = shutil.which("sudo")
+        ok = sudo and subprocess.run([sudo, "-n", "true"], capture_output=True, check=False)
+        can_sudo = bool(ok and not ok.returncode)
+        require("root, or sudo without a password (to run hygiene.js as uid 0)", can_sudo)
+        command = [str(sudo), "-n", "env", *(f"{k}={v}" for k, v in environment.items()), *command]
+    elif not as_root and os.geteuid() == 0:
+        user = NOBODY
+    done = subprocess.run(
+        command, env=environment, user=user, group=user, extra_groups=[] if user else None,
+        capture_output=True, text=True, check=False, timeout=60,
+    )
+    result = parse_hygiene(
+        done.stdout, "linux/amd64", exit_code=done.returncode, stderr=done.stderr
+    )
+    assert done.returncode == (0 if result.ok else 1), done.stderr
+    return result
+
+
+def test_clean_image_passes_and_sizes_are_measured(image: Path) -> None:
+    """No tool, no devDependency, non-root, NODE_ENV=production: clean, with the app's size."""
+    result = hygiene(image)
+    assert result.problems == ()
+    assert result.uid != 0
+    files = [p for p in (image / "app").rglob("*") if p.is_file()]
+    assert result.app_bytes == sum(p.stat().st_size for p in files)
+    assert result.node_modules_bytes == sum(
+        p.stat().st_size for p in files if "node_modules" in p.parts
+    )
+
+
+def test_compiler_on_path_and_devdependency_are_listed(image: Path) -> None:
+    """gcc on PATH and typescript in node_modules are both named; /bin and /usr/bin count once."""
+    executable(image / "usr" / "bin" / "gcc")
+    write_package(image / "app", "typescript", "5.9.3")
+    result = hygiene(image)
+    assert result.build_tools == ("/usr/bin/gcc",)
+    assert [str(d) for d in result.dev_dependencies] == ["typescript@5.9.3"]
+    assert result.problems == (
+        "build tools in the image: /usr/bin/gcc",
+        "devDependencies in node_modules: typescript@5.9.3",
+    )
+
+
+def test_every_kind_of_build_tool_is_found(image: Path) -> None:
+    """Versioned and cross compilers, make, python3.x, gcc's cc1 and node-gyp's cache are found."""
+    for name in ("x86_64-linux-gnu-g++-12", "make", "python3.11"):
+        executable(image / "usr" / "bin" / name)
+    executable(image / "usr" / "lib" / "gcc" / "x86_64-linux-gnu" / "12" / "cc1")
+    (image / "usr" / "bin" / "cc").symlink_to("/etc/alternatives/cc-missing")  # dangling: no tool
+    (image / "root" / ".cache" / "node-gyp" / "22.23.3").mkdir(parents=True)
+    (image / "root").chmod(0o755)
+    result = hygiene(image)
+    assert sorted(result.build_tools) == [
+        "/usr/bin/make", "/usr/bin/python3.11", "/usr/bin/x86_64-linux-gnu-g++-12",
+        "/usr/lib/gcc/x86_64-linux-gnu/12/cc1",
+    ]
+    assert result.node_gyp_caches == ("/root/.cache/node-gyp",)
+
+
+def test_root_user_is_reported(image: Path) -> None:
+    """An image whose default user is root fails, whatever else is clean."""
+    result = hygiene(image, as_root=True)
+    assert result.problems == (
+        "the default user is root (uid 0): the image must run as a non-root user",
+    )
+
+
+@pytest.mark.parametrize(("node_env", "sentence"), [
+    (None, "NODE_ENV is not set, wanted 'production'"),
+    ("development", "NODE_ENV is 'development', wanted 'production'"),
+])
+def test_node_env_must_be_production(image: Path, node_env: str | None, sentence: str) -> None:
+    """NODE_ENV unset or other than production is an offender."""
+    env = {k: v for k, v in CLEAN_ENV.items() if k != "NODE_ENV"}
+    if node_env is not None:
+        env["NODE_ENV"] = node_env
+    assert hygiene(image, env=env).problems == (sentence,)
+
+
+def test_missing_lockfile_is_an_error(image: Path) -> None:
+    """Without a lockfile the devDependency check cannot run, and that fails the check."""
+    (image / "app" / "package-lock.json").unlink()
+    (problem,) = hygiene(image).problems
+    assert problem.startswith(f"cannot read the lockfile {image / 'app' / 'package-lock.json'}: ")
+
+
+def test_directories_the_user_cannot_read_are_reported(image: Path) -> None:
+    """A node-gyp cache under a root-only home cannot be seen; it is listed as unchecked."""
+    require("root (to make a directory nobody cannot read)", os.geteuid() == 0)
+    (image / "root" / ".cache" / "node-gyp").mkdir(parents=True)
+    (image / "root").chmod(0o700)
+    result = hygiene(image)
+    assert result.node_gyp_caches == ()
+    assert "/root/.cache/node-gyp" in result.unchecked
+
+
+@pytest.mark.npm_registry
+def test_real_installs_against_the_lockfile(image: Path) -> None:
+    """`npm ci --omit=dev` leaves no devDependency; a full install shows exactly the dev ones."""
+    lock = json.loads((EXAMPLE / "package-lock.json").read_text())
+    entries = lock["packages"].items()
+    dev = sorted(k.removeprefix("node_modules/") for k, v in entries if v.get("dev"))
+    assert dev, "the example's lockfile has devDependencies to find"
+    production = hygiene(image, app=prepared_app("x64"))
+    assert production.problems == ()
+    assert production.node_modules_bytes > 1_000_000
+    full = hygiene(image, app=full_install())
+    assert sorted(d.name for d in full.dev_dependencies) == dev
