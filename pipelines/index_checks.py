@@ -146,12 +146,11 @@ def shared_digests(entries: Sequence[tuple[Platform, dict[str, Any]]]) -> list[s
 
 def normalised(os_: object, arch: object, variant: object) -> Platform:
     """Normalise like Platform.parse, but accept any os/arch an index or config may hold."""
-    parts = [str(part) for part in (os_, arch, variant) if part]
+    os_text, arch_text, variant_text = (str(part) if part else "" for part in (os_, arch, variant))
     try:
-        return Platform.parse("/".join(parts))
+        return Platform.parse("/".join(p for p in (os_text, arch_text, variant_text) if p))
     except PlatformError:
-        padded = [*parts, "", ""]
-        return Platform(padded[0] or "?", padded[1] or "?", padded[2])
+        return Platform(os_text or "?", arch_text or "?", variant_text)
 
 
 def digest_of(descriptor: dict[str, Any]) -> str:

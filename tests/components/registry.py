@@ -65,9 +65,12 @@ def start_registry(directory: Path) -> LocalRegistry:
     """Start docker-registry on a free loopback port with htpasswd auth; wait until it answers."""
     program = require_program("docker-registry")
     htpasswd = require_program("htpasswd")
+    directory.mkdir(parents=True, exist_ok=True)
     users = directory / "htpasswd"
-    subprocess.run([htpasswd, "-Bbc", str(users), USER, PASSWORD], check=True,
-                   capture_output=True)
+    made = subprocess.run([htpasswd, "-Bbc", str(users), USER, PASSWORD], capture_output=True,
+                          check=False)
+    if made.returncode != 0:  # not check=True: CalledProcessError would print the password
+        raise RuntimeError(f"htpasswd failed: {made.stderr.decode(errors='replace')[-500:]}")
     host = f"127.0.0.1:{free_port()}"
     config = directory / "config.yml"
     # JSON is YAML: no YAML library is needed to write the config.
@@ -119,6 +122,7 @@ class Pusher:
     host: str
     docker_types: bool = False  # Docker schema 2 media types instead of OCI ones
     client: httpx.Client = field(init=False)
+    layers_of: dict[str, list[str]] = field(init=False, default_factory=dict)  # manifest -> layers
 
     def __post_init__(self) -> None:
         self.client = httpx.Client(base_url=f"http://{self.host}", auth=(USER, PASSWORD),
@@ -135,7 +139,8 @@ class Pusher:
         assert start.status_code == 202, start.text
         # httpx would replace the upload URL's own query (_state=...), so merge into it.
         target = httpx.URL(start.headers["location"]).copy_merge_params({"digest": digest})
-        done = self.client.put(target, content=data, headers={"Content-Type": "application/octet-stream"})
+        done = self.client.put(target, content=data,
+                               headers={"Content-Type": "application/octet-stream"})
         assert done.status_code == 201, done.text
         return {"mediaType": media_type, "digest": digest, "size": len(data)}
 
@@ -152,8 +157,9 @@ class Pusher:
         return {"mediaType": document["mediaType"], "digest": digest_of(body), "size": len(body)}
 
     def image(self, repo: str, platform: str, *, config_platform: str | None = None,
-              layers: int = 2) -> dict[str, Any]:
-        """Push one platform's config, layers and manifest; return an index entry for it."""
+              layers: int = 2, tag: str | None = None) -> dict[str, Any]:
+        """Push one platform's config, layers and manifest (by digest, or under `tag`);
+        return an index entry for it."""
         os_, arch, *variant = platform.split("/")
         c_os, c_arch, *c_variant = (config_platform or platform).split("/")
         config: dict[str, Any] = {"os": c_os, "architecture": c_arch,
@@ -163,13 +169,15 @@ class Pusher:
         contents = [gzip.compress(f"{platform} layer {n}\n".encode(), mtime=0)
                     for n in range(layers)]
         config["rootfs"]["diff_ids"] = [digest_of(gzip.decompress(c)) for c in contents]
+        layer_descriptors = [self.blob(repo, c, self.media(OCI_LAYER)) for c in contents]
         document = {
             "schemaVersion": 2,
             "mediaType": self.media(OCI_MANIFEST),
             "config": self.blob(repo, json.dumps(config).encode(), self.media(OCI_CONFIG)),
-            "layers": [self.blob(repo, c, self.media(OCI_LAYER)) for c in contents],
+            "layers": layer_descriptors,
         }
-        entry = self.manifest(repo, None, document)
+        entry = self.manifest(repo, tag, document)
+        self.layers_of[entry["digest"]] = [layer["digest"] for layer in layer_descriptors]
         entry["platform"] = {"os": os_, "architecture": arch, **({"variant": variant[0]}
                                                                   if variant else {})}
         return entry
