@@ -44,18 +44,23 @@ class Credentials:
         return cls(username=username, password=secret)
 
 
-def credentials_from_env(environ: Mapping[str, str]) -> Credentials | None:
-    """Read NODEPIPE_REGISTRY_USERNAME/PASSWORD; None when neither is set."""
-    username = environ.get(USERNAME_ENV, "")
-    password = environ.get(PASSWORD_ENV, "")
-    if not username and not password:
+def explicit_credentials(username: str, password: str | SecretStr) -> Credentials | None:
+    """Credentials from settings: None when both are empty, an error when only one is set."""
+    secret = password if isinstance(password, SecretStr) else SecretStr(password)
+    has_password = bool(secret.get_secret_value())
+    if not username and not has_password:
         return None
-    if not username or not password:
+    if not username or not has_password:
         missing = USERNAME_ENV if not username else PASSWORD_ENV
         raise CredentialsError(
             f"{missing} is not set: set both {USERNAME_ENV} and {PASSWORD_ENV}, or neither"
         )
-    return Credentials.of(username, password)
+    return Credentials(username, secret)
+
+
+def credentials_from_env(environ: Mapping[str, str]) -> Credentials | None:
+    """Read NODEPIPE_REGISTRY_USERNAME/PASSWORD; None when neither is set."""
+    return explicit_credentials(environ.get(USERNAME_ENV, ""), environ.get(PASSWORD_ENV, ""))
 
 
 def docker_config_path(environ: Mapping[str, str]) -> Path:

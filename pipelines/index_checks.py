@@ -9,12 +9,20 @@ from typing import Any, TypeVar
 import anyio
 
 from pipelines.platforms import Platform, PlatformError
-from pipelines.registry import IMAGE_MANIFEST_TYPES, CannotCheck, Manifest, RegistryClient
+from pipelines.registry import (
+    IMAGE_MANIFEST_TYPES,
+    INDEX_TYPES,
+    CannotCheck,
+    Manifest,
+    RegistryClient,
+    sha256_digest,
+)
 from pipelines.verify_report import PlatformRow
 
 T = TypeVar("T")
 ATTESTATION_ANNOTATION = "vnd.docker.reference.type"
 _CONCURRENCY = 8
+_MAX_CONFIG = 4 * 1024 * 1024  # image configs are kilobytes; refuse to download a huge blob
 
 
 def checker(
@@ -61,16 +69,26 @@ def sizer(
 async def config_problem(
     client: RegistryClient, repository: str, platform: Platform, config: dict[str, Any]
 ) -> str:
+    """Fetch the config blob and say what is wrong with it, or ''."""
     digest = digest_of(config)
     if not digest:
         return f"the manifest of {platform} has no config"
+    if int(config.get("size") or 0) > _MAX_CONFIG:
+        return f"the config {digest} of {platform} is larger than {_MAX_CONFIG} bytes"
     blob = await client.get_blob(repository, digest)
     if blob is None:
         return f"the config {digest} of {platform} is missing from the registry"
+    if sha256_digest(blob) != digest:
+        return f"the registry returned content with digest {sha256_digest(blob)} for {digest}"
+    return config_platform_problem(platform, digest, blob)
+
+
+def config_platform_problem(platform: Platform, digest: str, blob: bytes) -> str:
+    """Compare the config's os/architecture/variant with the index entry's platform."""
     try:
         document = json.loads(blob)
         said = normalised(document.get("os"), document.get("architecture"),
-                           document.get("variant"))
+                          document.get("variant"))
     except (ValueError, AttributeError):
         return f"the config {digest} of {platform} is not a JSON image config"
     if said != platform:
@@ -95,7 +113,7 @@ def child_problem(platform: Platform, digest: str, manifest: Manifest | None) ->
         return f"the manifest {digest} of {platform} is missing from the registry (HTTP 404)"
     if manifest.digest != digest:
         return f"the registry returned content with digest {manifest.digest} for {digest}"
-    media_type = manifest.media_type or declared_type(manifest)
+    media_type = manifest_type(manifest)
     if media_type not in IMAGE_MANIFEST_TYPES:
         return f"the manifest {digest} of {platform} is {media_type or 'untyped'}, not an image"
     return ""
@@ -156,6 +174,13 @@ def normalised(os_: object, arch: object, variant: object) -> Platform:
 def digest_of(descriptor: dict[str, Any]) -> str:
     digest = descriptor.get("digest")
     return digest if isinstance(digest, str) else ""
+
+
+def manifest_type(manifest: Manifest) -> str:
+    """The media type: the Content-Type when it is a manifest type, else the declared one."""
+    if manifest.media_type in INDEX_TYPES | IMAGE_MANIFEST_TYPES:
+        return manifest.media_type
+    return declared_type(manifest) or manifest.media_type
 
 
 def declared_type(manifest: Manifest) -> str:

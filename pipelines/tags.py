@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from pipelines.credentials import Credentials
 from pipelines.errors import EXIT_FAILURE, InputError, NodePipelinesError
-from pipelines.index_checks import declared_type, gather
+from pipelines.index_checks import gather, manifest_type
 from pipelines.reference import ImageReference, parse_reference, validate_tag
 from pipelines.registry import Manifest, RegistryClient, RetryPolicy
 
@@ -58,8 +58,8 @@ async def move_tags(
                 f"cannot move {', '.join(wanted)} to {ref.name}@{digest}: that digest {found}; "
                 "no tag was changed"
             )
-        if not manifest.media_type:
-            manifest = Manifest(digest, declared_type(manifest), manifest.body)
+        # The tag must be served with the type the digest is served with.
+        manifest = Manifest(digest, manifest_type(manifest), manifest.body)
         previous = await gather([_resolver(client, repository, tag) for tag in wanted])
         await gather([_writer(client, repository, tag, manifest) for tag in wanted])
         after = await gather([_resolver(client, repository, tag) for tag in wanted])

@@ -23,9 +23,9 @@ from pipelines.credentials import Credentials, credentials_from_env, resolve_cre
 from pipelines.errors import EXIT_OK, InputError, NodePipelinesError
 from pipelines.index_checks import (
     checker,
-    declared_type,
     digest_of,
     gather,
+    manifest_type,
     platform_entries,
     shared_digests,
 )
@@ -55,7 +55,13 @@ async def verify_index(
 ) -> VerifyReport:
     """Check the index at `ref` against `platforms`; raise CannotCheck if the registry can't say."""
     ref = parse_reference(ref) if isinstance(ref, str) else ref
-    expected = tuple(p if isinstance(p, Platform) else Platform.parse(p) for p in platforms)
+    expected = tuple(dict.fromkeys(
+        p if isinstance(p, Platform) else Platform.parse(p) for p in platforms
+    ))
+    if not expected:
+        raise InputError(
+            "no platform to verify: name at least one, e.g. --platform linux/amd64"
+        )
     base = VerifyReport(str(ref), None, "", expected=tuple(str(p) for p in expected))
     async with RegistryClient(
         ref.api_host, credentials, insecure_registries=insecure_registries, retry=retry
@@ -63,7 +69,7 @@ async def verify_index(
         index = await client.get_manifest(ref.repository, ref.reference)
         if index is None:
             return _failed(base, f"the registry has no manifest for {ref} (HTTP 404)")
-        media_type = index.media_type or declared_type(index)
+        media_type = manifest_type(index)
         base = VerifyReport(str(ref), index.digest, media_type, expected=base.expected)
         problem = _index_problem(ref, index, media_type, expected)
         if problem:
@@ -153,12 +159,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 async def _verify_from_args(args: argparse.Namespace) -> VerifyReport:
     ref = parse_reference(args.reference)
-    platforms = [p for value in args.platform for p in value.split(",") if p.strip()]
-    if not platforms:
-        raise InputError(
-            "no platform to verify: pass e.g. --platform linux/amd64 --platform linux/arm64"
-        )
-    expected = [Platform.parse(p) for p in platforms]
+    expected = [p for value in args.platform for p in value.split(",") if p.strip()]
     credentials = resolve_credentials(ref.registry, credentials_from_env(os.environ), os.environ)
     return await verify_index(ref, expected, credentials,
                               insecure_registries=args.insecure_registry)

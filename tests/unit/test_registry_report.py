@@ -6,10 +6,27 @@ from __future__ import annotations
 import json
 
 import pytest
+from pydantic import SecretStr
 
-from pipelines.index_checks import normalised, platform_entries, shared_digests
+from pipelines.credentials import CredentialsError, explicit_credentials
+from pipelines.errors import InputError
+from pipelines.index_checks import (
+    config_platform_problem,
+    manifest_type,
+    normalised,
+    platform_entries,
+    shared_digests,
+)
 from pipelines.platforms import Platform
-from pipelines.registry import RegistryClient, RetryPolicy, parse_challenge
+from pipelines.registry import (
+    DOCKER_MANIFEST_LIST,
+    OCI_INDEX,
+    Manifest,
+    RegistryClient,
+    RetryPolicy,
+    parse_challenge,
+)
+from pipelines.verify import verify_index
 from pipelines.verify_report import NotVerified, PlatformRow, VerifyReport
 
 D1, D2 = "sha256:" + "1" * 64, "sha256:" + "2" * 64
@@ -136,3 +153,53 @@ def test_report_json_and_table() -> None:
 def test_expected_platforms_use_platform_parse() -> None:
     """Aliases in expected platforms normalise the same way as index entries."""
     assert Platform.parse("linux/aarch64") == normalised("linux", "arm64", "v8")
+
+
+@pytest.mark.parametrize(
+    ("entry_platform", "config", "fragment"),
+    [
+        ("linux/arm64", {"os": "linux", "architecture": "arm64", "variant": "v8"}, ""),
+        ("linux/arm/v7", {"os": "linux", "architecture": "arm", "variant": "v6"},
+         "the config of linux/arm/v7 says linux/arm/v6"),
+        ("linux/amd64", {"os": "linux", "architecture": "arm64"},
+         "the config of linux/amd64 says linux/arm64"),
+        ("linux/amd64", ["not", "an", "object"], "is not a JSON image config"),
+    ],
+)
+def test_config_platform_comparison(entry_platform: str, config: object, fragment: str) -> None:
+    """os, architecture and variant of a config must match its index entry, after normalising."""
+    problem = config_platform_problem(Platform.parse(entry_platform), D1,
+                                      json.dumps(config).encode())
+    assert (fragment in problem) if fragment else problem == ""
+
+
+@pytest.mark.parametrize(
+    ("content_type", "declared", "wanted"),
+    [
+        (OCI_INDEX, None, OCI_INDEX),
+        ("application/json", DOCKER_MANIFEST_LIST, DOCKER_MANIFEST_LIST),
+        ("", OCI_INDEX, OCI_INDEX),
+        ("application/json", None, "application/json"),
+    ],
+)
+def test_manifest_type_falls_back_to_declared(
+    content_type: str, declared: str | None, wanted: str
+) -> None:
+    """A generic Content-Type gives way to the manifest's own mediaType field."""
+    body = json.dumps({"schemaVersion": 2, **({"mediaType": declared} if declared else {})})
+    assert manifest_type(Manifest(D1, content_type, body.encode())) == wanted
+
+
+async def test_verify_index_needs_a_platform() -> None:
+    """No expected platform is an input error raised before any request."""
+    with pytest.raises(InputError, match="no platform to verify"):
+        await verify_index("127.0.0.1:1/app:v1", [], None)
+
+
+def test_explicit_credentials_from_settings() -> None:
+    """Settings' username and SecretStr password become credentials; half-set is an error."""
+    assert explicit_credentials("", SecretStr("")) is None
+    found = explicit_credentials("ci", SecretStr("pw-unit"))
+    assert found is not None and found.password.get_secret_value() == "pw-unit"
+    with pytest.raises(CredentialsError, match="NODEPIPE_REGISTRY_PASSWORD is not set"):
+        explicit_credentials("ci", SecretStr(""))
