@@ -1,0 +1,70 @@
+"""`python -m pipelines.audit [SOURCE]`: the native-dependency audit on the command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from pipelines.audit.audit import audit_source
+from pipelines.audit.model import AuditError, Target, Verdict
+from pipelines.audit.render import render_json, render_table
+from pipelines.errors import EXIT_OK, EXIT_USAGE, NodePipelinesError
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is an AuditError: one sentence and exit 2 at the boundary."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise AuditError(f"{message} (see `python -m pipelines.audit --help`)")
+
+
+def parser() -> argparse.ArgumentParser:
+    """The command-line interface."""
+    cli = _Parser(
+        prog="python -m pipelines.audit",
+        description="Which production dependencies are native, and how each target platform "
+                    "gets their binaries: prebuilt, download, compile or missing.")
+    cli.add_argument("source", nargs="?", default=".", type=Path,
+                     help="directory with package.json and package-lock.json (default: .)")
+    cli.add_argument("--platform", action="append", dest="platforms", metavar="P",
+                     help="target platform, repeatable (default: linux/amd64 and linux/arm64)")
+    cli.add_argument("--libc", choices=("glibc", "musl"), default="glibc",
+                     help="C library of the runtime image (default: glibc)")
+    cli.add_argument("--format", choices=("table", "json"), default="table")
+    cli.add_argument("--offline", action="store_true",
+                     help="no network: lockfile, node_modules and the registry cache only")
+    cli.add_argument("--strict", nargs="?", const="missing", choices=("missing", "compile"),
+                     help="exit 1 when a production package is missing on a target "
+                          "(--strict=compile: also when one compiles)")
+    return cli
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    """Parse, audit, print; raises NodePipelinesError for the boundary in main()."""
+    args = parser().parse_args(argv)
+    platforms = args.platforms or ["linux/amd64", "linux/arm64"]
+    targets = [Target.parse(p, args.libc) for p in dict.fromkeys(platforms)]
+    report = audit_source(args.source, targets, offline=args.offline)
+    print(render_json(report) if args.format == "json" else render_table(report))
+    if args.strict:
+        fail_on = [Verdict.MISSING] + ([Verdict.COMPILE] if args.strict == "compile" else [])
+        report.check(fail_on=fail_on)
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The one boundary: typed errors become `ERROR <sentence>` on stderr and an exit code."""
+    try:
+        return run(argv)
+    except NodePipelinesError as error:
+        print(f"ERROR {error}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print("ERROR interrupted", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

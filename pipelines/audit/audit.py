@@ -1,0 +1,157 @@
+"""The audit: evidence in, one verdict per native package and target out."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import anyio
+
+from pipelines.audit.coverage import (
+    constrain,
+    platform_verdicts,
+    prebuild_verdicts,
+    simple_verdicts,
+)
+from pipelines.audit.detect import Facts, classify, compile_fallback
+from pipelines.audit.evidence import (
+    Evidence,
+    absent_platform_deps,
+    collect,
+    facts_for,
+    files_wanted,
+    manifests_wanted,
+    spec_key,
+)
+from pipelines.audit.lockfile import LockEntry, load_project
+from pipelines.audit.model import (
+    DEFAULT_TARGETS,
+    AuditError,
+    AuditReport,
+    Mechanism,
+    PackageAudit,
+    Target,
+)
+from pipelines.audit.registry import NpmRegistry, RegistryConfig
+
+
+def audit_source(
+    source: Path, targets: Sequence[Target] = DEFAULT_TARGETS, *, offline: bool = True,
+    registry: RegistryConfig | None = None,
+) -> AuditReport:
+    """Audit `source` without an event loop; offline it reads the lockfile, node_modules and
+    the registry cache only. Online it runs audit_source_async in a new event loop."""
+    if not offline:
+        return anyio.run(_run_async, source, tuple(targets), registry)
+    evidence = _evidence(source, targets)
+    client = NpmRegistry(registry or RegistryConfig.from_env(), offline=True)
+    evidence.registry_from = "registry cache"
+    for name, version in manifests_wanted(evidence):
+        evidence.manifests[spec_key(name, version)] = client.cached_manifest(name, version)
+    for entry, _url in files_wanted(evidence):
+        evidence.files[entry.path] = client.cached_files(entry.name, entry.version)
+    return conclude(evidence, online=False)
+
+
+async def audit_source_async(
+    source: Path, targets: Sequence[Target] = DEFAULT_TARGETS, *, offline: bool = False,
+    registry: RegistryConfig | None = None,
+) -> AuditReport:
+    """Audit `source`, asking the npm registry (in parallel, cached on disk) unless offline."""
+    if offline:
+        return audit_source(source, targets, offline=True, registry=registry)
+    return await _run_async(source, tuple(targets), registry)
+
+
+async def _run_async(
+    source: Path, targets: tuple[Target, ...], config: RegistryConfig | None
+) -> AuditReport:
+    evidence = _evidence(source, targets)
+    async with NpmRegistry(config or RegistryConfig.from_env(), offline=False) as client:
+        async with anyio.create_task_group() as group:
+            for name, version in manifests_wanted(evidence):
+                group.start_soon(_fetch_manifest, client, evidence, name, version)
+        async with anyio.create_task_group() as group:
+            for entry, url in files_wanted(evidence):
+                group.start_soon(_fetch_files, client, evidence, entry, url)
+    return conclude(evidence, online=True)
+
+
+async def _fetch_manifest(
+    client: NpmRegistry, evidence: Evidence, name: str, version: str
+) -> None:
+    evidence.manifests[spec_key(name, version)] = await client.manifest(name, version)
+
+
+async def _fetch_files(
+    client: NpmRegistry, evidence: Evidence, entry: LockEntry, url: str
+) -> None:
+    evidence.files[entry.path] = await client.files(entry.name, entry.version, url)
+
+
+def _evidence(source: Path, targets: Sequence[Target]) -> Evidence:
+    if not targets:
+        raise AuditError("no target platform given: pass at least one --platform")
+    return collect(load_project(Path(source)), tuple(targets))
+
+
+def conclude(evidence: Evidence, *, online: bool) -> AuditReport:
+    """Turn collected evidence into the report (pure: no I/O)."""
+    audits = []
+    for entry in evidence.candidates:
+        if entry.path in evidence.parents:
+            audits.append(_platform_audit(evidence, entry))
+            continue
+        facts = facts_for(evidence, entry)
+        mechanism, found = classify(entry, facts)
+        if mechanism is Mechanism.NONE:
+            continue
+        audits.append(_audit(entry, mechanism, found, facts, evidence.targets))
+    audits.sort(key=lambda a: a.path)
+    return AuditReport(str(evidence.project.root), evidence.targets, tuple(audits), online,
+                       notes=tuple(_notes(audits, online)))
+
+
+def _audit(
+    entry: LockEntry, mechanism: Mechanism, found: list[str], facts: Facts,
+    targets: tuple[Target, ...],
+) -> PackageAudit:
+    if mechanism is Mechanism.BUNDLED_PREBUILDS:
+        verdicts = prebuild_verdicts(facts, targets, fallback=compile_fallback(facts, entry))
+    elif mechanism.native:
+        verdicts = simple_verdicts(mechanism, targets)
+    else:
+        verdicts = {}
+    if mechanism.native:
+        verdicts = constrain(entry, verdicts, targets)
+    return PackageAudit(entry.name, entry.version, entry.path, entry.dev, entry.optional,
+                        mechanism, tuple(found), verdicts)
+
+
+def _platform_audit(evidence: Evidence, parent: LockEntry) -> PackageAudit:
+    children = evidence.parents[parent.path]
+    absent = {name: evidence.manifests.get(spec_key(name, spec))
+              for name, spec in absent_platform_deps(evidence.project, parent).items()}
+    facts = facts_for(evidence, parent)
+    fallback = compile_fallback(facts, parent)
+    verdicts = platform_verdicts(parent, children, absent, evidence.targets, fallback=fallback)
+    linux = sum(1 for c in children if "linux" in c.os or not c.os)
+    found = [f"lockfile: {len(children)} platform packages as optional dependencies "
+             f"({linux} for linux)"]
+    if any(doc is not None for doc in absent.values()):
+        found.append(f"{evidence.registry_from}: os/cpu/libc of platform packages the "
+                     "lockfile lacks")
+    return PackageAudit(parent.name, parent.version, parent.path, parent.dev, parent.optional,
+                        Mechanism.PLATFORM_PACKAGES, tuple(found),
+                        constrain(parent, verdicts, evidence.targets))
+
+
+def _notes(audits: list[PackageAudit], online: bool) -> list[str]:
+    notes = []
+    unread = [a.name for a in audits if a.mechanism is Mechanism.INSTALL_SCRIPT
+              and any("not inspected" in e for e in a.evidence)]
+    if unread and not online:
+        notes.append(f"{len(unread)} install scripts were not read offline ("
+                     f"{', '.join(unread[:5])}{'...' if len(unread) > 5 else ''}): "
+                     "run without --offline to see whether they build native code")
+    return notes

@@ -1,0 +1,169 @@
+"""Deciding how a package gets its native binary, from whatever evidence is at hand."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from pipelines.audit.lockfile import LockEntry, Project
+from pipelines.audit.model import Mechanism
+from pipelines.audit.prebuilds import has_binding_gyp, platform_tag, prebuild_files
+
+# Helper packages whose presence among the dependencies says what the install script does.
+DOWNLOADERS = ("prebuild-install", "@mapbox/node-pre-gyp", "node-pre-gyp",
+               "install-artifact-from-github", "@discordjs/node-pre-gyp")
+PREBUILD_LOADERS = ("node-gyp-build", "node-gyp-build-optional-packages")
+ADDON_HEADERS = ("nan", "node-addon-api", "bindings", "node-gyp", "cmake-js")
+NATIVE_HINTS = frozenset(DOWNLOADERS + PREBUILD_LOADERS + ADDON_HEADERS)
+
+_DOWNLOAD_SCRIPT = re.compile(
+    r"prebuild-install|node-pre-gyp|install-from-cache|install-artifact-from-github")
+_LOADER_SCRIPT = re.compile(r"node-gyp-build")
+_COMPILE_SCRIPT = re.compile(r"node-gyp|cmake-js|\bmake\b|napi build")
+
+
+@dataclass(frozen=True, slots=True)
+class Facts:
+    """What the installed tree or the registry says about one package; None = unknown."""
+
+    install_scripts: str | None = None  # preinstall, install, postinstall joined
+    scripts_from: str = ""
+    gypfile: bool | None = None
+    files: tuple[str, ...] | None = None  # paths relative to the package root
+    files_from: str = ""
+
+
+def install_scripts(manifest: Mapping[str, object]) -> str:
+    """The lifecycle scripts npm runs at install, joined; empty when there are none."""
+    scripts = manifest.get("scripts")
+    if not isinstance(scripts, dict):
+        return ""
+    return " && ".join(str(scripts[k]) for k in ("preinstall", "install", "postinstall")
+                       if scripts.get(k))
+
+
+def platform_children(project: Project) -> dict[str, list[LockEntry]]:
+    """Map each platform-package parent (esbuild, sharp ...) to its platform packages."""
+    parents: dict[str, list[LockEntry]] = {}
+    for entry in project.entries.values():
+        if not entry.optional_dependencies:
+            continue
+        children = [child for name in entry.optional_dependencies
+                    if (child := resolve(project, entry.path, name)) and child.constrained]
+        if children and _is_platform_set(entry, children):
+            parents[entry.path] = children
+    return parents
+
+
+def _is_platform_set(parent: LockEntry, children: list[LockEntry]) -> bool:
+    """Platform packages cover linux; a lone darwin-only optional dep (fsevents) is not a set."""
+    if any(not c.os or "linux" in c.os for c in children):
+        return True
+    return any(platform_tag(name).os == "linux" for name in parent.optional_dependencies)
+
+
+def resolve(project: Project, from_path: str, name: str) -> LockEntry | None:
+    """Find the entry `name` resolves to from `from_path`, the way Node walks node_modules."""
+    base = from_path
+    while True:
+        prefix = f"{base}/" if base else ""
+        found = project.entries.get(f"{prefix}node_modules/{name}")
+        if found is not None:
+            return found
+        if not base:
+            return None
+        head, sep, _ = base.rpartition("/node_modules/")
+        base = head if sep else ""
+
+
+def wants_metadata(entry: LockEntry) -> bool:
+    """True when the registry's version document could change this package's conclusion."""
+    return not entry.local and (
+        entry.has_install_script or bool(NATIVE_HINTS.intersection(entry.dependencies)))
+
+
+def classify(entry: LockEntry, facts: Facts) -> tuple[Mechanism, list[str]]:
+    """Decide the mechanism of a package that is not a platform-package parent."""
+    if facts.install_scripts is not None:
+        return _from_scripts(entry, facts)
+    evidence = []
+    hints = sorted(NATIVE_HINTS.intersection(entry.dependencies))
+    if hints:
+        evidence.append(f"lockfile: depends on {', '.join(hints)}")
+    if entry.has_install_script:
+        evidence.append("lockfile: hasInstallScript (script text not inspected)")
+        return _from_hints(entry, facts, evidence, script=True)
+    return _from_hints(entry, facts, evidence, script=False)
+
+
+def _from_scripts(entry: LockEntry, facts: Facts) -> tuple[Mechanism, list[str]]:
+    script = facts.install_scripts or ""
+    evidence = [f"{facts.scripts_from}: install script {script!r}" if script
+                else f"{facts.scripts_from}: no install script"]
+    if _DOWNLOAD_SCRIPT.search(script):
+        return Mechanism.DOWNLOAD, evidence
+    if _LOADER_SCRIPT.search(script):
+        return Mechanism.BUNDLED_PREBUILDS, evidence
+    if _COMPILE_SCRIPT.search(script):
+        return Mechanism.COMPILE, evidence
+    if script:
+        return _from_files(facts, evidence, fallback=Mechanism.INSTALL_SCRIPT)
+    return _from_files(facts, evidence, fallback=_implicit_build(entry, facts, evidence))
+
+
+def _from_hints(
+    entry: LockEntry, facts: Facts, evidence: list[str], *, script: bool
+) -> tuple[Mechanism, list[str]]:
+    deps = entry.dependencies
+    if any(d in deps for d in DOWNLOADERS):
+        return Mechanism.DOWNLOAD, evidence
+    if any(d in deps for d in PREBUILD_LOADERS):
+        return Mechanism.BUNDLED_PREBUILDS, evidence
+    if script:
+        if any(d in deps for d in ADDON_HEADERS):
+            return Mechanism.COMPILE, evidence
+        return _from_files(facts, evidence, fallback=Mechanism.INSTALL_SCRIPT)
+    return _from_files(facts, evidence, fallback=_implicit_build(entry, facts, evidence))
+
+
+def _implicit_build(entry: LockEntry, facts: Facts, evidence: list[str]) -> Mechanism:
+    """npm runs `node-gyp rebuild` for a binding.gyp when there is no install script."""
+    if facts.gypfile is False:
+        return Mechanism.NONE  # the package opted out of the implicit build
+    if facts.files is not None:
+        if has_binding_gyp(facts.files):
+            evidence.append(f"{facts.files_from}: binding.gyp and no install script, "
+                            "so npm runs node-gyp rebuild")
+            return Mechanism.COMPILE
+        return Mechanism.NONE
+    if facts.gypfile:
+        evidence.append(f"{facts.scripts_from}: gypfile true, so npm runs node-gyp rebuild")
+        return Mechanism.COMPILE
+    if any(d in entry.dependencies for d in ("nan", "node-addon-api", "bindings")):
+        evidence.append("assumed: a binding.gyp built implicitly by npm (file list not checked)")
+        return Mechanism.COMPILE
+    return Mechanism.NONE
+
+
+def _from_files(
+    facts: Facts, evidence: list[str], *, fallback: Mechanism
+) -> tuple[Mechanism, list[str]]:
+    """Bundled .node files win over the fallback (better-sqlite3 13 ships them, no script)."""
+    if facts.files is not None and prebuild_files(facts.files):
+        evidence.append(f"{facts.files_from}: ships prebuilds/")
+        return Mechanism.BUNDLED_PREBUILDS, evidence
+    return fallback, evidence
+
+
+def compile_fallback(facts: Facts, entry: LockEntry) -> bool:
+    """True when a package whose prebuilt binary is absent still builds from source."""
+    script = facts.install_scripts
+    if script is not None:
+        if _LOADER_SCRIPT.search(script) or _COMPILE_SCRIPT.search(script):
+            return True
+        if script:
+            return False
+        known = facts.files is not None and has_binding_gyp(facts.files)
+        return known and facts.gypfile is not False
+    return entry.has_install_script and any(d in entry.dependencies for d in PREBUILD_LOADERS)

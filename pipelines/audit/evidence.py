@@ -1,0 +1,124 @@
+"""Collecting evidence: the lockfile first, then node_modules, then the npm registry."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from pipelines.audit.coverage import fits
+from pipelines.audit.detect import Facts, classify, install_scripts, platform_children, resolve
+from pipelines.audit.detect import wants_metadata as _wants_metadata
+from pipelines.audit.installed import installed_facts
+from pipelines.audit.lockfile import LockEntry, Project
+from pipelines.audit.model import Mechanism, Target
+
+
+@dataclass
+class Evidence:
+    """Everything known about a project's packages; the registry fills the two dicts."""
+
+    project: Project
+    targets: tuple[Target, ...]
+    parents: dict[str, list[LockEntry]]
+    candidates: list[LockEntry]  # packages that are not platform packages themselves
+    installed: dict[str, Facts] = field(default_factory=dict)
+    manifests: dict[str, dict[str, Any] | None] = field(default_factory=dict)  # by name@version
+    files: dict[str, tuple[str, ...] | None] = field(default_factory=dict)  # by lockfile path
+    registry_from: str = "registry"
+
+
+def collect(project: Project, targets: tuple[Target, ...]) -> Evidence:
+    """Read the lockfile structure and any installed copies; no network."""
+    parents = platform_children(project)
+    children = {c.path for kids in parents.values() for c in kids}
+    candidates = [e for e in project.entries.values()
+                  if e.path and e.path not in children and allowed_on_linux(e)]
+    evidence = Evidence(project, targets, parents, candidates)
+    has_modules = (project.root / "node_modules").is_dir()
+    for entry in candidates:
+        if entry.local or has_modules:
+            facts = installed_facts(project.root, entry)
+            if facts is not None:
+                evidence.installed[entry.path] = facts
+    return evidence
+
+
+def allowed_on_linux(entry: LockEntry) -> bool:
+    """fsevents and friends never install on a Linux target; they need no verdict."""
+    return fits(entry.os, (), (), Target("linux/amd64")) or fits(
+        entry.os, (), (), Target("linux/arm64"))
+
+
+def spec_key(name: str, version: str) -> str:
+    """The key of a version document in Evidence.manifests."""
+    return f"{name}@{version}"
+
+
+def manifests_wanted(evidence: Evidence) -> list[tuple[str, str]]:
+    """name@version documents that could change a conclusion and are not known yet."""
+    wanted: dict[str, tuple[str, str]] = {}
+    for entry in evidence.candidates:
+        if entry.path in evidence.installed or entry.path in evidence.parents:
+            continue
+        if _wants_metadata(entry):
+            wanted[spec_key(entry.name, entry.version)] = (entry.name, entry.version)
+    for parent_path, children in evidence.parents.items():
+        parent = evidence.project.entries[parent_path]
+        if all(any(fits(c.os, c.cpu, c.libc, t) for c in children) for t in evidence.targets):
+            continue  # every target is covered: absent siblings cannot change a verdict
+        for name, version in absent_platform_deps(evidence.project, parent).items():
+            wanted[spec_key(name, version)] = (name, version)
+        if parent.has_install_script:
+            wanted[spec_key(parent.name, parent.version)] = (parent.name, parent.version)
+    return [v for k, v in wanted.items() if k not in evidence.manifests]
+
+
+def absent_platform_deps(project: Project, parent: LockEntry) -> dict[str, str]:
+    """Optional dependencies of `parent` the lockfile does not hold (name -> version spec)."""
+    return {name: spec for name, spec in parent.optional_dependencies.items()
+            if resolve(project, parent.path, name) is None}
+
+
+def facts_for(evidence: Evidence, entry: LockEntry) -> Facts:
+    """The best facts about `entry`: the installed copy, else the registry, else nothing."""
+    if entry.path in evidence.installed:
+        return evidence.installed[entry.path]
+    document = evidence.manifests.get(spec_key(entry.name, entry.version))
+    facts = Facts()
+    if document is not None:
+        gypfile = document.get("gypfile")
+        facts = Facts(install_scripts=install_scripts(document),
+                      scripts_from=evidence.registry_from,
+                      gypfile=gypfile if isinstance(gypfile, bool) else None)
+    listing = evidence.files.get(entry.path)
+    if listing is not None:
+        facts = replace(facts, files=listing, files_from=f"{evidence.registry_from} tarball")
+    return facts
+
+
+def files_wanted(evidence: Evidence) -> list[tuple[LockEntry, str]]:
+    """Tarballs whose file list decides a verdict: bundled prebuilds and script-less addons."""
+    wanted = []
+    for entry in evidence.candidates:
+        if entry.path in evidence.installed or entry.path in evidence.parents:
+            continue
+        if entry.path in evidence.files:
+            continue
+        facts = facts_for(evidence, entry)
+        mechanism, _ = classify(entry, facts)
+        scriptless = facts.install_scripts == "" and _wants_metadata(entry)
+        if mechanism is Mechanism.BUNDLED_PREBUILDS or scriptless:
+            url = tarball_url(entry, evidence.manifests.get(spec_key(entry.name, entry.version)))
+            if url:
+                wanted.append((entry, url))
+    return wanted
+
+
+def tarball_url(entry: LockEntry, document: dict[str, Any] | None) -> str | None:
+    """The lockfile's `resolved` URL, else the registry's dist.tarball."""
+    if entry.resolved and entry.resolved.startswith(("https://", "http://")):
+        return entry.resolved
+    dist = document.get("dist") if document else None
+    tarball = dist.get("tarball") if isinstance(dist, dict) else None
+    return tarball if isinstance(tarball, str) else None
+

@@ -1,0 +1,48 @@
+"""Evidence from the tree on disk: an installed node_modules, or a local (file:) package."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from pipelines.audit.detect import Facts, install_scripts
+from pipelines.audit.lockfile import LockEntry
+
+_MAX_PREBUILDS = 500  # a prebuilds/ tree is small; stop walking pathological ones
+
+
+def installed_facts(root: Path, entry: LockEntry) -> Facts | None:
+    """Read the package's own package.json and files under `root`, if it is there.
+
+    A node_modules copy only counts when its version is the locked one: a stale install says
+    nothing about what `npm ci` will put in the image.
+    """
+    directory = root / entry.path
+    manifest_path = directory / "package.json"
+    if not manifest_path.is_file():
+        return None
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None  # an unreadable install is no evidence; the lockfile still is
+    if not isinstance(manifest, dict):
+        return None
+    if not entry.local and manifest.get("version") != entry.version:
+        return None
+    where = "source tree" if entry.local else "node_modules"
+    gypfile = manifest.get("gypfile")
+    return Facts(
+        install_scripts=install_scripts(manifest), scripts_from=where,
+        gypfile=gypfile if isinstance(gypfile, bool) else None,
+        files=tuple(_native_files(directory)), files_from=where,
+    )
+
+
+def _native_files(directory: Path) -> list[str]:
+    """binding.gyp and prebuilds/**: the only files the audit reads from a package."""
+    files = ["binding.gyp"] if (directory / "binding.gyp").is_file() else []
+    prebuilds = directory / "prebuilds"
+    if prebuilds.is_dir():
+        for path in sorted(prebuilds.rglob("*.node"))[:_MAX_PREBUILDS]:
+            files.append(path.relative_to(directory).as_posix())
+    return files

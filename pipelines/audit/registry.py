@@ -1,0 +1,207 @@
+"""The npm registry: version documents and tarball file lists, cached on disk forever.
+
+A published name@version never changes, so a cache entry never goes stale.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import ssl
+import tarfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+from urllib.parse import quote
+
+import anyio
+import httpx
+
+from pipelines.errors import EXIT_USAGE, NodePipelinesError
+
+DEFAULT_REGISTRY = "https://registry.npmjs.org/"
+SYSTEM_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
+_MAX_TARBALL = 256 * 1024 * 1024
+_RETRIES = 3
+
+
+class RegistryUnavailableError(NodePipelinesError):
+    """The npm registry cannot be reached; `--offline` audits from the lockfile alone."""
+
+    exit_code = EXIT_USAGE
+
+
+@dataclass(frozen=True)
+class RegistryConfig:
+    """Where the registry is, where its answers are cached, and which CAs to trust."""
+
+    url: str = DEFAULT_REGISTRY
+    cache_dir: Path = field(
+        default_factory=lambda: Path.home() / ".cache" / "node-pipelines" / "npm-meta")
+    ca_files: tuple[Path, ...] = ()
+    concurrency: int = 8  # the proxy here drops bursts of new connections
+    timeout_s: float = 30.0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> RegistryConfig:
+        """npm_config_registry, XDG_CACHE_HOME, SSL_CERT_FILE and NODE_EXTRA_CA_CERTS."""
+        env = os.environ if env is None else env
+        url = env.get("npm_config_registry") or env.get("NPM_CONFIG_REGISTRY") or DEFAULT_REGISTRY
+        cache_home = Path(env.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+        cas = [Path(env[k]) for k in ("SSL_CERT_FILE", "NODE_EXTRA_CA_CERTS") if env.get(k)]
+        if SYSTEM_BUNDLE.is_file():
+            cas.append(SYSTEM_BUNDLE)
+        return cls(url=url.rstrip("/") + "/", cache_dir=cache_home / "node-pipelines" / "npm-meta",
+                   ca_files=tuple(dict.fromkeys(p for p in cas if p.is_file())))
+
+    def ssl_context(self) -> ssl.SSLContext:
+        """The platform's trust store plus every configured bundle (the proxy CA lives there)."""
+        context = ssl.create_default_context()
+        for path in self.ca_files:
+            context.load_verify_locations(cafile=str(path))
+        return context
+
+
+class NpmRegistry:
+    """Reads version documents and tarball listings; offline, it reads only its cache."""
+
+    def __init__(self, config: RegistryConfig, *, offline: bool) -> None:
+        self.config = config
+        self.offline = offline
+        self.fetched = 0  # network requests made: the benchmark and tests read it
+        self._client: httpx.AsyncClient | None = None
+        self._limit = anyio.Semaphore(config.concurrency) if not offline else None
+
+    async def __aenter__(self) -> NpmRegistry:
+        if not self.offline:
+            self._client = httpx.AsyncClient(
+                verify=self.config.ssl_context(), follow_redirects=True,
+                timeout=httpx.Timeout(self.config.timeout_s),
+                limits=httpx.Limits(max_connections=self.config.concurrency),
+                headers={"Accept": "application/json"})
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+
+    def cached_manifest(self, name: str, version: str) -> dict[str, Any] | None:
+        """The version document from the disk cache, or None."""
+        cached = self._read("manifest", name, version)
+        return cached if isinstance(cached, dict) else None
+
+    def cached_files(self, name: str, version: str) -> tuple[str, ...] | None:
+        """The tarball's file list from the disk cache, or None."""
+        cached = self._read("files", name, version)
+        return tuple(cached) if isinstance(cached, list) else None
+
+    async def manifest(self, name: str, version: str) -> dict[str, Any] | None:
+        """The version document of name@version (None when the registry has no such version)."""
+        cached = self.cached_manifest(name, version)
+        if cached is not None or self.offline:
+            return cached
+        base = f"{self.config.url}{quote(name, safe='@/')}"
+        document = await self._json(f"{base}/{quote(version)}")
+        if document is None:  # some registries serve only whole packuments
+            packument = await self._json(base)
+            versions = packument.get("versions", {}) if packument else {}
+            document = versions.get(version) if isinstance(versions, dict) else None
+        if isinstance(document, dict):
+            self._write("manifest", name, version, document)
+            return document
+        return None
+
+    async def files(self, name: str, version: str, tarball: str) -> tuple[str, ...] | None:
+        """The paths inside name@version's tarball, relative to the package root."""
+        cached = self.cached_files(name, version)
+        if cached is not None or self.offline:
+            return cached
+        body = await self._get(tarball)
+        if body is None:
+            return None
+        listing = await anyio.to_thread.run_sync(_list_tarball, body)
+        self._write("files", name, version, list(listing))
+        return listing
+
+    async def _json(self, url: str) -> Any:
+        body = await self._get(url)
+        if body is None:
+            return None
+        try:
+            return json.loads(body)
+        except json.JSONDecodeError:
+            raise RegistryUnavailableError(
+                f"the npm registry answered {url} with something that is not JSON: "
+                "check npm_config_registry") from None
+
+    async def _get(self, url: str) -> bytes | None:
+        assert self._client is not None and self._limit is not None, "use `async with`"
+        async with self._limit:
+            for attempt in range(_RETRIES):
+                try:
+                    return await self._get_once(url)
+                except httpx.TransportError as error:
+                    if attempt == _RETRIES - 1:
+                        raise RegistryUnavailableError(
+                            f"cannot reach the npm registry ({type(error).__name__} for {url}): "
+                            "check the network and CA bundle, or audit with --offline") from None
+                    await anyio.sleep(0.5 * 2**attempt)
+        return None
+
+    async def _get_once(self, url: str) -> bytes | None:
+        assert self._client is not None
+        self.fetched += 1
+        async with self._client.stream("GET", url) as response:
+            if response.status_code in (404, 405):
+                return None
+            if response.status_code >= 400:
+                raise RegistryUnavailableError(
+                    f"the npm registry answered HTTP {response.status_code} for {url}: check "
+                    "npm_config_registry and credentials, or audit with --offline")
+            chunks, size = [], 0
+            async for chunk in response.aiter_bytes():
+                size += len(chunk)
+                if size > _MAX_TARBALL:
+                    return None  # no audit needs a file list this badly
+                chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _key(self, kind: str, name: str, version: str) -> Path:
+        digest = hashlib.sha256(f"{self.config.url}\0{name}\0{version}".encode()).hexdigest()
+        return self.config.cache_dir / kind / digest[:2] / f"{digest}.json"
+
+    def _read(self, kind: str, name: str, version: str) -> Any:
+        try:
+            return json.loads(self._key(kind, name, version).read_bytes())
+        except (OSError, json.JSONDecodeError):
+            return None  # absent or torn: fetch again
+
+    def _write(self, kind: str, name: str, version: str, value: object) -> None:
+        path = self._key(kind, name, version)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            temporary = path.with_suffix(f".{os.getpid()}.tmp")
+            temporary.write_text(json.dumps(value), encoding="utf-8")
+            temporary.replace(path)
+        except OSError:
+            pass  # a read-only cache only costs a refetch next time
+
+
+def _list_tarball(body: bytes) -> tuple[str, ...]:
+    """File paths in a .tgz, without the top directory npm packs them under (`package/`)."""
+    names = []
+    try:
+        with tarfile.open(fileobj=io.BytesIO(body), mode="r:*") as archive:
+            for member in archive:
+                if member.isfile():
+                    names.append(member.name.partition("/")[2] or member.name)
+    except (tarfile.TarError, EOFError, OSError):
+        return tuple(names)  # a truncated tarball still lists what it had
+    return tuple(names)
