@@ -99,8 +99,14 @@ function explain(error, arch, loaded) {
 
 // Compiled bindings (node-gyp's build/Release) are loaded by their package's own loader first;
 // load them directly when the package loaded nothing on require().
-function compiledBindings(packageJson) {
-  const dir = path.join(path.dirname(packageJson), 'build', 'Release');
+// Found through the lookup paths, not require.resolve('x/package.json'), which a package's
+// "exports" may forbid.
+function compiledBindings(appRequire, target) {
+  const home = (appRequire.resolve.paths(target) || [])
+    .map((dir) => path.join(dir, target))
+    .find((dir) => fs.existsSync(path.join(dir, 'package.json')));
+  if (!home) return [];
+  const dir = path.join(home, 'build', 'Release');
   try {
     return fs.readdirSync(dir).filter((f) => f.endsWith('.node')).map((f) => path.join(dir, f));
   } catch (_) {
@@ -138,7 +144,7 @@ function load(target, options, appRequire, loaded) {
       const mod = appRequire(target);
       if (ACTIVATORS[target]) ACTIVATORS[target](mod);
       if (loaded.length === start) {
-        for (const file of compiledBindings(appRequire.resolve(`${target}/package.json`))) appRequire(file);
+        for (const file of compiledBindings(appRequire, target)) appRequire(file);
       }
       if (loaded.length === start) result.warning = 'no native binding was loaded by require()';
     }

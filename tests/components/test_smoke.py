@@ -163,3 +163,27 @@ def test_bad_arguments_exit_2(smoke_js: Path) -> None:
     assert "--libc must be glibc or musl" in done.stderr
     with pytest.raises(PipelineError, match="printed no result"):
         parse_smoke(done.stdout, platform, exit_code=done.returncode, stderr=done.stderr)
+
+
+@pytest.mark.npm_registry
+@pytest.mark.parametrize(("binary_arch", "ok"), [("x64", True), ("arm64", False)])
+def test_lazy_compiled_binding_is_loaded_and_checked(
+    smoke_js: Path, tmp_path: Path, binary_arch: str, ok: bool
+) -> None:
+    """A package that loads nothing on require() still has its build/Release binding checked."""
+    app = tmp_path / "app"
+    # "exports" hides package.json, as many packages do; the script must still find the package.
+    fake_package(app, "lazy", "module.exports = {};\n")
+    (app / "node_modules" / "lazy" / "package.json").write_text(
+        '{"name": "lazy", "version": "1.0.0", "exports": {".": "./index.js"}}'
+    )
+    binding = app / "node_modules" / "lazy" / "build" / "Release" / "lazy.node"
+    binding.parent.mkdir(parents=True)
+    shutil.copy2(prepared_app(binary_arch) / "native/build/Release/checksum.node", binding)
+    result = smoke(smoke_js, "x64", app, "lazy")
+    assert result.packages[0].addons == (str(binding),)
+    assert result.ok is ok
+    if not ok:
+        assert result.problems[0].startswith(
+            f"lazy failed to load: {binding} is built for arm64, not x64"
+        )
