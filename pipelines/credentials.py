@@ -1,4 +1,5 @@
-"""Registry credentials: explicit settings first, then Docker's config.json `auths` entries.
+"""Registry credentials: explicit settings first, then Docker's config.json (credential helpers,
+then `auths` entries).
 
 The password is a pydantic SecretStr from the moment it is read, so a repr, a log line or an
 exception message shows `**********` instead of it.
@@ -10,6 +11,8 @@ import base64
 import binascii
 import json
 import os
+import shutil
+import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +26,7 @@ from pipelines.reference import DOCKER_HUB, DOCKER_HUB_API
 USERNAME_ENV = "NODEPIPE_REGISTRY_USERNAME"
 PASSWORD_ENV = "NODEPIPE_REGISTRY_PASSWORD"  # noqa: S105 - the variable's name, not a secret
 # config.json names Docker Hub by its legacy index URL; all of these mean the same registry.
+_DOCKER_HUB_SERVER = "https://index.docker.io/v1/"  # the server name helpers store Hub under
 _DOCKER_HUB_KEYS = frozenset({DOCKER_HUB, DOCKER_HUB_API, "index.docker.io"})
 
 
@@ -73,7 +77,8 @@ def docker_config_path(environ: Mapping[str, str]) -> Path:
 
 
 def docker_config_credentials(registry: str, environ: Mapping[str, str]) -> Credentials | None:
-    """Look `registry` (host[:port]) up in Docker's config.json `auths`; None when absent."""
+    """Look `registry` (host[:port]) up in Docker's config.json: a credential helper named for
+    it or the credsStore, else its `auths` entry; None when nothing is found."""
     path = docker_config_path(environ)
     if not path.is_file():
         return None
@@ -83,16 +88,57 @@ def docker_config_credentials(registry: str, environ: Mapping[str, str]) -> Cred
         raise CredentialsError(
             f"cannot read Docker credentials from {path}: {type(error).__name__}"
         ) from None
-    auths = config.get("auths") if isinstance(config, dict) else None
-    if not isinstance(auths, dict):
+    if not isinstance(config, dict):
         return None
     wanted = _DOCKER_HUB_KEYS if registry in _DOCKER_HUB_KEYS else {registry}
-    for key, entry in auths.items():
+    # Docker's order: a helper named for the registry, then credsStore, then `auths`.
+    helpers = _section(config, "credHelpers")
+    helper = next((h for k, h in helpers.items() if _normalise_key(k) in wanted), None)
+    helper = helper or config.get("credsStore")
+    if isinstance(helper, str) and helper:
+        server = _DOCKER_HUB_SERVER if registry in _DOCKER_HUB_KEYS else registry
+        found = _helper_credentials(helper, server, environ)
+        if found is not None:
+            return found
+    for key, entry in _section(config, "auths").items():
         if _normalise_key(key) in wanted and isinstance(entry, dict):
             found = _entry_credentials(entry, path, key)
             if found is not None:
                 return found
     return None
+
+
+def _section(config: dict[str, Any], name: str) -> dict[str, Any]:
+    value = config.get(name)
+    return value if isinstance(value, dict) else {}
+
+
+def _helper_credentials(helper: str, server: str, environ: Mapping[str, str]) -> Credentials | None:
+    """Ask `docker-credential-<helper> get`, as docker does; None when it has no entry."""
+    program = shutil.which(f"docker-credential-{helper}", path=environ.get("PATH"))
+    if program is None:
+        raise CredentialsError(
+            f"Docker's config.json names the credential helper {helper!r}, but "
+            f"docker-credential-{helper} is not on PATH"
+        )
+    try:
+        done = subprocess.run([program, "get"], input=server, capture_output=True, text=True,
+                              timeout=30, check=False, env=dict(environ))
+    except (OSError, subprocess.TimeoutExpired) as error:
+        raise CredentialsError(
+            f"the credential helper docker-credential-{helper} failed: {type(error).__name__}"
+        ) from None
+    if done.returncode != 0:  # helpers exit 1 with "credentials not found" for unknown servers
+        return None
+    try:
+        answer = json.loads(done.stdout)
+        username, secret = answer["Username"], answer["Secret"]
+    except (ValueError, KeyError, TypeError):
+        username, secret = None, None
+    # "<token>" marks an identity token, which needs an OAuth exchange this client lacks.
+    if not isinstance(username, str) or not isinstance(secret, str) or username == "<token>":
+        return None
+    return Credentials.of(username, secret)
 
 
 def resolve_credentials(

@@ -11,12 +11,14 @@ import base64
 import hashlib
 import json
 import re
+import ssl
 from collections.abc import Iterable
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
 import anyio
+import certifi
 import httpx
 import structlog
 
@@ -116,7 +118,13 @@ class RegistryClient:
         self.base_url = f"{'http' if plain else 'https'}://{host}"
         self._credentials = credentials
         self._retry = retry or RetryPolicy()
-        self._http = httpx.AsyncClient(timeout=self._retry.timeout_s, follow_redirects=True)
+        # Proxy variables are for the outside world; a loopback registry is spoken to directly.
+        self._http = httpx.AsyncClient(
+            timeout=self._retry.timeout_s,
+            follow_redirects=True,
+            verify=_tls_context(),
+            trust_env=not is_loopback(host),
+        )
         self._basic = False
         self._tokens: dict[str, str] = {}
 
@@ -294,6 +302,14 @@ class RegistryClient:
             f"registry {self.host} wants credentials for {repo} and none were found: set "
             "NODEPIPE_REGISTRY_USERNAME and NODEPIPE_REGISTRY_PASSWORD, or log in with docker"
         )
+
+
+def _tls_context() -> ssl.SSLContext:
+    # The system store holds private and proxy CAs (Docker trusts it too); certifi covers
+    # systems whose Python has no usable default store.
+    context = ssl.create_default_context()
+    context.load_verify_locations(certifi.where())
+    return context
 
 
 def _basic(credentials: Credentials | None) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -116,3 +117,63 @@ def test_password_never_prints() -> None:
     credentials = Credentials.of("u", SECRET)
     for text in (repr(credentials), str(credentials), f"{credentials}", repr([credentials])):
         assert SECRET not in text
+
+
+def fake_helper(directory: Path, name: str, answers: dict[str, dict[str, str]]) -> str:
+    """Write docker-credential-<name> answering `get` for known servers; return a PATH."""
+    bin_dir = directory / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    script = bin_dir / f"docker-credential-{name}"
+    script.write_text(
+        f"#!{sys.executable}\n"
+        "import json, sys\n"
+        f"answers = {answers!r}\n"
+        "server = sys.stdin.read().strip()\n"
+        "if sys.argv[1:] != ['get'] or server not in answers:\n"
+        "    print('credentials not found in native keychain'); sys.exit(1)\n"
+        "print(json.dumps(answers[server]))\n"
+    )
+    script.chmod(0o755)
+    return str(bin_dir)
+
+
+def write_full_config(directory: Path, config: dict[str, object]) -> dict[str, str]:
+    """Write a whole config.json; return DOCKER_CONFIG for it."""
+    (directory / "config.json").write_text(json.dumps(config))
+    return {"DOCKER_CONFIG": str(directory)}
+
+
+@pytest.mark.parametrize("section", ["credHelpers", "credsStore"])
+def test_credential_helper_is_asked_first(tmp_path: Path, section: str) -> None:
+    """A helper (per registry, or the store) answers before an `auths` entry."""
+    path = fake_helper(tmp_path, "fake", {"r.example:5000": {"Username": "h", "Secret": SECRET}})
+    helper = {"r.example:5000": "fake"} if section == "credHelpers" else "fake"
+    environ = write_full_config(tmp_path, {section: helper,
+                                           "auths": {"r.example:5000": encoded("file", "x")}})
+    found = docker_config_credentials("r.example:5000", environ | {"PATH": path})
+    assert found == Credentials.of("h", SECRET)
+
+
+def test_helper_without_entry_falls_back_to_auths(tmp_path: Path) -> None:
+    """A helper that knows nothing about the registry leaves the `auths` entry in charge."""
+    path = fake_helper(tmp_path, "fake", {})
+    environ = write_full_config(tmp_path, {"credsStore": "fake",
+                                           "auths": {"r.example": encoded("file", SECRET)}})
+    found = docker_config_credentials("r.example", environ | {"PATH": path})
+    assert found == Credentials.of("file", SECRET)
+
+
+def test_docker_hub_helper_server_name(tmp_path: Path) -> None:
+    """Docker Hub is asked for under its legacy index URL, as docker stores it."""
+    path = fake_helper(tmp_path, "fake", {"https://index.docker.io/v1/": {"Username": "hub",
+                                                                          "Secret": SECRET}})
+    environ = write_full_config(tmp_path, {"credsStore": "fake"})
+    found = docker_config_credentials("docker.io", environ | {"PATH": path})
+    assert found is not None and found.username == "hub"
+
+
+def test_missing_helper_program_is_an_error(tmp_path: Path) -> None:
+    """A helper named in config.json but absent from PATH is an input error naming it."""
+    environ = write_full_config(tmp_path, {"credsStore": "absent"})
+    with pytest.raises(CredentialsError, match="docker-credential-absent is not on PATH"):
+        docker_config_credentials("r.example", environ | {"PATH": str(tmp_path)})
