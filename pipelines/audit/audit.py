@@ -33,6 +33,7 @@ from pipelines.audit.model import (
     Target,
 )
 from pipelines.audit.registry import NpmRegistry, RegistryConfig
+from pipelines.errors import NodePipelinesError
 
 
 def audit_source(
@@ -67,14 +68,27 @@ async def _run_async(
     source: Path, targets: tuple[Target, ...], config: RegistryConfig | None
 ) -> AuditReport:
     evidence = _evidence(source, targets)
-    async with NpmRegistry(config or RegistryConfig.from_env(), offline=False) as client:
-        async with anyio.create_task_group() as group:
-            for name, version in manifests_wanted(evidence):
-                group.start_soon(_fetch_manifest, client, evidence, name, version)
-        async with anyio.create_task_group() as group:
-            for entry, url in files_wanted(evidence):
-                group.start_soon(_fetch_files, client, evidence, entry, url)
+    try:
+        async with NpmRegistry(config or RegistryConfig.from_env(), offline=False) as client:
+            async with anyio.create_task_group() as group:
+                for name, version in manifests_wanted(evidence):
+                    group.start_soon(_fetch_manifest, client, evidence, name, version)
+            async with anyio.create_task_group() as group:
+                for entry, url in files_wanted(evidence):
+                    if url is not None:
+                        group.start_soon(_fetch_files, client, evidence, entry, url)
+    except* NodePipelinesError as group:
+        # Parallel fetches fail together; the user reads one sentence, the first.
+        raise _first(group) from None
     return conclude(evidence, online=True)
+
+
+def _first(group: BaseExceptionGroup[NodePipelinesError]) -> NodePipelinesError:
+    error: BaseException = group
+    while isinstance(error, BaseExceptionGroup):
+        error = error.exceptions[0]
+    assert isinstance(error, NodePipelinesError)
+    return error
 
 
 async def _fetch_manifest(

@@ -96,8 +96,12 @@ def facts_for(evidence: Evidence, entry: LockEntry) -> Facts:
     return facts
 
 
-def files_wanted(evidence: Evidence) -> list[tuple[LockEntry, str]]:
-    """Tarballs whose file list decides a verdict: bundled prebuilds and script-less addons."""
+def files_wanted(evidence: Evidence) -> list[tuple[LockEntry, str | None]]:
+    """Tarballs whose file list decides a verdict: bundled prebuilds and script-less addons.
+
+    The URL is None when neither the lockfile nor a version document names it (lockfiles made
+    with omit-lockfile-registry-resolved); the disk cache is keyed by name@version anyway.
+    """
     wanted = []
     for entry in evidence.candidates:
         if entry.path in evidence.installed or entry.path in evidence.parents:
@@ -108,9 +112,8 @@ def files_wanted(evidence: Evidence) -> list[tuple[LockEntry, str]]:
         mechanism, _ = classify(entry, facts)
         scriptless = facts.install_scripts == "" and _wants_metadata(entry)
         if mechanism is Mechanism.BUNDLED_PREBUILDS or scriptless:
-            url = tarball_url(entry, evidence.manifests.get(spec_key(entry.name, entry.version)))
-            if url:
-                wanted.append((entry, url))
+            document = evidence.manifests.get(spec_key(entry.name, entry.version))
+            wanted.append((entry, tarball_url(entry, document)))
     return wanted
 
 

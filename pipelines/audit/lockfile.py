@@ -81,8 +81,8 @@ def _refuse_other_lockfiles(source: Path) -> None:
     for filename, tool in OTHER_LOCKFILES.items():
         if (source / filename).exists():
             raise AuditError(
-                f"{source} uses {tool} ({filename}): only npm's package-lock.json is "
-                "supported yet")
+                f"{source} uses {tool} ({filename}), which is not supported yet: the audit "
+                "reads npm's package-lock.json only")
 
 
 def _read_json(path: Path, what: str) -> dict[str, Any]:
