@@ -7,8 +7,9 @@
 //   node smoke.js --arch arm64 --libc glibc --app /app -- bcrypt better-sqlite3 native/build/Release/x.node
 //
 // Arguments starting with `.` or `/`, or ending in `.node`, are addon files or directories of
-// them (relative to --app; a directory loads every `.node` file in it); the rest are package
-// names, resolved from the app directory like the service itself resolves them.
+// them (relative to --app; a directory loads every `.node` file in it). Arguments starting with
+// `node_modules/` are lockfile locations of packages, loaded from that directory. The rest are
+// package names, resolved from the app directory like the service itself resolves them.
 'use strict';
 
 const fs = require('fs');
@@ -20,6 +21,7 @@ const ARCH_ALIASES = { amd64: 'x64', x86_64: 'x64', aarch64: 'arm64', arm64: 'ar
 // ELF e_machine values (elf.h) for the architectures Node ships, to explain a failed dlopen.
 const ELF_MACHINES = { 3: 'ia32', 8: 'mips', 20: 'ppc', 21: 'ppc64', 22: 's390x', 40: 'arm', 62: 'x64', 183: 'arm64', 243: 'riscv64' };
 const NOT_ELF = 'not ELF';
+const NESTED = 'node_modules/';
 // Packages that load their binding lazily, on first use rather than on require(): without this
 // a wrong-architecture better-sqlite3 binary loads "fine" here and fails in production.
 const ACTIVATORS = {
@@ -101,10 +103,13 @@ function explain(error, arch, loaded) {
 // load them directly when the package loaded nothing on require().
 // Found through the lookup paths, not require.resolve('x/package.json'), which a package's
 // "exports" may forbid.
-function compiledBindings(appRequire, target) {
-  const home = (appRequire.resolve.paths(target) || [])
+function packageHome(appRequire, target) {
+  return (appRequire.resolve.paths(target) || [])
     .map((dir) => path.join(dir, target))
     .find((dir) => fs.existsSync(path.join(dir, 'package.json')));
+}
+
+function compiledBindings(home) {
   if (!home) return [];
   const dir = path.join(home, 'build', 'Release');
   try {
@@ -141,10 +146,15 @@ function load(target, options, appRequire, loaded) {
       if (fs.statSync(file).isDirectory()) throw new Error(`no .node file in ${file}`);
       appRequire(file);
     } else {
-      const mod = appRequire(target);
-      if (ACTIVATORS[target]) ACTIVATORS[target](mod);
+      // A lockfile location (node_modules/a/node_modules/b) names a copy the app dir may not
+      // resolve to: load that copy by its directory.
+      const nested = target.startsWith(NESTED);
+      const name = nested ? target.slice(target.lastIndexOf(NESTED) + NESTED.length) : target;
+      const home = nested ? path.resolve(options.app, target) : packageHome(appRequire, target);
+      const mod = appRequire(nested ? home : target);
+      if (ACTIVATORS[name]) ACTIVATORS[name](mod);
       if (loaded.length === start) {
-        for (const file of compiledBindings(appRequire, target)) appRequire(file);
+        for (const file of compiledBindings(home)) appRequire(file);
       }
       if (loaded.length === start) result.warning = 'no native binding was loaded by require()';
     }

@@ -187,3 +187,20 @@ def test_lazy_compiled_binding_is_loaded_and_checked(
         assert result.problems[0].startswith(
             f"lazy failed to load: {binding} is built for arm64, not x64"
         )
+
+
+@pytest.mark.npm_registry
+def test_lockfile_location_loads_that_copy(smoke_js: Path, tmp_path: Path) -> None:
+    """`node_modules/a/node_modules/b` checks the nested copy, which the app dir cannot resolve."""
+    app = tmp_path / "app"
+    nested = app / "node_modules" / "outer" / "node_modules" / "better-sqlite3"
+    shutil.copytree(prepared_app("x64") / "node_modules" / "better-sqlite3", nested)
+    (nested.parent.parent / "package.json").write_text('{"name": "outer", "version": "1.0.0"}')
+    shutil.copy2(prepared_app("arm64") / "node_modules/better-sqlite3/prebuilds/linux-arm64.node",
+                 nested / "prebuilds" / "linux-x64.node")
+    location = "node_modules/outer/node_modules/better-sqlite3"
+    result = smoke(smoke_js, "x64", app, location)
+    assert result.problems == (
+        f"{location} failed to load: {nested / 'prebuilds/linux-x64.node'} is built for arm64, "
+        "not x64 (dlopen said: cannot open shared object file: No such file or directory)",
+    )
