@@ -86,16 +86,18 @@ function buildTools(root, unchecked) {
 function nodeGypCaches(root, unchecked) {
   const homes = new Set(['/root', process.env.HOME || '/root']);
   for (const name of list(path.join(root, '/home'), unchecked)) homes.add(path.join('/home', name));
-  const found = [];
+  // node-pipelines' own build containers keep node-gyp's dev dir at /cache/node-gyp.
+  const dirs = ['/cache/node-gyp'];
   for (const home of homes) {
-    for (const cache of ['.cache/node-gyp', '.node-gyp']) {
-      const dir = path.join(home, cache);
-      try {
-        fs.statSync(path.join(root, dir));
-        found.push(dir);
-      } catch (error) {
-        if (error.code === 'EACCES') unchecked.push(dir);
-      }
+    dirs.push(path.join(home, '.cache/node-gyp'), path.join(home, '.node-gyp'));
+  }
+  const found = [];
+  for (const dir of dirs) {
+    try {
+      fs.statSync(path.join(root, dir));
+      found.push(dir);
+    } catch (error) {
+      if (error.code === 'EACCES') unchecked.push(dir);
     }
   }
   return found;

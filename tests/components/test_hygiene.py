@@ -132,12 +132,13 @@ def test_every_kind_of_build_tool_is_found(node: Path, image: Path) -> None:
     (image / "usr" / "bin" / "cc").symlink_to("/etc/alternatives/cc-missing")  # dangling: no tool
     (image / "root" / ".cache" / "node-gyp" / "22.23.3").mkdir(parents=True)
     (image / "root").chmod(0o755)
+    (image / "cache" / "node-gyp").mkdir(parents=True)  # where the build stages keep it
     result = hygiene(node, image)
     assert sorted(result.build_tools) == [
         "/usr/bin/make", "/usr/bin/python3.11", "/usr/bin/x86_64-linux-gnu-g++-12",
         "/usr/lib/gcc/x86_64-linux-gnu/12/cc1",
     ]
-    assert result.node_gyp_caches == ("/root/.cache/node-gyp",)
+    assert result.node_gyp_caches == ("/cache/node-gyp", "/root/.cache/node-gyp")
 
 
 def test_root_user_is_reported(node: Path, image: Path) -> None:
