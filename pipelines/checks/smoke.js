@@ -4,7 +4,7 @@
 // JSON object on stdout. Exit 0 when everything loaded, 1 otherwise, 2 on bad arguments.
 // Node 18+ and no dependencies: it runs on whatever Node the runtime image ships.
 //
-//   node smoke.js --arch arm64 --libc glibc --app /app -- bcrypt better-sqlite3 native/build/Release/x.node
+//   node smoke.js --arch arm64 --libc glibc --app /app -- bcrypt sharp ./native/build/Release
 //
 // Arguments starting with `.` or `/`, or ending in `.node`, are addon files or directories of
 // them (relative to --app; a directory loads every `.node` file in it). Arguments starting with
@@ -19,7 +19,10 @@ const { createRequire } = require('module');
 // Docker/uname spellings the caller may pass, mapped to Node's process.arch.
 const ARCH_ALIASES = { amd64: 'x64', x86_64: 'x64', aarch64: 'arm64', arm64: 'arm64', x64: 'x64' };
 // ELF e_machine values (elf.h) for the architectures Node ships, to explain a failed dlopen.
-const ELF_MACHINES = { 3: 'ia32', 8: 'mips', 20: 'ppc', 21: 'ppc64', 22: 's390x', 40: 'arm', 62: 'x64', 183: 'arm64', 243: 'riscv64' };
+const ELF_MACHINES = {
+  3: 'ia32', 8: 'mips', 20: 'ppc', 21: 'ppc64', 22: 's390x', 40: 'arm', 62: 'x64', 183: 'arm64',
+  243: 'riscv64',
+};
 const NOT_ELF = 'not ELF';
 const NESTED = 'node_modules/';
 // Packages that load their binding lazily, on first use rather than on require(): without this
@@ -30,7 +33,7 @@ const ACTIVATORS = {
 
 function usage(message) {
   process.stderr.write(`smoke: ${message}\n` +
-    'usage: node smoke.js --arch ARCH --libc glibc|musl [--app DIR] PACKAGE|FILE.node...\n');
+    'usage: node smoke.js --arch ARCH --libc glibc|musl [--app DIR] [--] PACKAGE|PATH...\n');
   process.exit(2);
 }
 
