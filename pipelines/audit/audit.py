@@ -32,6 +32,7 @@ from pipelines.audit.model import (
     PackageAudit,
     Target,
 )
+from pipelines.audit.own import own_addons
 from pipelines.audit.registry import NpmRegistry, RegistryConfig
 from pipelines.errors import NodePipelinesError
 
@@ -122,6 +123,7 @@ def conclude(evidence: Evidence, *, online: bool) -> AuditReport:
             continue
         audits.append(_audit(entry, mechanism, found, facts, evidence.targets))
     audits.sort(key=lambda a: a.path)
+    audits += own_addons(evidence.project, evidence.targets)
     return AuditReport(str(evidence.project.root), evidence.targets, tuple(audits), online,
                        notes=tuple(_notes(audits, online)))
 

@@ -107,6 +107,7 @@ class PackageAudit:
     mechanism: Mechanism
     evidence: tuple[str, ...]
     targets: Mapping[str, TargetVerdict] = field(default_factory=dict)
+    own: bool = False  # the project's own addon (a binding.gyp in the source tree, no lockfile key)
 
     @property
     def production(self) -> bool:
@@ -121,7 +122,7 @@ class PackageAudit:
             "mechanism": str(self.mechanism),
             "targets": {p: str(v.verdict) for p, v in self.targets.items()},
             "reasons": {p: v.reason for p, v in self.targets.items()},
-            "evidence": list(self.evidence),
+            "evidence": list(self.evidence), "own": self.own,
         }
 
 

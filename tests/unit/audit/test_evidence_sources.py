@@ -84,3 +84,19 @@ def test_ssl_context_trusts_the_system_bundle() -> None:
         pytest.skip(f"{SYSTEM_BUNDLE} is absent on this machine")
     context = RegistryConfig(ca_files=(SYSTEM_BUNDLE,)).ssl_context()
     assert context.cert_store_stats()["x509_ca"] > 0
+
+
+def test_own_addon_in_the_source_tree_is_compiled(
+    tmp_path: Path, empty_cache: RegistryConfig
+) -> None:
+    """A binding.gyp of the project itself (native/) is listed as its own addon to compile."""
+    source = copy_case("platform-packages", tmp_path)
+    (source / "native").mkdir()
+    (source / "native" / "binding.gyp").write_text('{"targets": []}')
+    (source / "node_modules" / "x").mkdir(parents=True)
+    (source / "node_modules" / "x" / "binding.gyp").write_text("{}")  # not the project's own
+    report = audit_source(source, offline=True, registry=empty_cache)
+    own = [p for p in report.packages if p.own]
+    assert [p.path for p in own] == ["native"]
+    assert report.needs_toolchain("linux/arm64")
+    assert own[0].targets["linux/arm64"].verdict is Verdict.COMPILE

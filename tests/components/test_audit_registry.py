@@ -1,0 +1,173 @@
+"""The audit against the real npm registry: version documents, tarball listings, the cache."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from pipelines.audit import (
+    Mechanism,
+    RegistryConfig,
+    Verdict,
+    audit_source,
+    audit_source_async,
+)
+from pipelines.audit.registry import NpmRegistry
+from tests.conftest import require, require_program
+
+pytestmark = pytest.mark.npm_registry
+
+REPO = Path(__file__).resolve().parents[2]
+LOCKFILES = REPO / "tests" / "fixtures" / "lockfiles"
+P, D, C, M = Verdict.PREBUILT, Verdict.DOWNLOAD, Verdict.COMPILE, Verdict.MISSING
+
+# What the registry's version documents and tarballs decide (amd64, arm64; glibc).
+ONLINE = {
+    "bundled-prebuilds": {
+        "bcrypt": (Mechanism.BUNDLED_PREBUILDS, P, P),
+        "argon2": (Mechanism.BUNDLED_PREBUILDS, P, P),
+        "better-sqlite3": (Mechanism.BUNDLED_PREBUILDS, P, P),  # prebuilds/, no script
+        "bufferutil": (Mechanism.BUNDLED_PREBUILDS, P, C),  # 4.1.0 has no linux-arm64 prebuild
+    },
+    "download": {
+        "better-sqlite3": (Mechanism.DOWNLOAD, D, D), "sqlite3": (Mechanism.DOWNLOAD, D, D),
+        "argon2": (Mechanism.DOWNLOAD, D, D), "re2": (Mechanism.DOWNLOAD, D, D),
+    },
+    "compile": {"libpq": (Mechanism.COMPILE, C, C), "cpu-features": (Mechanism.COMPILE, C, C)},
+    "missing-arm64": {
+        "esbuild": (Mechanism.PLATFORM_PACKAGES, P, M),
+        "@node-rs/argon2": (Mechanism.PLATFORM_PACKAGES, P, M),
+        "sharp": (Mechanism.PLATFORM_PACKAGES, P, M),
+    },
+    "platform-packages": {
+        name: (Mechanism.PLATFORM_PACKAGES, P, P)
+        for name in ("sharp", "@node-rs/argon2", "lightningcss", "msgpackr-extract", "esbuild")
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def reachable() -> RegistryConfig:
+    """The configured registry, or skip (fail in CI) naming it."""
+    config = RegistryConfig.from_env()
+    try:
+        answer = httpx.get(f"{config.url}bcrypt/6.0.0", verify=config.ssl_context(), timeout=20)
+        ok = answer.status_code == 200
+    except httpx.HTTPError:
+        ok = False
+    require(f"the npm registry at {config.url}", ok)
+    return config
+
+
+@pytest.fixture
+def config(reachable: RegistryConfig, tmp_path: Path) -> RegistryConfig:
+    """The real registry with a cold, private disk cache."""
+    return dataclasses.replace(reachable, cache_dir=tmp_path / "npm-meta")
+
+
+def _verdicts(report: object) -> dict[str, tuple[Mechanism, Verdict, Verdict]]:
+    return {p.name: (p.mechanism, p.targets["linux/amd64"].verdict,
+                     p.targets["linux/arm64"].verdict)
+            for p in report.native(production_only=False)}  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("case", sorted(ONLINE))
+async def test_online_verdicts(case: str, config: RegistryConfig) -> None:
+    """Each fixture's native packages get the verdicts the registry's data supports."""
+    report = await audit_source_async(LOCKFILES / case, registry=config)
+    assert report.online
+    assert _verdicts(report) == ONLINE[case]
+
+
+async def test_online_evidence_names_registry_and_tarball(config: RegistryConfig) -> None:
+    """bcrypt's arm64 verdict rests on the tarball's file; libpq's compile on its binding.gyp."""
+    bundled = await audit_source_async(LOCKFILES / "bundled-prebuilds", registry=config)
+    bcrypt = next(p for p in bundled.packages if p.name == "bcrypt")
+    assert bcrypt.targets["linux/arm64"].reason == (
+        "registry tarball: prebuilds/linux-arm64/bcrypt.glibc.node")
+    compiled = await audit_source_async(LOCKFILES / "compile", registry=config)
+    libpq = next(p for p in compiled.packages if p.name == "libpq")
+    assert any("registry tarball: binding.gyp and no install script" in e for e in libpq.evidence)
+
+
+async def test_scripts_are_read_and_found_not_native(config: RegistryConfig) -> None:
+    """core-js's postinstall is read from the registry and is not a native build."""
+    report = await audit_source_async(LOCKFILES / "scripts", registry=config)
+    core_js = next(p for p in report.packages if p.name == "core-js")
+    assert core_js.mechanism is Mechanism.INSTALL_SCRIPT
+    assert "postinstall" in core_js.evidence[0]
+    assert report.native() == [] and report.notes == ()
+
+
+async def test_cache_answers_the_second_time(config: RegistryConfig) -> None:
+    """The second request for a version document is served from disk, offline too."""
+    async with NpmRegistry(config, offline=False) as client:
+        first = await client.manifest("bcrypt", "6.0.0")
+        again = await client.manifest("bcrypt", "6.0.0")
+        assert client.fetched == 1
+    assert first == again and first is not None and first["version"] == "6.0.0"
+    online = await audit_source_async(LOCKFILES / "bundled-prebuilds", registry=config)
+    offline = audit_source(LOCKFILES / "bundled-prebuilds", offline=True, registry=config)
+    assert _verdicts(offline) == _verdicts(online)
+
+
+async def test_unknown_package_is_no_evidence(config: RegistryConfig) -> None:
+    """A name the registry does not have yields None, not an error."""
+    async with NpmRegistry(config, offline=False) as client:
+        assert await client.manifest("node-pipelines-no-such-package-x9", "1.0.0") is None
+
+
+def test_regenerating_the_lockfile_fixes_missing(config: RegistryConfig, tmp_path: Path) -> None:
+    """Running the command the missing verdict suggests adds the arm64 platform packages."""
+    npm = require_program("npm")
+    source = tmp_path / "missing-arm64"
+    shutil.copytree(LOCKFILES / "missing-arm64", source)
+    before = audit_source(source, offline=True, registry=config)
+    reason = before.missing("linux/arm64")[0].targets["linux/arm64"].reason
+    command = reason.rpartition("regenerate it with `")[2].rstrip("`").split()
+    assert command[:3] == ["npm", "install", "--package-lock-only"]
+    subprocess.run([npm, *command[1:], "--ignore-scripts"], cwd=source, check=True,
+                   capture_output=True, timeout=300)
+    after = audit_source(source, offline=True, registry=config)
+    assert after.missing("linux/arm64") == []
+    assert all(v is Verdict.PREBUILT for _, v in after.for_target("linux/arm64"))
+
+
+def test_installed_node_modules_is_evidence(config: RegistryConfig, tmp_path: Path) -> None:
+    """After a real `npm ci --ignore-scripts`, the offline audit reads node_modules."""
+    npm = require_program("npm")
+    source = tmp_path / "compile"
+    shutil.copytree(LOCKFILES / "compile", source)
+    subprocess.run([npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund"], cwd=source,
+                   check=True, capture_output=True, timeout=300)
+    report = audit_source(source, offline=True, registry=config)
+    libpq = next(p for p in report.packages if p.name == "libpq")
+    features = next(p for p in report.packages if p.name == "cpu-features")
+    assert "node_modules: binding.gyp and no install script, so npm runs node-gyp rebuild" in (
+        libpq.evidence)
+    assert features.evidence[0].startswith("node_modules: install script")
+    assert "node-gyp rebuild" in features.evidence[0]
+
+
+def test_cli_online_json(config: RegistryConfig) -> None:
+    """The CLI online prints JSON whose bufferutil is prebuilt on amd64, compiled on arm64."""
+    env = {**os.environ, "XDG_CACHE_HOME": str(config.cache_dir.parent.parent / "xdg"),
+           "npm_config_registry": config.url}
+    result = subprocess.run(
+        [sys.executable, "-m", "pipelines.audit", str(LOCKFILES / "bundled-prebuilds"),
+         "--format", "json", "--strict"], cwd=REPO, env=env, capture_output=True, text=True,
+        timeout=120, check=False)
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    data = json.loads(result.stdout)
+    bufferutil = next(p for p in data["packages"] if p["name"] == "bufferutil")
+    assert bufferutil["targets"] == {"linux/amd64": "prebuilt", "linux/arm64": "compile"}
+    assert data["online"] is True
