@@ -13,7 +13,7 @@ from pipelines.audit.coverage import (
     prebuild_verdicts,
     simple_verdicts,
 )
-from pipelines.audit.detect import Facts, classify, compile_fallback
+from pipelines.audit.detect import Facts, classify, compile_fallback, wants_metadata
 from pipelines.audit.evidence import (
     Evidence,
     absent_platform_deps,
@@ -117,6 +117,8 @@ def conclude(evidence: Evidence, *, online: bool) -> AuditReport:
         if entry.path in evidence.parents:
             audits.append(_platform_audit(evidence, entry))
             continue
+        if entry.path not in evidence.installed and not wants_metadata(entry):
+            continue  # neither an install script nor a native helper: plain JavaScript
         facts = facts_for(evidence, entry)
         mechanism, found = classify(entry, facts)
         if mechanism is Mechanism.NONE:

@@ -106,8 +106,8 @@ def files_wanted(evidence: Evidence) -> list[tuple[LockEntry, str | None]]:
     for entry in evidence.candidates:
         if entry.path in evidence.installed or entry.path in evidence.parents:
             continue
-        if entry.path in evidence.files:
-            continue
+        if entry.path in evidence.files or not _wants_metadata(entry):
+            continue  # no install script and no native helper: its files cannot matter
         facts = facts_for(evidence, entry)
         mechanism, _ = classify(entry, facts)
         scriptless = facts.install_scripts == "" and _wants_metadata(entry)

@@ -1,0 +1,108 @@
+"""Benchmark of the audit on a real 2,600-package npm lockfile (run it, pytest does not collect it).
+
+    python tests/benchmarks/bench_audit.py [--runs N] [--offline-only]
+
+Prints wall-clock medians and ratios against baselines measured in the same run: json.load of
+the lockfile for both, and one version-document fetch for the online audit. Exits 1 when the
+offline audit takes 0.5 s or more, or the cold online audit 15 s or more.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import gzip
+import json
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+
+from pipelines.audit import RegistryConfig, audit_source  # noqa: E402  (after sys.path)
+
+FIXTURE = REPO / "tests" / "fixtures" / "lockfiles" / "big"
+OFFLINE_BUDGET_S, ONLINE_BUDGET_S = 0.5, 15.0
+
+
+def _timed(action: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    action()
+    return time.perf_counter() - start
+
+
+def _median(action: Callable[[], object], runs: int) -> float:
+    return statistics.median(_timed(action) for _ in range(runs))
+
+
+def _source(scratch: Path) -> Path:
+    """The committed fixture, decompressed: package.json + package-lock.json."""
+    source = scratch / "big"
+    source.mkdir()
+    shutil.copy(FIXTURE / "package.json", source / "package.json")
+    with gzip.open(FIXTURE / "package-lock.json.gz", "rb") as packed:
+        (source / "package-lock.json").write_bytes(packed.read())
+    return source
+
+
+def main() -> int:
+    """Measure, print, and compare with the budgets."""
+    cli = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    cli.add_argument("--runs", type=int, default=7)
+    cli.add_argument("--offline-only", action="store_true")
+    args = cli.parse_args()
+    failed = False
+    with tempfile.TemporaryDirectory() as directory:
+        scratch = Path(directory)
+        source = _source(scratch)
+        lock = source / "package-lock.json"
+        count = len(json.loads(lock.read_text())["packages"]) - 1
+        base = RegistryConfig.from_env()
+        print(f"lockfile: {count} packages, {lock.stat().st_size / 1e6:.2f} MB")
+        load = _median(lambda: json.loads(lock.read_bytes()), args.runs)
+        print(f"baseline json.load of the lockfile:   {load * 1000:8.1f} ms")
+        empty = dataclasses.replace(base, cache_dir=scratch / "empty-cache")
+        offline = _median(lambda: audit_source(source, offline=True, registry=empty), args.runs)
+        failed |= offline >= OFFLINE_BUDGET_S
+        print(f"offline audit (median of {args.runs}):       {offline * 1000:8.1f} ms  "
+              f"= {offline / load:5.1f}x json.load   budget {OFFLINE_BUDGET_S} s: "
+              f"{'ok' if offline < OFFLINE_BUDGET_S else 'OVER'}")
+        if not args.offline_only:
+            failed |= _online(source, scratch, base, load, min(args.runs, 3))
+    return 1 if failed else 0
+
+
+def _online(source: Path, scratch: Path, base: RegistryConfig, load: float, runs: int) -> bool:
+    """Cold-cache online audits (each with a fresh cache), then one warm run."""
+    with httpx.Client(verify=base.ssl_context(), timeout=30) as client:
+        client.get(f"{base.url}bcrypt/6.0.0")  # open the connection before timing one request
+        one = _median(lambda: client.get(f"{base.url}bcrypt/6.0.0").raise_for_status(), 5)
+    print(f"baseline one version document fetch:  {one * 1000:8.1f} ms")
+    colds = []
+    for run in range(runs):
+        config = dataclasses.replace(base, cache_dir=scratch / f"cold-{run}")
+        colds.append(_timed(lambda c=config: audit_source(source, offline=False, registry=c)))
+    cold = statistics.median(colds)
+    cache = scratch / "cold-0"
+    fetched = sum(1 for _ in cache.rglob("*.json"))
+    listed = sum(1 for _ in (cache / "files").rglob("*.json"))
+    print(f"online audit, cold cache (median of {runs}): {cold * 1000:8.1f} ms  "
+          f"= {cold / load:5.1f}x json.load = {cold / one:5.1f}x one fetch   "
+          f"budget {ONLINE_BUDGET_S} s: {'ok' if cold < ONLINE_BUDGET_S else 'OVER'}")
+    print(f"  fetched {fetched - listed} version documents and {listed} tarball listings")
+    warm_config = dataclasses.replace(base, cache_dir=cache)
+    warm = _timed(lambda: audit_source(source, offline=False, registry=warm_config))
+    print(f"online audit, warm cache:             {warm * 1000:8.1f} ms  "
+          f"= {warm / load:5.1f}x json.load")
+    return cold >= ONLINE_BUDGET_S
+
+
+if __name__ == "__main__":
+    sys.exit(main())
