@@ -35,6 +35,13 @@ DOCKER_LAYER = "application/vnd.docker.image.rootfs.diff.tar.gzip"
 _DOCKER_TYPES = {OCI_MANIFEST: DOCKER_MANIFEST, OCI_CONFIG: DOCKER_CONFIG, OCI_LAYER: DOCKER_LAYER}
 
 
+def assert_no_secret(text: str, *secrets: str) -> None:
+    """Fail if any secret (default: the test password) appears in `text`, without echoing it:
+    a plain `assert secret not in text` would print both when it fails."""
+    leaked = any(secret in text for secret in (secrets or (PASSWORD,)))
+    assert not leaked, "a password appears in the output (not shown here)"
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket() as probe:
