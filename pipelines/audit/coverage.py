@@ -46,7 +46,7 @@ def platform_verdicts(
     """
     verdicts: Verdicts = {}
     for target in targets:
-        present = [c for c in children if fits(c.os, c.cpu, c.libc, target)]
+        present = [c for c in children if _child_fits(c, target)]
         if present:
             names = ", ".join(c.path for c in present)
             verdicts[target.platform] = TargetVerdict(Verdict.PREBUILT, f"lockfile: {names}")
@@ -67,11 +67,26 @@ def platform_verdicts(
     return verdicts
 
 
+def _child_fits(child: LockEntry, target: Target) -> bool:
+    """Lockfiles from npm 8 carry no `libc`: then the name's -gnu/-musl/linuxmusl decides."""
+    if not fits(child.os, child.cpu, child.libc, target):
+        return False
+    if child.libc:
+        return True
+    named = platform_tag(_unscoped(child.name))
+    return named.libc is None or named.libc == target.libc
+
+
+def _unscoped(name: str) -> str:
+    """`@img/sharp-linux-x64` -> `sharp-linux-x64`: a scope never names a platform."""
+    return name.rpartition("/")[2] if name.startswith("@") else name
+
+
 def _absent_fits(name: str, document: Mapping[str, Any] | None, target: Target) -> bool:
     if document is not None:
         return fits(_strings(document.get("os")), _strings(document.get("cpu")),
                     _strings(document.get("libc")), target)
-    tag = platform_tag(name.rpartition("/")[2] if name.startswith("@") else name)
+    tag = platform_tag(_unscoped(name))
     return tag.matches(target, unspecified_libc=None)
 
 

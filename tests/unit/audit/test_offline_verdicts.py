@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from pipelines.audit import Mechanism, RegistryConfig, Target, Verdict, recommendation
+from pipelines.audit import (
+    Mechanism,
+    RegistryConfig,
+    Target,
+    Verdict,
+    audit_source_async,
+    recommendation,
+)
 
-from .conftest import offline
+from .conftest import LOCKFILES, offline
 
 AMD64, ARM64 = "linux/amd64", "linux/arm64"
 
@@ -118,3 +125,17 @@ def test_evidence_names_its_source(empty_cache: RegistryConfig) -> None:
             assert package.evidence, f"{package.name} has no evidence"
             assert all(item.split(":")[0] in {"lockfile", "source tree", "assumed"}
                        for item in package.evidence), package.evidence
+
+
+def test_npm8_lockfile_without_libc_uses_the_name(empty_cache: RegistryConfig) -> None:
+    """npm 8 wrote no `libc`: the glibc target's evidence is -gnu, not -musl."""
+    report = offline("missing-arm64", empty_cache)
+    argon2 = next(p for p in report.packages if p.name == "@node-rs/argon2")
+    reason = argon2.targets[AMD64].reason
+    assert "argon2-linux-x64-gnu" in reason and "musl" not in reason
+
+
+async def test_async_api_offline_matches_sync(empty_cache: RegistryConfig) -> None:
+    """audit_source_async(offline=True) gives the same report as audit_source."""
+    report = await audit_source_async(LOCKFILES / "compile", offline=True, registry=empty_cache)
+    assert report == offline("compile", empty_cache)
