@@ -18,7 +18,7 @@ from pipelines.registry import (
     RetryPolicy,
     sha256_digest,
 )
-from pipelines.tags import move_tags
+from pipelines.tags import TagMoveError, move_tags
 from pipelines.verify import verify_index
 from tests.components.registry import (
     PASSWORD,
@@ -146,3 +146,17 @@ async def test_bearer_push_scope_for_tag_moves(registry: LocalRegistry) -> None:
     assert [m.digest for m in moved] == [digest]
     assert ("repository:bearer-tags:pull,push", True) in tokens.grants
     assert Pusher(registry.host).tag_digest("bearer-tags", "latest") == digest
+
+
+async def test_tag_move_is_confirmed_by_reading_back() -> None:
+    """A registry that accepts the PUT but resolves the tag elsewhere fails the move."""
+    other = "sha256:" + "0" * 64
+    script = [OK, Reply(404), Reply(201),
+              Reply(200, b"", (("Docker-Content-Digest", other),))]
+    with (
+        scripted_registry(script) as (host, record),
+        pytest.raises(TagMoveError, match=f"latest points at {other}"),
+    ):
+        await move_tags(f"{host}/app@{sha256_digest(MANIFEST)}", ["latest"], CREDENTIALS,
+                        retry=FAST)
+    assert [method for method, _, _ in record.requests] == ["GET", "HEAD", "PUT", "HEAD"]
