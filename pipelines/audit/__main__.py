@@ -29,7 +29,8 @@ def parser() -> argparse.ArgumentParser:
     cli.add_argument("source", nargs="?", default=".", type=Path,
                      help="directory with package.json and package-lock.json (default: .)")
     cli.add_argument("--platform", action="append", dest="platforms", metavar="P",
-                     help="target platform, repeatable (default: linux/amd64 and linux/arm64)")
+                     help="target platform, repeatable or comma-separated "
+                          "(default: linux/amd64,linux/arm64)")
     cli.add_argument("--libc", choices=("glibc", "musl"), default="glibc",
                      help="C library of the runtime image (default: glibc)")
     cli.add_argument("--format", choices=("table", "json"), default="table")
@@ -44,7 +45,9 @@ def parser() -> argparse.ArgumentParser:
 def run(argv: Sequence[str] | None = None) -> int:
     """Parse, audit, print; raises NodePipelinesError for the boundary in main()."""
     args = parser().parse_args(argv)
-    platforms = args.platforms or ["linux/amd64", "linux/arm64"]
+    # Repeated flags and Docker's comma-separated list both work.
+    given = [p for value in args.platforms or [] for p in value.split(",") if p.strip()]
+    platforms = given or ["linux/amd64", "linux/arm64"]
     targets = [Target.parse(p, args.libc) for p in dict.fromkeys(platforms)]
     report = audit_source(args.source, targets, offline=args.offline)
     print(render_json(report) if args.format == "json" else render_table(report))

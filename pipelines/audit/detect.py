@@ -108,6 +108,11 @@ def _from_scripts(entry: LockEntry, facts: Facts) -> tuple[Mechanism, list[str]]
     if _COMPILE_SCRIPT.search(script):
         return Mechanism.COMPILE, evidence
     if script:
+        headers = sorted(set(ADDON_HEADERS).intersection(entry.dependencies))
+        if headers:  # an opaque script (node-sass's build.js) in a package shipping C++ glue
+            evidence.append(f"lockfile: depends on {', '.join(headers)}, so the script is "
+                            "assumed to build native code")
+            return _from_files(facts, evidence, fallback=Mechanism.COMPILE)
         return _from_files(facts, evidence, fallback=Mechanism.INSTALL_SCRIPT)
     return _from_files(facts, evidence, fallback=_implicit_build(entry, facts, evidence))
 

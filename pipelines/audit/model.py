@@ -141,14 +141,19 @@ class AuditReport:
         return [p for p in self.packages
                 if p.mechanism.native and (p.production or not production_only)]
 
-    def for_target(self, platform: str) -> list[tuple[PackageAudit, Verdict]]:
-        """Production native packages on `platform` with their verdicts."""
+    def for_target(
+        self, platform: str, *, include_own: bool = True
+    ) -> list[tuple[PackageAudit, Verdict]]:
+        """Production native packages on `platform` with their verdicts; `include_own=False`
+        leaves out the project's own addons (binding.gyp in the source tree)."""
         self._target(platform)
-        return [(p, p.targets[platform].verdict) for p in self.native()]
+        return [(p, p.targets[platform].verdict) for p in self.native()
+                if include_own or not p.own]
 
-    def needs_toolchain(self, platform: str) -> bool:
+    def needs_toolchain(self, platform: str, *, include_own: bool = True) -> bool:
         """True unless every production native package is prebuilt (or missing) there."""
-        return any(v.needs_toolchain for _, v in self.for_target(platform))
+        return any(v.needs_toolchain
+                   for _, v in self.for_target(platform, include_own=include_own))
 
     def missing(self, platform: str) -> list[PackageAudit]:
         """Production native packages with no way to get a binary on `platform`."""

@@ -93,6 +93,10 @@ def test_platform_and_libc_flags(env: dict[str, str]) -> None:
     """--platform limits the targets; --libc musl switches the platform packages."""
     result = run_cli(str(LOCKFILES / "platform-packages"), "--offline", "--platform",
                      "linux/arm64", "--libc", "musl", "--format", "json", env=env)
+    both = run_cli(str(LOCKFILES / "compile"), "--offline", "--platform",
+                   "linux/arm64,linux/amd64", "--format", "json", env=env)
+    assert [t["platform"] for t in json.loads(both.stdout)["targets"]] == [
+        "linux/arm64", "linux/amd64"]
     data = json.loads(result.stdout)
     assert data["targets"] == [{"platform": "linux/arm64", "libc": "musl"}]
     sharp = next(p for p in data["packages"] if p["name"] == "sharp")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -12,12 +13,13 @@ from pipelines.audit import (
     RegistryConfig,
     Target,
     Verdict,
+    audit_source,
     render_json,
     render_table,
     summarize,
 )
 
-from .conftest import offline
+from .conftest import copy_case, offline
 
 
 def test_all_prebuilt_target_needs_no_toolchain(empty_cache: RegistryConfig) -> None:
@@ -118,3 +120,13 @@ def test_table_mentions_every_package_and_the_recommendation(
         assert package.name in table
     assert "missing" in table and "evidence:" in table
     assert table.rstrip().endswith(").")
+
+
+def test_own_addons_can_be_left_out(tmp_path: Path, empty_cache: RegistryConfig) -> None:
+    """include_own=False answers for dependencies only (the build may build its addon apart)."""
+    source = copy_case("platform-packages", tmp_path)
+    (source / "binding.gyp").write_text('{"targets": []}')
+    report = audit_source(source, offline=True, registry=empty_cache)
+    assert report.needs_toolchain("linux/arm64")
+    assert not report.needs_toolchain("linux/arm64", include_own=False)
+    assert all(not p.own for p, _ in report.for_target("linux/amd64", include_own=False))
