@@ -152,9 +152,12 @@ def is_attestation(entry: dict[str, Any], platform: dict[str, Any]) -> bool:
 
 
 def shared_digests(entries: Sequence[tuple[Platform, dict[str, Any]]]) -> list[str]:
+    """One sentence per digest that two different platforms point at."""
     owners: dict[str, list[str]] = {}
     for platform, descriptor in entries:
-        owners.setdefault(digest_of(descriptor), []).append(str(platform))
+        names = owners.setdefault(digest_of(descriptor), [])
+        if str(platform) not in names:  # one platform listed twice is reported as a duplicate
+            names.append(str(platform))
     return [
         f"{' and '.join(names)} share the manifest {digest}: each platform needs its own"
         for digest, names in owners.items()

@@ -88,8 +88,10 @@ class VerifyReport:
         for row in self.rows:
             digest = (row.digest or "-")[:19]
             problem = "; ".join(row.problems) or "-"
-            lines.append((row.platform, row.status, digest, str(row.layers),
-                          _size(row.size), problem))
+            checked = row.status in ("ok", "failed") and row.layers > 0
+            lines.append((row.platform, row.status, digest,
+                          str(row.layers) if checked else "-",
+                          _size(row.size) if checked else "-", problem))
         widths = [max(len(line[i]) for line in lines) for i in range(len(header) - 1)]
         text = [
             "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=False))

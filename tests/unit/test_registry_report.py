@@ -98,6 +98,8 @@ def test_shared_digests_name_both_platforms() -> None:
                                                     entry("linux", "arm64", D1)]})
     assert shared_digests(entries) == [
         f"linux/amd64 and linux/arm64 share the manifest {D1}: each platform needs its own"]
+    repeated, _, _ = platform_entries({"manifests": [entry("linux", "amd64", D1)] * 2})
+    assert shared_digests(repeated) == []  # a repeated platform is a duplicate, not a share
 
 
 @pytest.mark.parametrize(
