@@ -25,6 +25,7 @@ const ELF_MACHINES = {
 };
 const NOT_ELF = 'not ELF';
 const NESTED = 'node_modules/';
+const TOP_LEVEL = /^node_modules\/(@[^/]+\/)?[^/]+$/;
 // Packages that load their binding lazily, on first use rather than on require(): without this
 // a wrong-architecture better-sqlite3 binary loads "fine" here and fails in production.
 const ACTIVATORS = {
@@ -112,14 +113,35 @@ function packageHome(appRequire, target) {
     .find((dir) => fs.existsSync(path.join(dir, 'package.json')));
 }
 
-function compiledBindings(home) {
-  if (!home) return [];
-  const dir = path.join(home, 'build', 'Release');
+function list(dir) {
   try {
-    return fs.readdirSync(dir).filter((f) => f.endsWith('.node')).map((f) => path.join(dir, f));
+    return fs.readdirSync(dir);
   } catch (_) {
     return [];
   }
+}
+
+// The .node files of a package, two levels deep at most (lib/x.node, build/Release/x.node).
+function binariesIn(home) {
+  const found = [];
+  const walk = (dir, depth) => {
+    for (const entry of list(dir)) {
+      const full = path.join(dir, entry);
+      if (entry.endsWith('.node')) {
+        found.push(full);
+      } else if (depth < 2 && entry !== 'node_modules' && fs.statSync(full).isDirectory()) {
+        walk(full, depth + 1);
+      }
+    }
+  };
+  walk(home, 0);
+  return found.sort();
+}
+
+function compiledBindings(home) {
+  if (!home) return [];
+  const dir = path.join(home, 'build', 'Release');
+  return list(dir).filter((f) => f.endsWith('.node')).map((f) => path.join(dir, f));
 }
 
 function isPath(target) {
@@ -136,36 +158,63 @@ function expand(target, app) {
   } catch (_) {
     return [target]; // a file, or missing: loading it reports the error
   }
-  const addons = names.filter((f) => f.endsWith('.node')).sort();
-  return addons.length ? addons.map((f) => path.join(target, f)) : [target];
+  let addons = names.filter((f) => f.endsWith('.node')).sort().map((f) => path.join(target, f));
+  if (!addons.length) {
+    // An addon's source directory (where binding.gyp is, as the audit names it): node-gyp's output.
+    const release = path.join(target, 'build', 'Release');
+    addons = list(path.resolve(app, release)).filter((f) => f.endsWith('.node')).sort()
+      .map((f) => path.join(release, f));
+  }
+  return addons.length ? addons : [target];
+}
+
+// Load one package and return its directory. A lockfile location: node_modules/x is the package
+// x as the app resolves it (exports included); node_modules/a/node_modules/b is a copy the app
+// dir may not resolve to, so that copy is loaded by its directory.
+function loadPackage(target, options, appRequire, loaded) {
+  const start = loaded.length;
+  const request = TOP_LEVEL.test(target) ? target.slice(NESTED.length) : target;
+  const nested = request.startsWith(NESTED);
+  const name = nested ? request.slice(request.lastIndexOf(NESTED) + NESTED.length) : request;
+  const home = nested ? path.resolve(options.app, request) : packageHome(appRequire, request);
+  let mod;
+  try {
+    mod = appRequire(nested ? home : request);
+  } catch (error) {
+    // Platform packages (@img/sharp-linux-arm64) export their binary and no main entry.
+    const files = error.code === 'ERR_PACKAGE_PATH_NOT_EXPORTED' && home ? binariesIn(home) : [];
+    if (!files.length) throw error;
+    for (const file of files) appRequire(file);
+  }
+  if (mod !== undefined && ACTIVATORS[name]) ACTIVATORS[name](mod);
+  if (loaded.length === start) {
+    for (const file of compiledBindings(home)) appRequire(file);
+  }
+  return home;
 }
 
 function load(target, options, appRequire, loaded) {
   const start = loaded.length;
   const result = { name: target, ok: true, error: null, addons: [], warning: null };
+  let home = null;
   try {
     if (isPath(target)) {
       const file = path.resolve(options.app, target);
       if (fs.statSync(file).isDirectory()) throw new Error(`no .node file in ${file}`);
       appRequire(file);
     } else {
-      // A lockfile location (node_modules/a/node_modules/b) names a copy the app dir may not
-      // resolve to: load that copy by its directory.
-      const nested = target.startsWith(NESTED);
-      const name = nested ? target.slice(target.lastIndexOf(NESTED) + NESTED.length) : target;
-      const home = nested ? path.resolve(options.app, target) : packageHome(appRequire, target);
-      const mod = appRequire(nested ? home : target);
-      if (ACTIVATORS[name]) ACTIVATORS[name](mod);
-      if (loaded.length === start) {
-        for (const file of compiledBindings(home)) appRequire(file);
-      }
-      if (loaded.length === start) result.warning = 'no native binding was loaded by require()';
+      home = loadPackage(target, options, appRequire, loaded);
     }
   } catch (error) {
     result.ok = false;
     result.error = explain(error, options.arch, loaded.slice(start));
   }
   result.addons = loaded.slice(start);
+  if (result.ok && home && !result.addons.length) {
+    // Already loaded by an earlier package (sharp loads its platform package): still its binary.
+    result.addons = loaded.filter((file) => file.startsWith(home + path.sep));
+    if (!result.addons.length) result.warning = 'no native binding was loaded by require()';
+  }
   return result;
 }
 

@@ -204,3 +204,27 @@ def test_lockfile_location_loads_that_copy(smoke_js: Path, tmp_path: Path) -> No
         f"{location} failed to load: {nested / 'prebuilds/linux-x64.node'} is built for arm64, "
         "not x64 (dlopen said: cannot open shared object file: No such file or directory)",
     )
+
+
+@pytest.mark.npm_registry
+@pytest.mark.parametrize("arch", ["x64", pytest.param("arm64", marks=pytest.mark.qemu)])
+def test_audit_paths_are_accepted(arch: str, smoke_js: Path) -> None:
+    """The audit's `path`s load: lockfile locations, a platform package, the addon's source dir."""
+    targets = [f"node_modules/{name}" for name in native_packages()]
+    targets += [f"node_modules/@img/sharp-linux-{arch}", "./native"]
+    result = smoke(smoke_js, arch, prepared_app(arch), *targets)
+    assert result.problems == ()
+    addon = "native/build/Release/checksum.node"
+    assert [p.name for p in result.packages] == [*targets[:-1], addon]
+    platform_package = result.packages[-2]
+    assert len(platform_package.addons) == 1
+    assert elf_arch(platform_package.addons[0]) == arch
+
+
+@pytest.mark.npm_registry
+def test_platform_package_of_the_other_arch_is_named(smoke_js: Path) -> None:
+    """An arm64 platform package checked on x64 fails, naming its binary's arch."""
+    result = smoke(smoke_js, "x64", prepared_app("arm64"), "@img/sharp-linux-arm64")
+    (problem,) = result.problems
+    assert problem.startswith("@img/sharp-linux-arm64 failed to load: ")
+    assert "is built for arm64, not x64" in problem
