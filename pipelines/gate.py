@@ -1,0 +1,77 @@
+"""The publish gate: stage the index by digest, check every platform, verify, then move tags.
+
+The order is the whole point. The requested tags are touched only after the staged index has
+passed the smoke and hygiene checks of every target and the registry itself has shown every
+platform with a real digest; any failure before that leaves every existing tag as it was.
+The steps are passed in as functions, so the ordering is tested against a real registry
+without an engine.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from pipelines.errors import NodePipelinesError, PipelineError
+from pipelines.logs import get_logger
+from pipelines.reference import ImageReference, parse_reference
+from pipelines.tags import TagMove
+from pipelines.verify_report import VerifyReport
+
+STAGING_PREFIX = "nodepipe-staging-"
+
+
+@dataclass(frozen=True)
+class GateSteps:
+    """What the gate runs, in this order."""
+
+    stage: Callable[[str], Awaitable[str]]  # publish to a staging address, return REF@digest
+    check: Callable[[], Awaitable[None]]  # smoke + hygiene for every target; raises on failure
+    verify: Callable[[str], Awaitable[VerifyReport]]  # the staged index in the registry
+    move: Callable[[str], Awaitable[tuple[TagMove, ...]]]  # the requested tags to REF@digest
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """A published, verified index and the tags that now point at it."""
+
+    staged: ImageReference  # the staging reference, pinned to the index digest
+    report: VerifyReport
+    moves: tuple[TagMove, ...]
+
+    @property
+    def pinned(self) -> str:
+        """`REPO@sha256:...`: what stdout carries."""
+        return f"{self.staged.name}@{self.staged.digest}"
+
+
+def staging_tag() -> str:
+    """A tag no one else uses: time for humans reading the registry, randomness for uniqueness."""
+    return f"{STAGING_PREFIX}{time.strftime('%Y%m%d%H%M%S', time.gmtime())}-{secrets.token_hex(4)}"
+
+
+async def publish_gated(image: str, steps: GateSteps, tag: str | None = None) -> GateResult:
+    """Run the gate for `image` (a repository without tag); raise on the first failed step."""
+    log = get_logger()
+    address = f"{image}:{tag or staging_tag()}"
+    staged = parse_reference(await steps.stage(address))
+    if staged.digest is None:
+        raise PipelineError(f"publishing {address} returned no digest", stage="stage")
+    log.info("index_staged", staging=str(staged))
+    try:
+        await steps.check()
+        report = await steps.verify(str(staged))
+    except* NodePipelinesError:
+        # The error itself is printed once at the boundary; no traceback in the log.
+        log.error("gate_failed", staging=str(staged), tags_moved=False)  # noqa: TRY400
+        raise
+    if not report.ok:
+        log.error("gate_failed", staging=str(staged), tags_moved=False)
+        raise PipelineError(f"{report.summary()}; no tag was moved", stage="verify")
+    log.info("index_verified", staging=str(staged), platforms=len(report.expected))
+    moves = await steps.move(str(staged))
+    for move in moves:
+        log.info("tag_moved", tag=move.tag, digest=move.digest, previous=move.previous)
+    return GateResult(staged=staged, report=report, moves=moves)

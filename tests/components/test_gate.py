@@ -1,0 +1,113 @@
+"""The publish gate against a real registry: stage, check, verify, and only then move tags."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from pipelines.credentials import Credentials
+from pipelines.errors import PipelineError
+from pipelines.gate import STAGING_PREFIX, GateSteps, publish_gated, staging_tag
+from pipelines.reference import validate_tag
+from pipelines.tags import move_tags
+from pipelines.verify import verify_index
+from tests.components.registry import PASSWORD, USER, LocalRegistry, Pusher, running_registry
+
+pytestmark = pytest.mark.registry
+PLATFORMS = ("linux/amd64", "linux/arm64")
+REPO = "team/api"
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRegistry]:
+    """One real docker-registry with htpasswd auth for this module."""
+    with running_registry(tmp_path_factory.mktemp("registry")) as started:
+        yield started
+
+
+class Recorder:
+    """Gate steps over a real registry; the stage step pushes with the test pusher (no engine)."""
+
+    def __init__(self, registry: LocalRegistry, *, platforms=PLATFORMS, check_error=None):
+        self.pusher = Pusher(registry.host)
+        self.host = registry.host
+        self.platforms = platforms
+        self.check_error = check_error
+        self.calls: list[str] = []
+        self.login = Credentials.of(USER, PASSWORD)
+
+    def steps(self, tags: tuple[str, ...]) -> GateSteps:
+        return GateSteps(stage=self.stage, check=self.check, verify=self.verify,
+                         move=lambda ref: self.move(ref, tags))
+
+    async def stage(self, address: str) -> str:
+        self.calls.append("stage")
+        tag = address.rsplit(":", 1)[1]
+        entries = [self.pusher.image(REPO, p) for p in self.platforms]
+        return f"{address}@{self.pusher.index(REPO, tag, entries)}"
+
+    async def check(self) -> None:
+        self.calls.append("check")
+        if self.check_error is not None:
+            raise self.check_error
+
+    async def verify(self, ref: str):
+        self.calls.append("verify")
+        return await verify_index(ref, PLATFORMS, self.login)
+
+    async def move(self, ref: str, tags: tuple[str, ...]):
+        self.calls.append("move")
+        return await move_tags(ref, tags, self.login)
+
+
+def existing_release(registry: LocalRegistry) -> str:
+    """Tag 1.0 points at an earlier complete index; return its digest."""
+    pusher = Pusher(registry.host)
+    return pusher.index(REPO, "1.0", [pusher.image(REPO, p, layers=1) for p in PLATFORMS])
+
+
+async def test_passing_gate_moves_every_tag_to_the_staged_digest(registry: LocalRegistry) -> None:
+    """All steps pass, in order; both tags then name the staged index digest."""
+    existing_release(registry)
+    gate = Recorder(registry)
+    result = await publish_gated(f"{registry.host}/{REPO}", gate.steps(("1.0", "latest")))
+    assert gate.calls == ["stage", "check", "verify", "move"]
+    assert result.staged.tag.startswith(STAGING_PREFIX)
+    for tag in ("1.0", "latest"):
+        assert gate.pusher.tag_digest(REPO, tag) == result.staged.digest
+    assert result.pinned == f"{registry.host}/{REPO}@{result.staged.digest}"
+
+
+async def test_failing_smoke_leaves_tags_untouched(registry: LocalRegistry) -> None:
+    """A smoke failure on one platform stops the gate before verify; tags stay where they were."""
+    before = existing_release(registry)
+    error = PipelineError("better-sqlite3 failed to load", stage="smoke", platform="linux/arm64")
+    gate = Recorder(registry, check_error=ExceptionGroup("checks", [error]))
+    with pytest.raises(ExceptionGroup) as caught:
+        await publish_gated(f"{registry.host}/{REPO}", gate.steps(("1.0", "candidate")),
+                            tag="nodepipe-staging-smoke")
+    assert caught.value.exceptions == (error,)
+    assert gate.calls == ["stage", "check"]
+    assert gate.pusher.tag_digest(REPO, "1.0") == before
+    assert gate.pusher.tag_digest(REPO, "candidate") is None
+    assert gate.pusher.tag_digest(REPO, "nodepipe-staging-smoke") is not None  # to inspect
+
+
+async def test_unverified_index_leaves_tags_untouched(registry: LocalRegistry) -> None:
+    """A staged index missing arm64 fails verification; no tag moves, the sentence says why."""
+    before = existing_release(registry)
+    gate = Recorder(registry, platforms=("linux/amd64",))
+    with pytest.raises(PipelineError) as caught:
+        await publish_gated(f"{registry.host}/{REPO}", gate.steps(("1.0",)))
+    assert gate.calls == ["stage", "check", "verify"]
+    assert caught.value.stage == "verify"
+    assert "linux/arm64" in str(caught.value) and "no tag was moved" in str(caught.value)
+    assert gate.pusher.tag_digest(REPO, "1.0") == before
+
+
+def test_staging_tags_are_unique_and_valid() -> None:
+    """Two staging tags differ and are valid tags."""
+    first, second = staging_tag(), staging_tag()
+    assert first != second
+    assert validate_tag(first) == first
