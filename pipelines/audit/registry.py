@@ -29,6 +29,13 @@ _MAX_TARBALL = 256 * 1024 * 1024
 _RETRIES = 3
 
 
+_BUSY = frozenset({429, 500, 502, 503, 504})  # worth another attempt
+
+
+class _BusyError(Exception):
+    """The registry answered, but asked to come back later."""
+
+
 class RegistryUnavailableError(NodePipelinesError):
     """The npm registry cannot be reached; `--offline` audits from the lockfile alone."""
 
@@ -45,6 +52,7 @@ class RegistryConfig:
     ca_files: tuple[Path, ...] = ()
     concurrency: int = 8  # the proxy here drops bursts of new connections
     timeout_s: float = 30.0
+    retry_delay_s: float = 0.5  # doubled after each failed attempt
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> RegistryConfig:
@@ -69,10 +77,14 @@ class RegistryConfig:
 class NpmRegistry:
     """Reads version documents and tarball listings; offline, it reads only its cache."""
 
-    def __init__(self, config: RegistryConfig, *, offline: bool) -> None:
+    def __init__(
+        self, config: RegistryConfig, *, offline: bool,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
         self.config = config
         self.offline = offline
-        self.fetched = 0  # network requests made: the benchmark and tests read it
+        self.fetched = 0  # network requests made: tests read it
+        self._transport = transport  # tests substitute a stub; None is the network
         self._client: httpx.AsyncClient | None = None
         self._limit = anyio.Semaphore(config.concurrency) if not offline else None
 
@@ -80,6 +92,7 @@ class NpmRegistry:
         if not self.offline:
             self._client = httpx.AsyncClient(
                 verify=self.config.ssl_context(), follow_redirects=True,
+                transport=self._transport,
                 timeout=httpx.Timeout(self.config.timeout_s),
                 limits=httpx.Limits(max_connections=self.config.concurrency),
                 headers={"Accept": "application/json"})
@@ -147,12 +160,13 @@ class NpmRegistry:
             for attempt in range(_RETRIES):
                 try:
                     return await self._get_once(url)
-                except httpx.TransportError as error:
+                except (httpx.TransportError, _BusyError) as error:
                     if attempt == _RETRIES - 1:
                         raise RegistryUnavailableError(
-                            f"cannot reach the npm registry ({type(error).__name__} for {url}): "
-                            "check the network and CA bundle, or audit with --offline") from None
-                    await anyio.sleep(0.5 * 2**attempt)
+                            f"cannot reach the npm registry ({error or type(error).__name__} "
+                            f"for {url}): check the network and CA bundle, or audit with "
+                            "--offline") from None
+                    await anyio.sleep(self.config.retry_delay_s * 2**attempt)
         return None
 
     async def _get_once(self, url: str) -> bytes | None:
@@ -161,6 +175,8 @@ class NpmRegistry:
         async with self._client.stream("GET", url) as response:
             if response.status_code in (404, 405):
                 return None
+            if response.status_code in _BUSY:
+                raise _BusyError(f"HTTP {response.status_code}")
             if response.status_code >= 400:
                 raise RegistryUnavailableError(
                     f"the npm registry answered HTTP {response.status_code} for {url}: check "
