@@ -7,9 +7,10 @@
 //   node smoke.js --arch arm64 --libc glibc --app /app -- bcrypt sharp ./native/build/Release
 //
 // Arguments starting with `.` or `/`, or ending in `.node`, are addon files or directories of
-// them (relative to --app; a directory loads every `.node` file in it). Arguments starting with
-// `node_modules/` are lockfile locations of packages, loaded from that directory. The rest are
-// package names, resolved from the app directory like the service itself resolves them.
+// them (relative to --app; a directory loads every `.node` file in it, or else in its
+// build/Release). Arguments starting with `node_modules/` are lockfile locations of packages, as
+// the audit reports them. The rest are package names, resolved from the app directory like the
+// service itself resolves them.
 'use strict';
 
 const fs = require('fs');

@@ -30,9 +30,10 @@ def smoke_container(
 ) -> dagger.Container:
     """Load every native package and addon in the runtime image and check arch and libc.
 
-    `arch` is Node's name (`x64`, `arm64`). `packages` are package names, or lockfile
-    locations (`node_modules/a/node_modules/b`) for copies the app dir does not resolve to.
-    `addons` are paths relative to `app_dir`; a directory stands for every `.node` file in it.
+    `arch` is Node's name (`x64`, `arm64`). `packages` are package names or lockfile locations
+    (the audit's `path`: `node_modules/x`, `node_modules/a/node_modules/b`). `addons` are paths
+    relative to `app_dir`: `.node` files, or directories whose `.node` files (or whose
+    build/Release) load.
     """
     addon_args = [a if a.startswith(("/", ".")) else f"./{a}" for a in addons]
     return runtime.with_new_file(f"{SCRIPT_DIR}/smoke.js", script("smoke.js")).with_exec(
