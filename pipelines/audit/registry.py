@@ -69,8 +69,10 @@ class RegistryConfig:
     def ssl_context(self) -> ssl.SSLContext:
         """The platform's trust store plus every configured bundle (the proxy CA lives there)."""
         context = ssl.create_default_context()
+        default = ssl.get_default_verify_paths().cafile
         for path in self.ca_files:
-            context.load_verify_locations(cafile=str(path))
+            if default is None or path != Path(default):  # already loaded by the default
+                context.load_verify_locations(cafile=str(path))
         return context
 
 
@@ -89,14 +91,17 @@ class NpmRegistry:
         self._limit = anyio.Semaphore(config.concurrency) if not offline else None
 
     async def __aenter__(self) -> NpmRegistry:
-        if not self.offline:
+        return self  # the client is made on the first request: a warm cache needs none
+
+    def _connect(self) -> httpx.AsyncClient:
+        if self._client is None:
             self._client = httpx.AsyncClient(
                 verify=self.config.ssl_context(), follow_redirects=True,
                 transport=self._transport,
                 timeout=httpx.Timeout(self.config.timeout_s),
                 limits=httpx.Limits(max_connections=self.config.concurrency),
                 headers={"Accept": "application/json"})
-        return self
+        return self._client
 
     async def __aexit__(
         self, kind: type[BaseException] | None, error: BaseException | None,
@@ -155,7 +160,7 @@ class NpmRegistry:
                 "check npm_config_registry") from None
 
     async def _get(self, url: str) -> bytes | None:
-        assert self._client is not None and self._limit is not None, "use `async with`"
+        assert self._limit is not None, "an offline registry never fetches"
         async with self._limit:
             for attempt in range(_RETRIES):
                 try:
@@ -170,9 +175,8 @@ class NpmRegistry:
         return None
 
     async def _get_once(self, url: str) -> bytes | None:
-        assert self._client is not None
         self.fetched += 1
-        async with self._client.stream("GET", url) as response:
+        async with self._connect().stream("GET", url) as response:
             if response.status_code in (404, 405):
                 return None
             if response.status_code in _BUSY:
