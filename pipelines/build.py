@@ -20,6 +20,7 @@ from pipelines.errors import EXIT_OK, NodePipelinesError, PipelineError
 from pipelines.logs import configure_logging, get_logger
 from pipelines.plan import Plan, build_plan
 from pipelines.platforms import Platform
+from pipelines.preflight import audit_for_build
 from pipelines.project import NodeProject
 from pipelines.settings import Settings, load_settings
 
@@ -54,6 +55,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--bindings-output", help="where compile:bindings leaves its .node files")
     p.add_argument("--emulation", choices=["allow", "warn", "fail"],
                    help="what to do when a target runs emulated (default warn)")
+    p.add_argument("--audit", choices=["online", "offline"],
+                   help="ask the npm registry for prebuild coverage, or read the lockfile only")
     p.add_argument("--log-format", choices=["auto", "console", "json"])
     p.add_argument("--timeout", dest="timeout_s", type=float, help="overall timeout in seconds")
     return p
@@ -71,9 +74,9 @@ def host_platform() -> Platform:
 
 
 def make_plan(settings: Settings, engine: Platform) -> Plan:
-    """The plan for `settings` on an engine running natively on `engine`."""
+    """The audited plan for `settings` on an engine running natively on `engine`."""
     project = NodeProject.load(settings.source)
-    return build_plan(settings, project, engine_platform=engine)
+    return build_plan(settings, project, engine_platform=engine, audit=audit_for_build(settings))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -6,7 +6,7 @@ same stages, and `--print` shows it without contacting an engine.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -39,6 +39,34 @@ class NativePackage:
     name: str
     version: str
     verdict: str  # prebuilt | download | compile | missing
+    path: str = ""  # the lockfile key (node_modules/...); empty for the project's own addon
+    own: bool = False  # the project's own addon, built by `npm run compile:bindings`
+
+
+@dataclass(frozen=True)
+class TargetAudit:
+    """What the audit says about one target: its native packages, and whether any production
+    package runs an install script that is not a native build."""
+
+    packages: tuple[NativePackage, ...] = ()
+    plain_install_scripts: bool = False
+
+    @property
+    def dependencies(self) -> tuple[NativePackage, ...]:
+        """Native packages that come from the lockfile (not the project's own addon)."""
+        return tuple(p for p in self.packages if not p.own)
+
+    @property
+    def needs_install_scripts(self) -> bool:
+        """Whether `npm ci` must run scripts: something compiles, downloads or runs a script.
+
+        When every native dependency ships a prebuilt binary for the target, scripts stay
+        off: they would only check the binary, and npm's implicit `node-gyp rebuild` for a
+        binding.gyp would need a toolchain for nothing.
+        """
+        return self.plain_install_scripts or any(
+            p.verdict != "prebuilt" for p in self.dependencies
+        )
 
 
 @dataclass(frozen=True)
@@ -49,8 +77,15 @@ class Target:
     libc: str
     emulated: bool
     toolchain: bool
+    install_scripts: bool
     caches: tuple[CacheVolume, ...]
     native_packages: tuple[NativePackage, ...] = ()
+
+    @property
+    def install_command(self) -> tuple[str, ...]:
+        """The production install of this target's native stage."""
+        base = ("npm", "ci", "--omit=dev")
+        return base if self.install_scripts else (*base, "--ignore-scripts")
 
 
 @dataclass(frozen=True)
@@ -111,9 +146,9 @@ class Plan:
 
 
 def _describe_target(plan: Plan, target: Target) -> dict[str, Any]:
-    native = ["npm", "ci", "--omit=dev"]
     stages: list[dict[str, Any]] = [
-        {"name": "native", "toolchain": list(TOOLCHAIN) if target.toolchain else [], "run": native},
+        {"name": "native", "toolchain": list(TOOLCHAIN) if target.toolchain else [],
+         "run": list(target.install_command)},
     ]
     if plan.compile_bindings:
         stages.append({"name": "bindings", "run": ["npm", "run", "compile:bindings"]})
@@ -125,7 +160,7 @@ def _describe_target(plan: Plan, target: Target) -> dict[str, Any]:
         "cache_volumes": [c.name for c in target.caches],
         "stages": stages,
         "native_packages": [
-            {"name": p.name, "version": p.version, "verdict": p.verdict}
+            {"name": p.name, "version": p.version, "verdict": p.verdict, "own": p.own}
             for p in target.native_packages
         ],
     }
@@ -171,11 +206,11 @@ def build_plan(
     project: NodeProject,
     *,
     engine_platform: Platform,
-    native: dict[Platform, Sequence[NativePackage]] | None = None,
+    audit: Mapping[Platform, TargetAudit] | None = None,
 ) -> Plan:
     """Decide the whole build from settings, the project and (optionally) the audit's verdicts."""
     targets = tuple(
-        _target(settings, project, p, engine_platform, None if native is None else native.get(p))
+        _target(settings, project, p, engine_platform, None if audit is None else audit.get(p))
         for p in settings.platforms
     )
     if settings.publish:
@@ -206,21 +241,22 @@ def _target(
     project: NodeProject,
     platform: Platform,
     engine_platform: Platform,
-    native: Sequence[NativePackage] | None,
+    audit: TargetAudit | None,
 ) -> Target:
-    # The toolchain goes only where something compiles: the project's own addon, or a
-    # dependency without a prebuilt binary for this target (download falls back to a compile).
-    # Without an audit nothing is known, so the toolchain stays.
-    all_prebuilt = native is not None and all(p.verdict == "prebuilt" for p in native)
+    # Without an audit nothing is known: scripts run and the toolchain stays. With one, the
+    # toolchain goes only where something may compile: the project's own addon, or an install
+    # that runs scripts (a download falls back to node-gyp, a binding.gyp builds implicitly).
+    scripts = audit is None or audit.needs_install_scripts
     return Target(
         platform=platform,
         libc=settings.libc,
         emulated=platform != engine_platform,
-        toolchain=project.compiles_bindings or not all_prebuilt,
+        toolchain=project.compiles_bindings or scripts,
+        install_scripts=scripts,
         caches=target_caches(
             settings.cache_namespace, platform, settings.libc, settings.node_major
         ),
-        native_packages=tuple(native or ()),
+        native_packages=audit.packages if audit else (),
     )
 
 

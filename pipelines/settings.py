@@ -64,6 +64,7 @@ class Settings(BaseSettings):
     node_options: str = "--max-old-space-size=2048"
     bindings_output: str = "build/Release"
     emulation: Literal["allow", "warn", "fail"] = "warn"
+    audit: Literal["online", "offline"] = "online"
     log_format: Literal["auto", "console", "json"] = "auto"
     timeout_s: float = Field(default=3600.0, gt=0)
 

@@ -43,7 +43,7 @@ def native_build(plan: Plan, target: Target, source: dagger.Directory) -> dagger
     if target.toolchain:
         ctr = ctr.with_(with_toolchain)
     ctr = ctr.with_directory(APP_DIR, source, include=MANIFESTS).with_exec(
-        ["npm", "ci", "--omit=dev"]
+        list(target.install_command)
     )
     if plan.compile_bindings:
         ctr = ctr.with_directory(APP_DIR, source, exclude=SOURCE_EXCLUDES).with_exec(

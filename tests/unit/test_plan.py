@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from pipelines.errors import InputError
-from pipelines.plan import NativePackage, build_plan
+from pipelines.plan import NativePackage, TargetAudit, build_plan
 from pipelines.platforms import Platform
 from pipelines.project import NodeProject
 from pipelines.settings import load_settings
@@ -21,7 +21,7 @@ AMD64, ARM64 = Platform.parse("linux/amd64"), Platform.parse("linux/arm64")
 def plan_for(flags: dict | None = None, engine: Platform = AMD64, native=None):
     settings = load_settings(flags or {}, {})
     return build_plan(settings, NodeProject.load(settings.source), engine_platform=engine,
-                      native=native)
+                      audit=native)
 
 
 def test_arch_specific_caches_are_disjoint_and_keyed() -> None:
@@ -51,17 +51,27 @@ def test_emulation_follows_the_engine_platform() -> None:
 
 
 def test_toolchain_only_where_something_compiles(tmp_path: Path) -> None:
-    """With every native package prebuilt and no own addon, a target gets no toolchain."""
+    """All prebuilt and no own addon: no toolchain and scripts off; a compile brings both back."""
     src = tmp_path / "svc"
     shutil.copytree(EXAMPLE, src, ignore=shutil.ignore_patterns("node_modules", "native"))
     manifest = json.loads((src / "package.json").read_text())
     del manifest["scripts"]["compile:bindings"]
     (src / "package.json").write_text(json.dumps(manifest))
-    prebuilt = [NativePackage("sharp", "0.35.5", "prebuilt")]
-    native = {AMD64: prebuilt, ARM64: [NativePackage("bcrypt", "6.0.0", "compile")]}
-    plan = plan_for({"source": str(src)}, native=native)
+    prebuilt = TargetAudit((NativePackage("sharp", "0.35.5", "prebuilt"),))
+    compiles = TargetAudit((NativePackage("bcrypt", "6.0.0", "compile"),))
+    plan = plan_for({"source": str(src)}, native={AMD64: prebuilt, ARM64: compiles})
     assert [t.toolchain for t in plan.targets] == [False, True]
-    assert [t.toolchain for t in plan_for({"source": str(src)}).targets] == [True, True]
+    assert [t.install_command[-1] for t in plan.targets] == ["--ignore-scripts", "--omit=dev"]
+    unaudited = plan_for({"source": str(src)}).targets
+    assert [(t.toolchain, t.install_scripts) for t in unaudited] == [(True, True), (True, True)]
+
+
+def test_plain_install_script_keeps_scripts_on(tmp_path: Path) -> None:
+    """A production package with a non-native install script keeps npm's scripts on."""
+    audit = TargetAudit((NativePackage("sharp", "0.35.5", "prebuilt"),),
+                        plain_install_scripts=True)
+    assert audit.needs_install_scripts
+    assert not TargetAudit((NativePackage("own", "1", "compile", own=True),)).needs_install_scripts
 
 
 def test_describe_has_the_documented_shape() -> None:
