@@ -20,7 +20,7 @@ NATIVE_HINTS = frozenset(DOWNLOADERS + PREBUILD_LOADERS + ADDON_HEADERS)
 _DOWNLOAD_SCRIPT = re.compile(
     r"prebuild-install|node-pre-gyp|install-from-cache|install-artifact-from-github")
 _LOADER_SCRIPT = re.compile(r"node-gyp-build")
-_COMPILE_SCRIPT = re.compile(r"node-gyp|cmake-js|\bmake\b|napi build")
+_COMPILE_SCRIPT = re.compile(r"node-gyp|cmake-js")
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,8 @@ from pipelines.audit import (
     audit_source_async,
     recommendation,
 )
+from pipelines.audit.detect import Facts, classify
+from pipelines.audit.lockfile import LockEntry
 
 from .conftest import LOCKFILES, offline
 
@@ -139,3 +141,24 @@ async def test_async_api_offline_matches_sync(empty_cache: RegistryConfig) -> No
     """audit_source_async(offline=True) gives the same report as audit_source."""
     report = await audit_source_async(LOCKFILES / "compile", offline=True, registry=empty_cache)
     assert report == offline("compile", empty_cache)
+
+
+@pytest.mark.parametrize(("script", "dependencies", "mechanism"), [
+    ("node-gyp-build", {"node-gyp-build": "^4"}, Mechanism.BUNDLED_PREBUILDS),
+    ("prebuild-install -r napi || node-gyp rebuild", {}, Mechanism.DOWNLOAD),
+    ("node-pre-gyp install --fallback-to-build", {}, Mechanism.DOWNLOAD),
+    ("cmake-js compile", {}, Mechanism.COMPILE),
+    ("node scripts/make.js", {}, Mechanism.INSTALL_SCRIPT),
+    ("node scripts/build.js", {"nan": "^2"}, Mechanism.COMPILE),
+    ("", {}, Mechanism.NONE),
+])
+def test_install_script_text_decides(
+    script: str, dependencies: dict[str, str], mechanism: Mechanism
+) -> None:
+    """Known install commands map to their mechanism; other scripts are not native builds."""
+    entry = LockEntry("node_modules/x", "x", "1.0.0", dev=False, optional=False,
+                      has_install_script=bool(script), os=(), cpu=(), libc=(),
+                      dependencies=dependencies, optional_dependencies={}, resolved=None,
+                      local=False)
+    facts = Facts(install_scripts=script, scripts_from="registry", files=())
+    assert classify(entry, facts)[0] is mechanism
