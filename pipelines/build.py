@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform as host
 import sys
 from collections.abc import Sequence
@@ -115,12 +116,14 @@ def leaves(group: BaseExceptionGroup[NodePipelinesError]) -> list[NodePipelinesE
 
 
 async def _run(settings: Settings, plan: Plan) -> str:
-    from pipelines import run  # noqa: PLC0415 -- --print and bad input never import Dagger
+    # Imported here: --print and bad input never load the Dagger SDK.
+    from pipelines.execute import execute  # noqa: PLC0415
+    from pipelines.run import engine  # noqa: PLC0415
 
     try:
         with anyio.fail_after(settings.timeout_s):
-            async with run.engine(dist_version("dagger-io")):
-                return await run.execute(settings, plan)
+            async with engine(dist_version("dagger-io")):
+                return await execute(settings, plan, os.environ)
     except TimeoutError:
         raise PipelineError(
             f"the build did not finish within {settings.timeout_s:g} s: raise --timeout, "

@@ -63,7 +63,7 @@ async def publish_gated(image: str, steps: GateSteps, tag: str | None = None) ->
     try:
         await steps.check()
         report = await steps.verify(str(staged))
-    except* NodePipelinesError:
+    except (NodePipelinesError, BaseExceptionGroup):
         # The error itself is printed once at the boundary; no traceback in the log.
         log.error("gate_failed", staging=str(staged), tags_moved=False)  # noqa: TRY400
         raise

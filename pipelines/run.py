@@ -6,6 +6,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import anyio
 import dagger
@@ -15,11 +16,11 @@ from pipelines.errors import EngineUnavailableError, PipelineError
 from pipelines.logs import get_logger
 from pipelines.plan import Plan, Target
 from pipelines.platforms import Platform
-from pipelines.reference import parse_reference
-from pipelines.settings import Settings
 from pipelines.stages import app_build, dist, native_build, runtime_image
 from pipelines.stages.app import SOURCE_EXCLUDES
 from pipelines.stages.image import oci_archive
+
+T = TypeVar("T")
 
 ENGINE_HELP = (
     "install the Dagger CLI {version} (https://docs.dagger.io/install) and a container runtime "
@@ -47,11 +48,30 @@ class Images:
 
 
 @dataclass
-class Result:
-    """What a run produced, for the report and stdout."""
+class Clock:
+    """Runs stages, logs one line per finished stage and platform, and keeps the durations."""
 
-    output: str = ""  # the exported path, or REF@sha256:... when published
     durations: dict[str, float] = field(default_factory=dict)
+
+    async def run(self, stage: str, target: Target | None, work: Awaitable[T]) -> T:
+        """Await `work` as `stage` on `target`; Dagger failures become a PipelineError."""
+        platform = str(target.platform) if target else None
+        started = time.monotonic()
+        try:
+            result = await work
+        except dagger.ExecError as error:
+            raise PipelineError(
+                f"`{' '.join(error.command)}` exited with {error.exit_code}",
+                stage=stage, platform=platform, stderr=error.stderr,
+            ) from None
+        except dagger.QueryError as error:
+            message = (str(error).splitlines() or ["the engine refused the query"])[0]
+            raise PipelineError(message, stage=stage, platform=platform) from None
+        seconds = round(time.monotonic() - started, 2)
+        self.durations[f"{stage}:{platform or 'build'}"] = seconds
+        get_logger().info("stage_finished", stage=stage, platform=platform or "build",
+                          emulated=target.emulated if target else False, duration_s=seconds)
+        return result
 
 
 def build_graph(plan: Plan, source: dagger.Directory) -> Images:
@@ -85,94 +105,36 @@ async def engine_platform() -> Platform:
     return Platform.parse(str(await dag.default_platform()))
 
 
-async def timed(
-    durations: dict[str, float], stage: str, target: Target | None, work: Awaitable[object]
-) -> None:
-    """Await one stage, log one line with its duration, map exec failures to PipelineError."""
-    platform = str(target.platform) if target else None
-    started = time.monotonic()
-    try:
-        await work
-    except dagger.ExecError as error:
-        raise PipelineError(
-            f"`{' '.join(error.command)}` exited with {error.exit_code}",
-            stage=stage, platform=platform, stderr=error.stderr,
-        ) from None
-    except dagger.QueryError as error:
-        raise PipelineError(str(error).splitlines()[0], stage=stage, platform=platform) from None
-    seconds = round(time.monotonic() - started, 2)
-    durations[f"{stage}:{platform or 'build'}"] = seconds
-    get_logger().info("stage_finished", stage=stage, platform=platform or "build",
-                      emulated=target.emulated if target else False, duration_s=seconds)
-
-
-async def build_all(plan: Plan, images: Images, durations: dict[str, float]) -> None:
+async def build_all(plan: Plan, images: Images, clock: Clock) -> None:
     """Evaluate every stage, targets in parallel, so each logs its own duration."""
 
     async def one_target(target: Target) -> None:
-        await timed(durations, "native", target, images.natives[target.platform].sync())
-        await timed(durations, "runtime", target, images.runtimes[target.platform].sync())
+        await clock.run("native", target, images.natives[target.platform].sync())
+        await clock.run("runtime", target, images.runtimes[target.platform].sync())
 
     async with anyio.create_task_group() as group:
-        group.start_soon(timed, durations, "app", None, images.app.sync())
+        group.start_soon(clock.run, "app", None, images.app.sync())
         for target in plan.targets:
             group.start_soon(one_target, target)
 
 
-async def export_archive(plan: Plan, images: Images, durations: dict[str, float]) -> str:
+async def export_archive(plan: Plan, images: Images, clock: Clock) -> str:
     """Write one multi-platform OCI archive to the plan's export path."""
     assert plan.output.path is not None
     path = await anyio.Path(plan.output.path).resolve()
     await path.parent.mkdir(parents=True, exist_ok=True)
-    result: list[str] = []
-
-    async def export() -> None:
-        result.append(await oci_archive(images.variants).export(str(path)))
-
-    await timed(durations, "export", None, export())
-    return result[0]
+    return await clock.run("export", None, oci_archive(images.variants).export(str(path)))
 
 
 async def publish_image(
-    plan: Plan,
     images: Images,
-    durations: dict[str, float],
+    clock: Clock,
     address: str,
     auth: Callable[[dagger.Container], dagger.Container],
 ) -> str:
     """Push one multi-platform index to `address`; returns `REF@sha256:...`."""
-    result: list[str] = []
-
-    async def publish() -> None:
-        ctr = dag.container().with_(auth)
-        result.append(await ctr.publish(address, platform_variants=images.variants))
-
-    await timed(durations, "publish", None, publish())
-    return result[0]
-
-
-async def execute(settings: Settings, plan: Plan) -> str:
-    """Run `plan` on the connected engine; returns what goes to stdout."""
-    plan = plan.on_engine(await engine_platform())
-    report_emulation(plan, settings.emulation)
-    images = build_graph(plan, source_directory(plan))
-    durations: dict[str, float] = {}
-    await build_all(plan, images, durations)
-    if plan.output.kind == "export":
-        return await export_archive(plan, images, durations)
-    password = dag.set_secret("registry-password", settings.registry_password.get_secret_value())
-    host = parse_reference(plan.output.image).registry
-
-    def auth(ctr: dagger.Container) -> dagger.Container:
-        if not settings.registry_username:
-            return ctr
-        return ctr.with_registry_auth(host, settings.registry_username, password)
-
-    refs = [
-        await publish_image(plan, images, durations, f"{plan.output.image}:{tag}", auth)
-        for tag in plan.output.tags
-    ]
-    return refs[0]
+    publish = dag.container().with_(auth).publish(address, platform_variants=images.variants)
+    return await clock.run("publish", None, publish)
 
 
 def report_emulation(plan: Plan, policy: str) -> None:

@@ -19,6 +19,8 @@ def runtime_image(
         .from_(plan.base_image)
         .with_env_variable("NODE_ENV", "production")
         .with_env_variable("NODE_OPTIONS", plan.node_options)
+        # Most Node services read PORT; the image says which port it exposes.
+        .with_env_variable("PORT", str(plan.port))
         .with_workdir(APP_DIR)
         .with_file(f"{APP_DIR}/package.json", native.file(f"{APP_DIR}/package.json"),
                    owner=RUNTIME_USER)

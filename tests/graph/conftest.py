@@ -5,17 +5,32 @@ from __future__ import annotations
 import pytest
 from dagger import dag
 
-from pipelines.build import make_plan
-from pipelines.plan import Plan
+from pipelines.plan import NativePackage, Plan, TargetAudit, build_plan
 from pipelines.platforms import Platform
+from pipelines.project import NodeProject
 from pipelines.run import Images, build_graph
 from pipelines.settings import load_settings
+
+# What the online audit says about the example (tests/unit/test_preflight.py checks it for
+# real); fixed here so the graph does not depend on the network or a disk cache.
+EXAMPLE_AUDIT = TargetAudit((
+    NativePackage("bcrypt", "6.0.0", "prebuilt", path="node_modules/bcrypt"),
+    NativePackage("better-sqlite3", "13.2.0", "prebuilt", path="node_modules/better-sqlite3"),
+    NativePackage("sharp", "0.35.5", "prebuilt", path="node_modules/sharp"),
+    NativePackage("native-service (native)", "1.0.0", "compile", own=True),
+))
 
 
 @pytest.fixture
 def plan() -> Plan:
     """The default plan for the bundled example on an amd64 engine."""
-    return make_plan(load_settings({}, {}), Platform.parse("linux/amd64"))
+    settings = load_settings({}, {})
+    return build_plan(
+        settings,
+        NodeProject.load(settings.source),
+        engine_platform=Platform.parse("linux/amd64"),
+        audit=dict.fromkeys(settings.platforms, EXAMPLE_AUDIT),
+    )
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from pipelines import build
 from pipelines.errors import PipelineError
 from pipelines.plan import CacheVolume, Target
 from pipelines.platforms import Platform
-from pipelines.run import timed
+from pipelines.run import Clock
 
 
 def exec_error(stderr: str, exit_code: int = 1) -> dagger.ExecError:
@@ -41,7 +41,7 @@ async def test_exec_error_names_stage_platform_and_stderr_tail() -> None:
         raise exec_error(lines + "\ngyp ERR! not ok", exit_code=7)
 
     with pytest.raises(PipelineError) as caught:
-        await timed({}, "native", ARM64, fail())
+        await Clock().run("native", ARM64, fail())
     text = str(caught.value)
     assert text.startswith("stage native on linux/arm64 failed: `npm ci --omit=dev` exited with 7")
     assert "gyp ERR! not ok" in text and "line 39" in text and "line 1\n" not in text
@@ -50,13 +50,13 @@ async def test_exec_error_names_stage_platform_and_stderr_tail() -> None:
 
 async def test_successful_stage_records_its_duration() -> None:
     """A finished stage logs and records its duration under stage:platform."""
-    durations: dict[str, float] = {}
+    clock = Clock()
 
-    async def work() -> None:
-        return None
+    async def work() -> str:
+        return "done"
 
-    await timed(durations, "runtime", ARM64, work())
-    assert list(durations) == ["runtime:linux/arm64"]
+    assert await clock.run("runtime", ARM64, work()) == "done"
+    assert list(clock.durations) == ["runtime:linux/arm64"]
 
 
 def test_boundary_reports_every_failed_target(monkeypatch: pytest.MonkeyPatch, capsys) -> None:

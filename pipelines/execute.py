@@ -1,0 +1,118 @@
+"""One build, start to finish on a connected engine: stages, checks, then export or the gate."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+import anyio
+import dagger
+from dagger import dag
+
+from pipelines.checks import parse_hygiene, parse_probe, parse_smoke
+from pipelines.credentials import Credentials, explicit_credentials, resolve_credentials
+from pipelines.gate import GateSteps, publish_gated
+from pipelines.logs import get_logger
+from pipelines.plan import Plan, Target
+from pipelines.reference import parse_reference
+from pipelines.run import (
+    Clock,
+    Images,
+    build_all,
+    build_graph,
+    engine_platform,
+    export_archive,
+    publish_image,
+    report_emulation,
+    source_directory,
+)
+from pipelines.settings import Settings
+from pipelines.stages.checks import health_probe, hygiene_container, smoke_container
+from pipelines.tags import move_tags
+from pipelines.verify import verify_index
+
+PROBE_TIMEOUT_S = 60  # emulated services boot slowly: Node under QEMU takes seconds to start
+
+
+async def execute(settings: Settings, plan: Plan, environ: Mapping[str, str]) -> str:
+    """Run `plan` on the connected engine; returns what goes to stdout."""
+    plan = plan.on_engine(await engine_platform())
+    report_emulation(plan, settings.emulation)
+    images = build_graph(plan, source_directory(plan))
+    clock = Clock()
+    await build_all(plan, images, clock)
+    if plan.output.kind == "export":
+        await check_targets(plan, images, clock)
+        return await export_archive(plan, images, clock)
+    login = _login(settings, environ)
+    steps = GateSteps(
+        stage=lambda address: publish_image(images, clock, address, _auth(address, login)),
+        check=lambda: check_targets(plan, images, clock),
+        verify=lambda ref: verify_index(ref, [t.platform for t in plan.targets], login),
+        move=lambda ref: move_tags(ref, plan.output.tags, login),
+    )
+    result = await publish_gated(plan.output.image, steps)
+    for row in result.report.rows:
+        get_logger().info("image_size", platform=row.platform, bytes=row.size, digest=row.digest)
+    return result.pinned
+
+
+async def check_targets(plan: Plan, images: Images, clock: Clock) -> None:
+    """Smoke, health probe and hygiene for every target, all in parallel."""
+    probe_base = dag.container().from_(plan.base_image)  # native to the engine: boots fast
+    async with anyio.create_task_group() as group:
+        for target in plan.targets:
+            runtime = images.runtimes[target.platform]
+            group.start_soon(_smoke, plan, target, runtime, clock)
+            group.start_soon(_hygiene, target, runtime, clock)
+            group.start_soon(_probe, plan, target, runtime, probe_base, clock)
+
+
+async def _smoke(plan: Plan, target: Target, runtime: dagger.Container, clock: Clock) -> None:
+    packages = [p.path or p.name for p in target.native_packages if not p.own]
+    addons = [plan.bindings_output] if plan.compile_bindings else []
+    ctr = smoke_container(runtime, arch=target.platform.node_arch, libc=target.libc,
+                          packages=packages, addons=addons)
+    out, err, code = await clock.run("smoke", target, _outcome(ctr))
+    result = parse_smoke(out, str(target.platform), exit_code=code, stderr=err)
+    result.raise_for_failure()
+    get_logger().info("smoke_passed", platform=str(target.platform), packages=len(result.packages))
+
+
+async def _hygiene(target: Target, runtime: dagger.Container, clock: Clock) -> None:
+    out, err, code = await clock.run("hygiene", target, _outcome(hygiene_container(runtime)))
+    result = parse_hygiene(out, str(target.platform), exit_code=code, stderr=err)
+    result.raise_for_failure()
+    get_logger().info("hygiene_passed", platform=str(target.platform),
+                      app_bytes=result.app_bytes, node_modules_bytes=result.node_modules_bytes)
+
+
+async def _probe(
+    plan: Plan, target: Target, runtime: dagger.Container, base: dagger.Container, clock: Clock
+) -> None:
+    ctr = health_probe(runtime, probe_image=base, port=plan.port, path=plan.health_path,
+                       timeout_s=PROBE_TIMEOUT_S)
+    out, err, code = await clock.run("probe", target, _outcome(ctr))
+    parse_probe(out, str(target.platform), exit_code=code, stderr=err).raise_for_failure()
+
+
+async def _outcome(ctr: dagger.Container) -> tuple[str, str, int]:
+    """stdout, stderr and exit code of a check that runs with expect=ANY."""
+    return await ctr.stdout(), await ctr.stderr(), await ctr.exit_code()
+
+
+def _login(settings: Settings, environ: Mapping[str, str]) -> Credentials | None:
+    """The settings' registry login, else Docker's config.json entry for the registry."""
+    explicit = explicit_credentials(settings.registry_username, settings.registry_password)
+    return resolve_credentials(parse_reference(settings.image).registry, explicit, environ)
+
+
+def _auth(image: str, login: Credentials | None) -> Callable[[dagger.Container], dagger.Container]:
+    """A transformer adding the registry login as a Dagger secret (never as plain text)."""
+
+    def apply(ctr: dagger.Container) -> dagger.Container:
+        if login is None:
+            return ctr
+        secret = dag.set_secret("registry-password", login.password.get_secret_value())
+        return ctr.with_registry_auth(parse_reference(image).registry, login.username, secret)
+
+    return apply

@@ -1,0 +1,89 @@
+"""The checks the executor runs on each runtime image, read from the graph it builds.
+
+`execute._outcome` (the one await per check) is replaced by a recording test double that
+answers with canned script output: this proves which containers are checked and how results
+are judged, not that the scripts pass on a real image (tests/components and tests/engine do).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from pipelines import execute
+from pipelines.errors import PipelineError
+from pipelines.plan import Plan
+from pipelines.run import Clock, Images
+from tests.graph import query
+from tests.unit.test_checks import hygiene_output, smoke_output
+
+PROBE_OK = json.dumps({"ok": True, "url": "http://app:8080/healthz", "status": 200,
+                       "error": None, "body": "{}", "attempts": 1, "elapsed_s": 0.1,
+                       "timeout_s": 60}) + "\n"
+
+
+class FakeEngine:
+    """Records each check container and answers like the shipped scripts would."""
+
+    def __init__(self, failing_smoke: str | None = None) -> None:
+        self.seen: list[Any] = []
+        self.failing_smoke = failing_smoke
+
+    async def outcome(self, ctr: Any) -> tuple[str, str, int]:
+        self.seen.append(ctr)
+        command = query.execs(ctr)[-1]
+        script = command[1].rsplit("/", 1)[-1]
+        if script == "smoke.js":
+            arch = command[command.index("--arch") + 1]
+            if arch == self.failing_smoke:
+                packages = json.loads(smoke_output())["packages"]
+                packages[0] |= {"ok": False, "error": "wrong ELF class"}
+                return smoke_output(packages=packages, arch=arch, expected_arch=arch), "", 1
+            return smoke_output(arch=arch, expected_arch=arch), "", 0
+        if script == "hygiene.js":
+            return hygiene_output(), "", 0
+        return PROBE_OK, "", 0
+
+
+def smoke_commands(engine: FakeEngine) -> dict[str, list[str]]:
+    found = {}
+    for ctr in engine.seen:
+        command = query.execs(ctr)[-1]
+        if command[1].endswith("smoke.js"):
+            found[query.platform(ctr)] = command
+    return found
+
+
+async def test_every_target_gets_smoke_hygiene_and_probe(
+    plan: Plan, images: Images, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Three checks per target; smoke runs on that target's runtime image with its packages."""
+    engine = FakeEngine()
+    monkeypatch.setattr(execute, "_outcome", engine.outcome)
+    await execute.check_targets(plan, images, Clock())
+    assert len(engine.seen) == 3 * len(plan.targets)
+    commands = smoke_commands(engine)
+    assert set(commands) == {"linux/amd64", "linux/arm64"}
+    for target in plan.targets:
+        command = commands[str(target.platform)]
+        assert command[command.index("--arch") + 1] == target.platform.node_arch
+        packages = command[command.index("--") + 1:]
+        assert packages == ["node_modules/bcrypt", "node_modules/better-sqlite3",
+                            "node_modules/sharp", "./native/build/Release"]
+        runtime = images.runtimes[target.platform]
+        smoke = next(c for c in engine.seen if query.platform(c) == str(target.platform))
+        assert query.calls(smoke)[: len(query.calls(runtime))] == query.calls(runtime)
+
+
+async def test_a_failing_smoke_names_the_target(
+    plan: Plan, images: Images, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A package that fails to load on arm64 fails the checks with a sentence naming arm64."""
+    monkeypatch.setattr(execute, "_outcome", FakeEngine(failing_smoke="arm64").outcome)
+    with pytest.raises(ExceptionGroup) as caught:
+        await execute.check_targets(plan, images, Clock())
+    (error,) = caught.value.exceptions
+    assert isinstance(error, PipelineError)
+    assert str(error).startswith("stage smoke on linux/arm64 failed: bcrypt failed to load")
