@@ -1,4 +1,4 @@
-"""Engine tier: runs for real where a Dagger session exists, otherwise skips saying what is missing."""
+"""Engine tier: real where a Dagger session exists, else skipped naming what is missing."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ import pytest
 
 def engine_session_available() -> bool:
     """True under `dagger run pytest` (or any DAGGER_SESSION_PORT) or with a CLI binary named."""
-    return bool(os.environ.get("DAGGER_SESSION_PORT") or os.environ.get("_EXPERIMENTAL_DAGGER_CLI_BIN"))
+    names = ("DAGGER_SESSION_PORT", "_EXPERIMENTAL_DAGGER_CLI_BIN")
+    return any(os.environ.get(name) for name in names)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -11,6 +11,7 @@ from dagger import dag
 
 from pipelines import run
 from pipelines.build import make_plan
+from pipelines.execute import execute
 from pipelines.platforms import Platform
 from pipelines.settings import load_settings
 
@@ -25,8 +26,8 @@ async def _plan_and_images(tmp_path: Path, **flags: object):
 
 async def test_export_writes_a_two_platform_oci_archive(engine: None, tmp_path: Path) -> None:
     """The exported archive's index lists linux/amd64 and linux/arm64, one manifest each."""
-    settings, plan, images = await _plan_and_images(tmp_path)
-    path = await run.execute(settings, plan)
+    settings, plan, _ = await _plan_and_images(tmp_path)
+    path = await execute(settings, plan, {})
     with tarfile.open(path) as archive:
         index = json.load(archive.extractfile("index.json"))  # type: ignore[arg-type]
         if index["manifests"][0]["mediaType"].endswith("image.index.v1+json"):
@@ -55,7 +56,7 @@ async def test_runtime_image_is_lean_and_non_root(engine: None, tmp_path: Path) 
 async def test_publish_pushes_one_index(engine: None, tmp_path: Path) -> None:
     """Publishing to a registry service returns REF@sha256 of a two-platform index."""
     registry = dag.container().from_("registry:2").with_exposed_port(5000).as_service()
-    settings, plan, images = await _plan_and_images(tmp_path)
+    _, _, images = await _plan_and_images(tmp_path)
     ref = await dag.container().publish(
         "registry:5000/native-service:test",
         platform_variants=images.variants,

@@ -83,4 +83,6 @@ def _fingerprint(obj: Object) -> tuple[Any, ...]:
             return tuple(value(i) for i in v)
         return repr(v)
 
-    return tuple((c.name, tuple(sorted((k, value(v)) for k, v in c.args.items()))) for c in calls(obj))
+    return tuple(
+        (c.name, tuple(sorted((k, value(v)) for k, v in c.args.items()))) for c in calls(obj)
+    )

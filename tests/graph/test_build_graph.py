@@ -9,10 +9,9 @@ import dagger
 import pytest
 
 from pipelines import run
-from pipelines.stages.image import oci_archive
-
 from pipelines.plan import Plan
 from pipelines.run import Images
+from pipelines.stages.image import oci_archive
 from tests.graph import query
 
 TOOLCHAIN_WORDS = ("apt-get", "g++", "make", "python3", "node-gyp")
@@ -25,14 +24,17 @@ def test_build_stage_has_no_platform(images: Images) -> None:
 
 def test_build_stage_runs_npm_ci_without_scripts_then_compile(images: Images) -> None:
     """Dependencies install with scripts off, then TypeScript compiles, once."""
-    assert query.execs(images.app) == [["npm", "ci", "--ignore-scripts"], ["npm", "run", "compile"]]
+    assert query.execs(images.app) == [
+        ["npm", "ci", "--ignore-scripts"], ["npm", "run", "compile"]
+    ]
 
 
 def test_build_stage_is_shared_by_every_target(images: Images) -> None:
     """Both runtime images take dist/ from the identical build-platform chain."""
     dists = []
     for runtime in images.runtimes.values():
-        (call,) = [c for c in query.named(runtime, "withDirectory") if c.args["path"] == "/app/dist"]
+        copies = query.named(runtime, "withDirectory")
+        (call,) = [c for c in copies if c.args["path"] == "/app/dist"]
         dists.append(call.args["source"])
     assert len(dists) == 2
     assert query.same_chain(dists[0], dists[1])

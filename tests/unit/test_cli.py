@@ -16,7 +16,8 @@ def build(*args: str, env: dict[str, str] | None = None) -> subprocess.Completed
             if not k.startswith(("NODEPIPE_", "DAGGER_", "_EXPERIMENTAL_DAGGER"))}
     return subprocess.run(
         [sys.executable, "-m", "pipelines.build", *args],
-        capture_output=True, text=True, cwd=REPO, env={**base, **(env or {})}, timeout=120,
+        capture_output=True, text=True, check=False, cwd=REPO, env={**base, **(env or {})},
+        timeout=120,
     )
 
 

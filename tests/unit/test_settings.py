@@ -76,7 +76,8 @@ def test_invalid_input_is_one_sentence(flags: dict, env: dict, wanted: str) -> N
 
 def test_unsupported_platform_with_opt_in_is_accepted() -> None:
     """Other platforms build after an explicit opt-in."""
-    s = load_settings({"platforms": "linux/amd64,linux/s390x", "allow_unsupported_platforms": True}, {})
+    flags = {"platforms": "linux/amd64,linux/s390x", "allow_unsupported_platforms": True}
+    s = load_settings(flags, {})
     assert [str(p) for p in s.unsupported_platforms] == ["linux/s390x"]
 
 
