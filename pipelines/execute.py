@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from pathlib import Path
 
 import anyio
 import dagger
 from dagger import dag
 
+from pipelines.archive import platform_sizes
 from pipelines.checks import parse_hygiene, parse_probe, parse_smoke
 from pipelines.credentials import Credentials, explicit_credentials, resolve_credentials
 from pipelines.gate import GateSteps, publish_gated
@@ -42,7 +44,11 @@ async def execute(settings: Settings, plan: Plan, environ: Mapping[str, str]) ->
     await build_all(plan, images, clock)
     if plan.output.kind == "export":
         await check_targets(plan, images, clock)
-        return await export_archive(plan, images, clock)
+        path = await export_archive(plan, images, clock)
+        sizes = await anyio.to_thread.run_sync(platform_sizes, Path(path))
+        for platform, size in sizes.items():
+            get_logger().info("image_size", platform=platform, bytes=size)
+        return path
     login = _login(settings, environ)
     steps = GateSteps(
         stage=lambda address: publish_image(images, clock, address, _auth(address, login)),
