@@ -63,3 +63,19 @@ async def test_publish_pushes_one_index(engine: None, tmp_path: Path) -> None:
         registry_service=registry,
     )
     assert "@sha256:" in ref
+
+
+async def test_smoke_probe_and_hygiene_pass_on_the_real_images(
+    engine: None, tmp_path: Path
+) -> None:
+    """Every native addon loads, /healthz answers and hygiene is clean on each runtime image."""
+    from pipelines.execute import check_targets
+    from pipelines.run import Clock, build_all
+
+    _, plan, images = await _plan_and_images(tmp_path)
+    clock = Clock()
+    await build_all(plan, images, clock)
+    await check_targets(plan, images, clock)
+    for target in plan.targets:
+        for stage in ("smoke", "hygiene", "probe"):
+            assert f"{stage}:{target.platform}" in clock.durations
