@@ -11,8 +11,9 @@ from dagger import dag
 
 from pipelines import run
 from pipelines.build import make_plan
-from pipelines.execute import execute
+from pipelines.execute import check_targets, execute
 from pipelines.platforms import Platform
+from pipelines.run import Clock, build_all
 from pipelines.settings import load_settings
 
 pytestmark = pytest.mark.engine
@@ -69,9 +70,6 @@ async def test_smoke_probe_and_hygiene_pass_on_the_real_images(
     engine: None, tmp_path: Path
 ) -> None:
     """Every native addon loads, /healthz answers and hygiene is clean on each runtime image."""
-    from pipelines.execute import check_targets
-    from pipelines.run import Clock, build_all
-
     _, plan, images = await _plan_and_images(tmp_path)
     clock = Clock()
     await build_all(plan, images, clock)
