@@ -11,6 +11,7 @@ from pipelines.audit.audit import audit_source
 from pipelines.audit.model import AuditError, Target, Verdict
 from pipelines.audit.render import render_json, render_table
 from pipelines.errors import EXIT_OK, EXIT_USAGE, NodePipelinesError
+from pipelines.settings import load_settings
 
 
 class _Parser(argparse.ArgumentParser):
@@ -26,13 +27,14 @@ def parser() -> argparse.ArgumentParser:
         prog="python -m pipelines.audit",
         description="Which production dependencies are native, and how each target platform "
                     "gets their binaries: prebuilt, download, compile or missing.")
-    cli.add_argument("source", nargs="?", default=".", type=Path,
-                     help="directory with package.json and package-lock.json (default: .)")
+    cli.add_argument("source", nargs="?", type=Path,
+                     help="directory with package.json and package-lock.json "
+                          "(default: the pipeline's source, NODEPIPE_SOURCE or the example)")
     cli.add_argument("--platform", action="append", dest="platforms", metavar="P",
                      help="target platform, repeatable or comma-separated "
-                          "(default: linux/amd64,linux/arm64)")
-    cli.add_argument("--libc", choices=("glibc", "musl"), default="glibc",
-                     help="C library of the runtime image (default: glibc)")
+                          "(default: the pipeline's platforms)")
+    cli.add_argument("--libc", choices=("glibc", "musl"),
+                     help="C library of the runtime image (default: that of the base image)")
     cli.add_argument("--format", choices=("table", "json"), default="table")
     cli.add_argument("--offline", action="store_true",
                      help="no network: lockfile, node_modules and the registry cache only")
@@ -45,11 +47,14 @@ def parser() -> argparse.ArgumentParser:
 def run(argv: Sequence[str] | None = None) -> int:
     """Parse, audit, print; raises NodePipelinesError for the boundary in main()."""
     args = parser().parse_args(argv)
+    # Whatever is not given comes from the pipeline's own settings (env, config file).
+    pipeline = load_settings({"source": args.source} if args.source else {})
     # Repeated flags and Docker's comma-separated list both work.
     given = [p for value in args.platforms or [] for p in value.split(",") if p.strip()]
-    platforms = given or ["linux/amd64", "linux/arm64"]
-    targets = [Target.parse(p, args.libc) for p in dict.fromkeys(platforms)]
-    report = audit_source(args.source, targets, offline=args.offline)
+    platforms = given or [str(p) for p in pipeline.platforms]
+    libc = args.libc or pipeline.libc
+    targets = [Target.parse(p, libc) for p in dict.fromkeys(platforms)]
+    report = audit_source(pipeline.source, targets, offline=args.offline)
     print(render_json(report) if args.format == "json" else render_table(report))
     if args.strict:
         fail_on = [Verdict.MISSING] + ([Verdict.COMPILE] if args.strict == "compile" else [])

@@ -103,14 +103,20 @@ def test_platform_and_libc_flags(env: dict[str, str]) -> None:
     assert "linuxmusl" in sharp["reasons"]["linux/arm64"]
 
 
-def test_default_source_is_the_current_directory(env: dict[str, str], tmp_path: Path) -> None:
-    """Without SOURCE the audit reads the current directory."""
+def test_defaults_come_from_the_pipeline_settings(env: dict[str, str], tmp_path: Path) -> None:
+    """Without SOURCE, --platform or --libc the audit uses the pipeline's source, platforms and
+    the libc of its base image (here from NODEPIPE_* variables)."""
     source = copy_case("compile", tmp_path)
-    result = subprocess.run([sys.executable, "-m", "pipelines.audit", "--offline"], cwd=source,
-                            env={**env, "PYTHONPATH": str(Path(__file__).resolve().parents[3])},
-                            capture_output=True, text=True, timeout=60, check=False)
+    pipeline_env = {**env, "NODEPIPE_SOURCE": str(source), "NODEPIPE_PLATFORMS": "linux/arm64",
+                    "NODEPIPE_BASE_IMAGE": "node:22-alpine",
+                    "PYTHONPATH": str(Path(__file__).resolve().parents[3])}
+    result = subprocess.run(
+        [sys.executable, "-m", "pipelines.audit", "--offline", "--format", "json"],
+        cwd=tmp_path, env=pipeline_env, capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 0, result.stderr
-    assert "libpq" in result.stdout
+    data = json.loads(result.stdout)
+    assert data["targets"] == [{"platform": "linux/arm64", "libc": "musl"}]
+    assert "libpq" in {p["name"] for p in data["packages"]}
 
 
 def test_unreachable_registry_exits_2(env: dict[str, str]) -> None:
