@@ -119,11 +119,19 @@ async def build_all(plan: Plan, images: Images, clock: Clock) -> None:
 
 
 async def export_archive(plan: Plan, images: Images, clock: Clock) -> str:
-    """Write one multi-platform OCI archive to the plan's export path."""
+    """Write one multi-platform OCI archive to the plan's export path, all or nothing."""
     assert plan.output.path is not None
     path = await anyio.Path(plan.output.path).resolve()
     await path.parent.mkdir(parents=True, exist_ok=True)
-    return await clock.run("export", None, oci_archive(images.variants).export(str(path)))
+    # Export next to the target and rename: a failed export never leaves a truncated archive
+    # where the previous good one was.
+    partial = path.with_name(f".{path.name}.partial")
+    try:
+        await clock.run("export", None, oci_archive(images.variants).export(str(partial)))
+        await partial.replace(path)
+    finally:
+        await partial.unlink(missing_ok=True)
+    return str(path)
 
 
 async def publish_image(

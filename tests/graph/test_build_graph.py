@@ -7,8 +7,11 @@ from typing import Any
 
 import dagger
 import pytest
+from dagger import dag
 
 from pipelines import run
+from pipelines.credentials import Credentials
+from pipelines.execute import _auth
 from pipelines.plan import Plan
 from pipelines.run import Images
 from pipelines.stages.image import oci_archive
@@ -144,3 +147,14 @@ async def test_publish_carries_one_variant_per_target(
     assert seen["address"] == "localhost:5000/svc:1"
     assert seen["platform_variants"] == images.variants
     assert [query.platform(v) for v in seen["platform_variants"]] == ["linux/amd64", "linux/arm64"]
+
+
+def test_registry_login_reaches_the_engine_as_a_secret() -> None:
+    """The password becomes a dagger.Secret in withRegistryAuth, never a plain argument."""
+    login = Credentials.of("ci-bot", "pa55-w0rd-not-in-graph")
+    published = _auth("registry.example.com:5000/team/api:tag", login)(dag.container())
+    (call,) = query.named(published, "withRegistryAuth")
+    assert call.args["address"] == "registry.example.com:5000"
+    assert call.args["username"] == "ci-bot"
+    assert isinstance(call.args["secret"], dagger.Secret)
+    assert "pa55-w0rd-not-in-graph" not in repr(query.calls(published))

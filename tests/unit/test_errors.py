@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+
+import anyio
 import cattrs
 import dagger
 import gql
 import pytest
 from dagger._exceptions import QueryErrorValue
 
-from pipelines import build
+from pipelines import build, execute, run
 from pipelines.errors import PipelineError
 from pipelines.plan import CacheVolume, Target
 from pipelines.platforms import Platform
@@ -73,3 +76,24 @@ def test_boundary_reports_every_failed_target(monkeypatch: pytest.MonkeyPatch, c
     err = capsys.readouterr().err
     assert "ERROR stage native on linux/amd64 failed: boom" in err
     assert "ERROR stage native on linux/arm64 failed: bang" in err
+
+
+def test_overall_timeout_is_one_sentence(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    """A build that outlives --timeout stops with exit 1 and a sentence naming the limit.
+
+    The engine connection and the execution are replaced by test doubles (no engine here):
+    this checks the timeout boundary, not a real build.
+    """
+    @contextlib.asynccontextmanager
+    async def no_engine(version: str):
+        yield
+
+    async def slow(*_: object) -> str:
+        await anyio.sleep(5)
+        return "never"
+
+    monkeypatch.setattr(run, "engine", no_engine)
+    monkeypatch.setattr(execute, "execute", slow)
+    assert build.main(["--timeout", "0.2", "--audit", "offline"]) == 1
+    err = capsys.readouterr().err
+    assert "ERROR stage build failed: the build did not finish within 0.2 s" in err
