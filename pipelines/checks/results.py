@@ -9,11 +9,38 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from pipelines.errors import PipelineError
 
 _LOADING = re.compile(r"^smoke: loading (.+)$", re.MULTILINE)
+
+
+class _Judged:
+    """What every check result shares: `problems` decide `ok`, the report shape and the error."""
+
+    STAGE: ClassVar[str]
+    platform: str
+
+    @property
+    def problems(self) -> tuple[str, ...]:
+        """The sentences a user reads; each result says what its own are."""
+        raise NotImplementedError
+
+    @property
+    def ok(self) -> bool:
+        """True when the check found nothing wrong."""
+        return not self.problems
+
+    def describe(self) -> dict[str, Any]:
+        """JSON-safe data for reports."""
+        data = asdict(self)  # type: ignore[call-overload] # every subclass is a dataclass
+        return {**data, "ok": self.ok, "problems": list(self.problems)}
+
+    def raise_for_failure(self) -> None:
+        """Raise a PipelineError naming every problem, if there is one."""
+        if self.problems:
+            raise PipelineError("; ".join(self.problems), stage=self.STAGE, platform=self.platform)
 
 
 @dataclass(frozen=True)
@@ -28,8 +55,10 @@ class PackageLoad:
 
 
 @dataclass(frozen=True)
-class SmokeResult:
+class SmokeResult(_Judged):
     """What the smoke script saw inside one target's runtime image."""
+
+    STAGE: ClassVar[str] = "smoke"
 
     platform: str
     arch: str
@@ -56,24 +85,13 @@ class SmokeResult:
         """Packages that loaded but whose binding could not be exercised."""
         return tuple(f"{p.name}: {p.warning}" for p in self.packages if p.ok and p.warning)
 
-    @property
-    def ok(self) -> bool:
-        """True when the architecture, the C library and every package check out."""
-        return not self.problems
-
-    def describe(self) -> dict[str, Any]:
-        """JSON-safe data for reports."""
-        return {**asdict(self), "ok": self.ok, "problems": list(self.problems)}
-
-    def raise_for_failure(self) -> None:
-        """Raise a PipelineError (stage smoke) naming every failure, if there is one."""
-        if self.problems:
-            raise PipelineError("; ".join(self.problems), stage="smoke", platform=self.platform)
 
 
 @dataclass(frozen=True)
-class ProbeResult:
+class ProbeResult(_Judged):
     """The last answer of the service's health endpoint, polled from a second container."""
+
+    STAGE: ClassVar[str] = "smoke"
 
     platform: str
     url: str
@@ -102,14 +120,6 @@ class ProbeResult:
         """True when the endpoint answered with a 2xx status."""
         return self.status is not None and 200 <= self.status < 300
 
-    def describe(self) -> dict[str, Any]:
-        """JSON-safe data for reports."""
-        return {**asdict(self), "ok": self.ok, "problems": list(self.problems)}
-
-    def raise_for_failure(self) -> None:
-        """Raise a PipelineError (stage smoke) when the service was not healthy."""
-        if self.problems:
-            raise PipelineError(self.problems[0], stage="smoke", platform=self.platform)
 
 
 @dataclass(frozen=True)
@@ -125,8 +135,10 @@ class DevDependency:
 
 
 @dataclass(frozen=True)
-class HygieneResult:
+class HygieneResult(_Judged):
     """What the hygiene script found inside one target's runtime image."""
+
+    STAGE: ClassVar[str] = "hygiene"
 
     platform: str
     uid: int
@@ -158,19 +170,6 @@ class HygieneResult:
             found.append(f"NODE_ENV is {got}, wanted 'production'")
         return (*found, *self.errors)
 
-    @property
-    def ok(self) -> bool:
-        """True when no offender was found."""
-        return not self.problems
-
-    def describe(self) -> dict[str, Any]:
-        """JSON-safe data for reports."""
-        return {**asdict(self), "ok": self.ok, "problems": list(self.problems)}
-
-    def raise_for_failure(self) -> None:
-        """Raise a PipelineError (stage hygiene) listing the offenders, if there are any."""
-        if self.problems:
-            raise PipelineError("; ".join(self.problems), stage="hygiene", platform=self.platform)
 
 
 def parse_smoke(

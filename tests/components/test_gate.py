@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from pipelines.credentials import Credentials
@@ -12,18 +10,11 @@ from pipelines.gate import STAGING_PREFIX, GateSteps, publish_gated, staging_tag
 from pipelines.reference import validate_tag
 from pipelines.tags import move_tags
 from pipelines.verify import verify_index
-from tests.components.registry import PASSWORD, USER, LocalRegistry, Pusher, running_registry
+from tests.components.registry import PASSWORD, USER, LocalRegistry, Pusher
 
 pytestmark = pytest.mark.registry
 PLATFORMS = ("linux/amd64", "linux/arm64")
 REPO = "team/api"
-
-
-@pytest.fixture(scope="module")
-def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRegistry]:
-    """One real docker-registry with htpasswd auth for this module."""
-    with running_registry(tmp_path_factory.mktemp("registry")) as started:
-        yield started
 
 
 class Recorder:

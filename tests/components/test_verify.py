@@ -7,7 +7,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,13 +30,6 @@ pytestmark = pytest.mark.registry
 
 CREDENTIALS = Credentials.of(USER, PASSWORD)
 PLATFORMS = ("linux/amd64", "linux/arm64")
-
-
-@pytest.fixture(scope="module")
-def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRegistry]:
-    """One real docker-registry with htpasswd auth for this module."""
-    with running_registry(tmp_path_factory.mktemp("registry")) as started:
-        yield started
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from pipelines.credentials import Credentials
@@ -18,19 +16,11 @@ from tests.components.registry import (
     Pusher,
     assert_no_secret,
     digest_of,
-    running_registry,
 )
 
 pytestmark = pytest.mark.registry
 
 CREDENTIALS = Credentials.of(USER, PASSWORD)
-
-
-@pytest.fixture(scope="module")
-def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRegistry]:
-    """One real docker-registry with htpasswd auth for this module."""
-    with running_registry(tmp_path_factory.mktemp("registry")) as started:
-        yield started
 
 
 def push_index(pusher: Pusher, repo: str, tag: str, layers: int = 2) -> str:

@@ -4,7 +4,6 @@ resets, stalls and 401s, and a bearer-token gate in front of the real local regi
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import pytest
 
@@ -27,7 +26,6 @@ from tests.components.registry import (
     Pusher,
     assert_no_secret,
     free_port,
-    running_registry,
 )
 from tests.components.registry_stubs import Reply, Reset, Stall, bearer_gate, scripted_registry
 
@@ -100,13 +98,6 @@ async def test_connection_refused_is_unreachable() -> None:
     with pytest.raises(RegistryUnreachableError, match="cannot reach registry") as caught:
         await fetch(f"127.0.0.1:{free_port()}")
     assert caught.value.exit_code == 2
-
-
-@pytest.fixture(scope="module")
-def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRegistry]:
-    """One real docker-registry with htpasswd auth for this module."""
-    with running_registry(tmp_path_factory.mktemp("registry")) as started:
-        yield started
 
 
 def push_complete(registry: LocalRegistry, repo: str) -> str:
