@@ -8,10 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.errors import InputError
+from pipelines.errors import InputError, PipelineError
+from pipelines.logs import configure_logging
 from pipelines.plan import NativePackage, TargetAudit, build_plan
 from pipelines.platforms import Platform
 from pipelines.project import NodeProject
+from pipelines.run import report_emulation
 from pipelines.settings import load_settings
 from tests.conftest import EXAMPLE
 
@@ -107,3 +109,18 @@ def test_yarn_lockfile_is_named(tmp_path: Path) -> None:
     (tmp_path / "yarn.lock").write_text("")
     with pytest.raises(InputError, match="yarn lockfiles are not supported yet"):
         NodeProject.load(tmp_path)
+
+
+def test_emulation_policy_fail_stops_emulated_targets(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """--emulation fail refuses a plan with an emulated target; warn only says so."""
+    configure_logging("json")
+    plan = plan_for()
+    report_emulation(plan, "warn")
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    assert [(e["event"], e["platform"]) for e in lines] == [
+        ("platform_native", "linux/amd64"), ("platform_emulated", "linux/arm64")]
+    with pytest.raises(PipelineError, match="linux/arm64 would run emulated"):
+        report_emulation(plan, "fail")
+    report_emulation(plan.on_engine(ARM64), "allow")  # amd64 emulated now, and allowed
