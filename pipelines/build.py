@@ -19,7 +19,7 @@ import anyio
 
 from pipelines.errors import EXIT_OK, NodePipelinesError, PipelineError
 from pipelines.logs import configure_logging, get_logger
-from pipelines.plan import Plan, build_plan
+from pipelines.plan import Plan, build_plan, platform_warnings
 from pipelines.platforms import Platform
 from pipelines.preflight import audit_for_build
 from pipelines.project import NodeProject
@@ -87,9 +87,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = settings_from_args(args)
         configure_logging(settings.log_format)
-        plan = make_plan(settings, host_platform())
-        for warning in plan.warnings:
+        for warning in platform_warnings(settings):
             get_logger().warning("platform_unsupported", detail=warning)
+        plan = make_plan(settings, host_platform())
         if args.print_plan:
             print(json.dumps(plan.describe(), indent=2))
             return EXIT_OK

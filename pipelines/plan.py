@@ -232,7 +232,7 @@ def build_plan(
         node_options=settings.node_options,
         targets=targets,
         output=output,
-        warnings=tuple(_warnings(settings)),
+        warnings=platform_warnings(settings),
     )
 
 
@@ -260,9 +260,10 @@ def _target(
     )
 
 
-def _warnings(settings: Settings) -> list[str]:
-    return [
+def platform_warnings(settings: Settings) -> tuple[str, ...]:
+    """What an opted-in platform outside linux/amd64 and linux/arm64 costs."""
+    return tuple(
         f"{p} is outside linux/amd64 and linux/arm64: every extra platform lengthens CI "
         "(it usually runs emulated) and adds a full image to registry storage"
         for p in settings.unsupported_platforms
-    ]
+    )

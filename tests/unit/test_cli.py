@@ -70,3 +70,19 @@ def test_secret_never_reaches_output() -> None:
     env = {"NODEPIPE_REGISTRY_PASSWORD": "s3cr3t-value", "NODEPIPE_PUBLISH": "true"}
     for result in (build("--print", env=env), build("--print", "--image", "x/y", env=env)):
         assert "s3cr3t-value" not in result.stdout + result.stderr
+
+
+def test_unsupported_platform_warns_about_ci_time_and_storage(tmp_path: Path) -> None:
+    """An opted-in extra platform builds a plan and warns on stderr about its cost."""
+    fixture = REPO / "tests" / "fixtures" / "lockfiles" / "pure-js"
+    manifest = json.loads((fixture / "package.json").read_text())
+    manifest["scripts"] = {"compile": "tsc"}
+    (tmp_path / "package.json").write_text(json.dumps(manifest))
+    (tmp_path / "package-lock.json").write_text((fixture / "package-lock.json").read_text())
+    result = build(str(tmp_path), "--print", "--audit", "offline", "--allow-unsupported-platforms",
+                   "--platforms", "linux/amd64,linux/s390x")
+    assert result.returncode == 0, result.stderr
+    assert [t["platform"] for t in json.loads(result.stdout)["targets"]] == [
+        "linux/amd64", "linux/s390x"]
+    assert "platform_unsupported" in result.stderr
+    assert "lengthens CI" in result.stderr and "registry storage" in result.stderr
