@@ -40,6 +40,7 @@ from pipelines.registry import (
     RegistryClient,
     RetryPolicy,
 )
+from pipelines.settings import DEFAULT_PLATFORMS
 from pipelines.verify_report import NotVerified, PlatformRow, VerifyReport
 
 __all__ = ["CannotCheck", "NotVerified", "PlatformRow", "VerifyReport", "main", "verify_index"]
@@ -136,8 +137,6 @@ def _failed(base: VerifyReport, problem: str) -> VerifyReport:
                         expected=base.expected)
 
 
-
-
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     """The command line of `python -m pipelines.verify`."""
     parser = argparse.ArgumentParser(
@@ -149,7 +148,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("reference", help="REGISTRY/REPOSITORY[:TAG][@sha256:...]")
     parser.add_argument("--platform", action="append", default=[], metavar="OS/ARCH[/VARIANT]",
-                        help="an expected platform; repeat it or separate with commas")
+                        help="an expected platform; repeat it or separate with commas "
+                        f"(default: {','.join(DEFAULT_PLATFORMS)})")
     parser.add_argument("--format", choices=("table", "json"), default="table",
                         help="how the report is printed on stdout (default: table)")
     parser.add_argument("--insecure-registry", action="append", default=[], metavar="HOST[:PORT]",
@@ -159,7 +159,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 async def _verify_from_args(args: argparse.Namespace) -> VerifyReport:
     ref = parse_reference(args.reference)
-    expected = [p for value in args.platform for p in value.split(",") if p.strip()]
+    given = [p for value in args.platform for p in value.split(",") if p.strip()]
+    expected = given or list(DEFAULT_PLATFORMS)
     credentials = resolve_credentials(ref.registry, credentials_from_env(os.environ), os.environ)
     return await verify_index(ref, expected, credentials,
                               insecure_registries=args.insecure_registry)

@@ -228,6 +228,16 @@ def test_cli_table_names_each_platform(registry: LocalRegistry, tmp_path: Path) 
     assert lines[-1] == "result: NOT verified"
 
 
+def test_cli_expects_the_pipeline_platforms_by_default(
+    registry: LocalRegistry, tmp_path: Path
+) -> None:
+    """Without --platform, verify expects linux/amd64 and linux/arm64, as the build makes."""
+    done = run_cli(build(registry, "complete", "defaults"), "--format", "json",
+                   env=cli_env(tmp_path))
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["expected"] == ["linux/amd64", "linux/arm64"]
+
+
 def test_cli_wrong_password_exits_2(registry: LocalRegistry, tmp_path: Path) -> None:
     """Wrong credentials exit 2 with the refusal sentence and never print either password."""
     env = cli_env(tmp_path) | {"NODEPIPE_REGISTRY_PASSWORD": PASSWORD + "-wrong"}
@@ -271,7 +281,6 @@ def test_cli_unreachable_registry_exits_2(tmp_path: Path) -> None:
     [
         (["Not A/Reference!", "--platform", "linux/amd64"], "invalid image reference"),
         (["127.0.0.1:1/app:v1", "--platform", "linux/sparc"], "platform 'linux/sparc'"),
-        (["127.0.0.1:1/app:v1"], "no platform to verify"),
     ],
 )
 def test_cli_bad_input_exits_2(args: list[str], sentence: str, tmp_path: Path) -> None:
