@@ -22,10 +22,15 @@ from pathlib import Path
 
 import pytest
 
+from pipelines.plan import Target, build_plan
+from pipelines.platforms import Platform
+from pipelines.preflight import audit_for_build
+from pipelines.project import NodeProject
+from pipelines.settings import load_settings
 from tests.conftest import EXAMPLE, TOOLS, node_binary, require_program
 
 CACHE = TOOLS / "smoke-apps"
-PREPARATION = "2"  # bump when the steps below change, to retire cached trees
+PREPARATION = "3"  # bump when the steps below change, to retire cached trees
 CROSS_COMPILERS: dict[str, dict[str, str]] = {
     "x64": {},
     "arm64": {"CC": "aarch64-linux-gnu-gcc", "CXX": "aarch64-linux-gnu-g++"},
@@ -106,14 +111,27 @@ def prepared_app(arch: str) -> Path:
 
     def build(work: Path) -> None:
         _copy_sources(work)
-        _run([npm, "ci", "--omit=dev", "--os=linux", f"--cpu={arch}", "--libc=glibc",
-              "--ignore-scripts", "--no-audit", "--no-fund"], work)
+        # The plan's own production install for this target, told which CPU to install for.
+        _, *install = example_target(arch).install_command
+        _run([npm, *install, "--os=linux", f"--cpu={arch}", "--libc=glibc",
+              "--no-audit", "--no-fund"], work)
         # The script the pipeline runs in its build container, pointed at this arch's headers.
         _run([npm, "run", "compile:bindings", "--", f"--arch={arch}", f"--nodedir={node_dir}"],
              work, CROSS_COMPILERS[arch])
         shutil.copytree(dist, work / "dist")
 
     return _cached(f"{arch}-{inputs_key(arch)}", build)
+
+
+@cache
+def example_target(arch: str) -> Target:
+    """The example's target for `arch` in the plan the build makes (online audit)."""
+    settings = load_settings({}, {})
+    plan = build_plan(settings, NodeProject.load(settings.source),
+                      engine_platform=Platform.parse("linux/amd64"),
+                      audit=audit_for_build(settings))
+    (target,) = [t for t in plan.targets if t.platform.node_arch == arch]
+    return target
 
 
 def native_packages() -> list[str]:
