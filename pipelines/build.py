@@ -23,6 +23,7 @@ from pipelines.plan import Plan, build_plan, platform_warnings
 from pipelines.platforms import Platform
 from pipelines.preflight import audit_for_build
 from pipelines.project import NodeProject
+from pipelines.report import Report, write_report
 from pipelines.settings import Settings, load_settings
 
 
@@ -58,6 +59,8 @@ def parser() -> argparse.ArgumentParser:
                    help="what to do when a target runs emulated (default warn)")
     p.add_argument("--audit", choices=["online", "offline"],
                    help="ask the npm registry for prebuild coverage, or read the lockfile only")
+    p.add_argument("--report-dir",
+                   help="write node-pipelines-report.json and .md (a CI step summary) here")
     p.add_argument("--log-format", choices=["auto", "console", "json"])
     p.add_argument("--timeout", dest="timeout_s", type=float, help="overall timeout in seconds")
     return p
@@ -93,14 +96,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.print_plan:
             print(json.dumps(plan.describe(), indent=2))
             return EXIT_OK
-        output = anyio.run(_run, settings, plan)
+        report = Report(plan)
+        try:
+            report.output = anyio.run(_run, settings, report)
+        except* NodePipelinesError as failed:
+            report.error = "; ".join(str(e).splitlines()[0] for e in leaves(failed))
+            raise
+        finally:
+            if settings.report_dir is not None:
+                for path in write_report(report, settings.report_dir):
+                    get_logger().info("report_written", path=str(path))
     except* NodePipelinesError as group:  # task groups raise groups; plain errors land here too
         errors = leaves(group)
     if errors:
         for error in errors:
             print(f"ERROR {error}", file=sys.stderr)
         return max(error.exit_code for error in errors)
-    print(output)
+    print(report.output)
     return EXIT_OK
 
 
@@ -115,7 +127,7 @@ def leaves(group: BaseExceptionGroup[NodePipelinesError]) -> list[NodePipelinesE
     return found
 
 
-async def _run(settings: Settings, plan: Plan) -> str:
+async def _run(settings: Settings, report: Report) -> str:
     # Imported here: --print and bad input never load the Dagger SDK.
     from pipelines.execute import execute  # noqa: PLC0415
     from pipelines.run import engine  # noqa: PLC0415
@@ -123,7 +135,7 @@ async def _run(settings: Settings, plan: Plan) -> str:
     try:
         with anyio.fail_after(settings.timeout_s):
             async with engine(dist_version("dagger-io")):
-                return await execute(settings, plan, os.environ)
+                return await execute(settings, report, os.environ)
     except TimeoutError:
         raise PipelineError(
             f"the build did not finish within {settings.timeout_s:g} s: raise --timeout, "

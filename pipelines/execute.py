@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import anyio
@@ -16,6 +17,7 @@ from pipelines.gate import GateSteps, publish_gated
 from pipelines.logs import get_logger
 from pipelines.plan import Plan, Target
 from pipelines.reference import parse_reference
+from pipelines.report import Report
 from pipelines.run import (
     Clock,
     Images,
@@ -35,70 +37,90 @@ from pipelines.verify import verify_index
 PROBE_TIMEOUT_S = 60  # emulated services boot slowly: Node under QEMU takes seconds to start
 
 
-async def execute(settings: Settings, plan: Plan, environ: Mapping[str, str]) -> str:
-    """Run `plan` on the connected engine; returns what goes to stdout."""
-    plan = plan.on_engine(await engine_platform())
+async def execute(settings: Settings, report: Report, environ: Mapping[str, str]) -> str:
+    """Run the report's plan on the connected engine, filling in the report; returns stdout."""
+    plan = report.plan = report.plan.on_engine(await engine_platform())
     report_emulation(plan, settings.emulation)
     images = build_graph(plan, source_directory(plan))
-    clock = Clock()
+    clock = Clock(report.durations)
     await build_all(plan, images, clock)
     if plan.output.kind == "export":
-        await check_targets(plan, images, clock)
+        await check_targets(plan, images, clock, report)
         path = await export_archive(plan, images, clock)
-        sizes = await anyio.to_thread.run_sync(platform_sizes, Path(path))
-        for platform, size in sizes.items():
-            get_logger().info("image_size", platform=platform, bytes=size)
+        report.sizes.update(await anyio.to_thread.run_sync(platform_sizes, Path(path)))
+        _log_sizes(report.sizes)
         return path
     login = _login(settings, environ)
     steps = GateSteps(
         stage=lambda address: publish_image(images, clock, address, _auth(address, login)),
-        check=lambda: check_targets(plan, images, clock),
+        check=lambda: check_targets(plan, images, clock, report),
         verify=lambda ref: verify_index(ref, [t.platform for t in plan.targets], login),
         move=lambda ref: move_tags(ref, plan.output.tags, login),
     )
-    result = await publish_gated(plan.output.image, steps)
-    for row in result.report.rows:
-        get_logger().info("image_size", platform=row.platform, bytes=row.size, digest=row.digest)
+    result = await publish_gated(plan.output.image, steps, staged=report)
+    report.sizes.update({row.platform: row.size for row in result.report.rows})
+    _log_sizes(report.sizes)
     return result.pinned
 
 
-async def check_targets(plan: Plan, images: Images, clock: Clock) -> None:
+def _log_sizes(sizes: Mapping[str, int]) -> None:
+    for platform, size in sizes.items():
+        get_logger().info("image_size", platform=platform, bytes=size)
+
+
+@dataclass(frozen=True)
+class Checking:
+    """What every check of one build shares."""
+
+    plan: Plan
+    images: Images
+    clock: Clock
+    report: Report
+
+
+async def check_targets(plan: Plan, images: Images, clock: Clock, report: Report) -> None:
     """Smoke, health probe and hygiene for every target, all in parallel."""
+    checking = Checking(plan, images, clock, report)
     probe_base = dag.container().from_(plan.base_image)  # native to the engine: boots fast
     async with anyio.create_task_group() as group:
         for target in plan.targets:
-            runtime = images.runtimes[target.platform]
-            group.start_soon(_smoke, plan, target, runtime, clock)
-            group.start_soon(_hygiene, target, runtime, clock)
-            group.start_soon(_probe, plan, target, runtime, probe_base, clock)
+            group.start_soon(_smoke, checking, target)
+            group.start_soon(_hygiene, checking, target)
+            group.start_soon(_probe, checking, target, probe_base)
 
 
-async def _smoke(plan: Plan, target: Target, runtime: dagger.Container, clock: Clock) -> None:
+async def _smoke(checking: Checking, target: Target) -> None:
+    plan = checking.plan
     packages = [p.path or p.name for p in target.native_packages if not p.own]
     addons = [plan.bindings_output] if plan.compile_bindings else []
-    ctr = smoke_container(runtime, arch=target.platform.node_arch, libc=target.libc,
+    ctr = smoke_container(checking.images.runtimes[target.platform],
+                          arch=target.platform.node_arch, libc=target.libc,
                           packages=packages, addons=addons)
-    out, err, code = await clock.run("smoke", target, _outcome(ctr))
+    out, err, code = await checking.clock.run("smoke", target, _outcome(ctr))
     result = parse_smoke(out, str(target.platform), exit_code=code, stderr=err)
+    checking.report.record_check(str(target.platform), "smoke", result.describe())
     result.raise_for_failure()
     get_logger().info("smoke_passed", platform=str(target.platform), packages=len(result.packages))
 
 
-async def _hygiene(target: Target, runtime: dagger.Container, clock: Clock) -> None:
-    out, err, code = await clock.run("hygiene", target, _outcome(hygiene_container(runtime)))
+async def _hygiene(checking: Checking, target: Target) -> None:
+    ctr = hygiene_container(checking.images.runtimes[target.platform])
+    out, err, code = await checking.clock.run("hygiene", target, _outcome(ctr))
     result = parse_hygiene(out, str(target.platform), exit_code=code, stderr=err)
+    checking.report.record_check(str(target.platform), "hygiene", result.describe())
     result.raise_for_failure()
     get_logger().info("hygiene_passed", platform=str(target.platform),
                       app_bytes=result.app_bytes, node_modules_bytes=result.node_modules_bytes)
 
 
-async def _probe(
-    plan: Plan, target: Target, runtime: dagger.Container, base: dagger.Container, clock: Clock
-) -> None:
-    ctr = health_probe(runtime, probe_image=base, port=plan.port, path=plan.health_path,
-                       timeout_s=PROBE_TIMEOUT_S)
-    out, err, code = await clock.run("probe", target, _outcome(ctr))
-    parse_probe(out, str(target.platform), exit_code=code, stderr=err).raise_for_failure()
+async def _probe(checking: Checking, target: Target, base: dagger.Container) -> None:
+    plan = checking.plan
+    ctr = health_probe(checking.images.runtimes[target.platform], probe_image=base,
+                       port=plan.port, path=plan.health_path, timeout_s=PROBE_TIMEOUT_S)
+    out, err, code = await checking.clock.run("probe", target, _outcome(ctr))
+    result = parse_probe(out, str(target.platform), exit_code=code, stderr=err)
+    checking.report.record_check(str(target.platform), "probe", result.describe())
+    result.raise_for_failure()
 
 
 async def _outcome(ctr: dagger.Container) -> tuple[str, str, int]:

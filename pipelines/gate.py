@@ -13,6 +13,7 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 from pipelines.errors import NodePipelinesError, PipelineError
 from pipelines.logs import get_logger
@@ -52,13 +53,27 @@ def staging_tag() -> str:
     return f"{STAGING_PREFIX}{time.strftime('%Y%m%d%H%M%S', time.gmtime())}-{secrets.token_hex(4)}"
 
 
-async def publish_gated(image: str, steps: GateSteps, tag: str | None = None) -> GateResult:
+class StagingRecord(Protocol):
+    """Where the gate notes the staging reference as soon as it exists (the build's report)."""
+
+    staging: str
+
+
+async def publish_gated(
+    image: str, steps: GateSteps, tag: str | None = None, staged: StagingRecord | None = None
+) -> GateResult:
     """Run the gate for `image` (a repository without tag); raise on the first failed step."""
     log = get_logger()
     address = f"{image}:{tag or staging_tag()}"
-    staged = parse_reference(await steps.stage(address))
-    if staged.digest is None:
+    reference = parse_reference(await steps.stage(address))
+    if reference.digest is None:
         raise PipelineError(f"publishing {address} returned no digest", stage="stage")
+    if staged is not None:
+        staged.staging = str(reference)
+    return await _check_then_tag(reference, steps, log)
+
+
+async def _check_then_tag(staged: ImageReference, steps: GateSteps, log: Any) -> GateResult:
     log.info("index_staged", staging=str(staged))
     try:
         await steps.check()

@@ -51,7 +51,7 @@ class Images:
 class Clock:
     """Runs stages, logs one line per finished stage and platform, and keeps the durations."""
 
-    durations: dict[str, float] = field(default_factory=dict)
+    durations: dict[str, float] = field(default_factory=dict)  # "stage:platform" -> seconds
 
     async def run(self, stage: str, target: Target | None, work: Awaitable[T]) -> T:
         """Await `work` as `stage` on `target`; Dagger failures become a PipelineError."""

@@ -66,6 +66,7 @@ class Settings(BaseSettings):
     emulation: Literal["allow", "warn", "fail"] = "warn"
     audit: Literal["online", "offline"] = "online"
     log_format: Literal["auto", "console", "json"] = "auto"
+    report_dir: Path | None = None  # None: no report files
     timeout_s: float = Field(default=3600.0, gt=0)
 
     @field_validator("platforms", mode="before")

@@ -13,6 +13,7 @@ from pipelines import run
 from pipelines.build import make_plan
 from pipelines.execute import check_targets, execute
 from pipelines.platforms import Platform
+from pipelines.report import Report
 from pipelines.run import Clock, build_all
 from pipelines.settings import load_settings
 
@@ -28,7 +29,7 @@ async def _plan_and_images(tmp_path: Path, **flags: object):
 async def test_export_writes_a_two_platform_oci_archive(engine: None, tmp_path: Path) -> None:
     """The exported archive's index lists linux/amd64 and linux/arm64, one manifest each."""
     settings, plan, _ = await _plan_and_images(tmp_path)
-    path = await execute(settings, plan, {})
+    path = await execute(settings, Report(plan), {})
     with tarfile.open(path) as archive:
         index = json.load(archive.extractfile("index.json"))  # type: ignore[arg-type]
         if index["manifests"][0]["mediaType"].endswith("image.index.v1+json"):
@@ -73,7 +74,7 @@ async def test_smoke_probe_and_hygiene_pass_on_the_real_images(
     _, plan, images = await _plan_and_images(tmp_path)
     clock = Clock()
     await build_all(plan, images, clock)
-    await check_targets(plan, images, clock)
+    await check_targets(plan, images, clock, Report(plan))
     for target in plan.targets:
         for stage in ("smoke", "hygiene", "probe"):
             assert f"{stage}:{target.platform}" in clock.durations

@@ -15,6 +15,7 @@ import pytest
 from pipelines import execute
 from pipelines.errors import PipelineError
 from pipelines.plan import Plan
+from pipelines.report import Report
 from pipelines.run import Clock, Images
 from tests.graph import query
 from tests.unit.test_checks import hygiene_output, smoke_output
@@ -62,7 +63,7 @@ async def test_every_target_gets_smoke_hygiene_and_probe(
     """Three checks per target; smoke runs on that target's runtime image with its packages."""
     engine = FakeEngine()
     monkeypatch.setattr(execute, "_outcome", engine.outcome)
-    await execute.check_targets(plan, images, Clock())
+    await execute.check_targets(plan, images, Clock(), Report(plan))
     assert len(engine.seen) == 3 * len(plan.targets)
     commands = smoke_commands(engine)
     assert set(commands) == {"linux/amd64", "linux/arm64"}
@@ -83,7 +84,7 @@ async def test_a_failing_smoke_names_the_target(
     """A package that fails to load on arm64 fails the checks with a sentence naming arm64."""
     monkeypatch.setattr(execute, "_outcome", FakeEngine(failing_smoke="arm64").outcome)
     with pytest.raises(ExceptionGroup) as caught:
-        await execute.check_targets(plan, images, Clock())
+        await execute.check_targets(plan, images, Clock(), Report(plan))
     (error,) = caught.value.exceptions
     assert isinstance(error, PipelineError)
     assert str(error).startswith("stage smoke on linux/arm64 failed: bcrypt failed to load")

@@ -1,0 +1,71 @@
+"""The build report: JSON and a Markdown step summary, written on success and on failure."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from pathlib import Path
+
+import pytest
+
+from pipelines import build, execute, run
+from pipelines.errors import PipelineError
+from pipelines.report import JSON_NAME, MARKDOWN_NAME, Report, write_report
+from tests.graph.conftest import EXAMPLE_AUDIT
+from tests.unit.test_plan import ARM64, plan_for
+
+
+def filled_report() -> Report:
+    native = {p: EXAMPLE_AUDIT for p in (ARM64, plan_for().targets[0].platform)}
+    report = Report(plan_for(native=native), output="build/native-service.oci.tar")
+    report.durations.update({"native:linux/arm64": 61.25, "smoke:linux/arm64": 4.0})
+    report.sizes["linux/arm64"] = 81_500_000
+    report.record_check("linux/arm64", "smoke", {"ok": True, "packages": []})
+    return report
+
+
+def test_json_has_plan_durations_sizes_and_checks(tmp_path: Path) -> None:
+    """report.json carries the plan, per-stage durations, sizes and check results."""
+    as_json, _ = write_report(filled_report(), tmp_path)
+    data = json.loads(as_json.read_text())
+    assert data["ok"] is True and data["output"] == "build/native-service.oci.tar"
+    assert data["durations_s"]["native:linux/arm64"] == 61.25
+    assert data["sizes_bytes"] == {"linux/arm64": 81_500_000}
+    assert data["checks"]["linux/arm64"]["smoke"]["ok"] is True
+    assert [t["platform"] for t in data["plan"]["targets"]] == ["linux/amd64", "linux/arm64"]
+
+
+def test_markdown_has_one_row_per_platform(tmp_path: Path) -> None:
+    """The Markdown summary has a row per platform: emulation, verdicts, size, durations."""
+    _, as_markdown = write_report(filled_report(), tmp_path)
+    rows = [line for line in as_markdown.read_text().splitlines() if line.startswith("| linux")]
+    assert len(rows) == 2
+    arm = rows[1]
+    assert "| emulated |" in arm and "sharp (prebuilt)" in arm
+    assert "81.5 MB" in arm and "61.2 s" in arm and "4.0 s" in arm
+
+
+def test_failed_build_still_writes_its_report(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A failing build writes the report with the failure sentence, then exits 1.
+
+    The engine and the execution are test doubles: this checks the reporting boundary.
+    """
+
+    @contextlib.asynccontextmanager
+    async def no_engine(version: str):
+        yield
+
+    async def failing(settings: object, report: Report, environ: object) -> str:
+        report.durations["native:linux/arm64"] = 1.0
+        raise PipelineError("bcrypt failed to load", stage="smoke", platform="linux/arm64")
+
+    monkeypatch.setattr(run, "engine", no_engine)
+    monkeypatch.setattr(execute, "execute", failing)
+    code = build.main(["--audit", "offline", "--report-dir", str(tmp_path)])
+    assert code == 1
+    data = json.loads((tmp_path / JSON_NAME).read_text())
+    assert data["ok"] is False
+    assert data["error"] == "stage smoke on linux/arm64 failed: bcrypt failed to load"
+    assert "failed: stage smoke" in (tmp_path / MARKDOWN_NAME).read_text()
