@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 
 from pipelines.credentials import Credentials
@@ -75,9 +77,11 @@ async def test_failing_smoke_leaves_tags_untouched(registry: LocalRegistry) -> N
     before = existing_release(registry)
     error = PipelineError("better-sqlite3 failed to load", stage="smoke", platform="linux/arm64")
     gate = Recorder(registry, check_error=ExceptionGroup("checks", [error]))
+    record = SimpleNamespace(staging="")
     with pytest.raises(ExceptionGroup) as caught:
         await publish_gated(f"{registry.host}/{REPO}", gate.steps(("1.0", "candidate")),
-                            tag="nodepipe-staging-smoke")
+                            tag="nodepipe-staging-smoke", staged=record)
+    assert record.staging.startswith(f"{registry.host}/{REPO}:nodepipe-staging-smoke@sha256:")
     assert caught.value.exceptions == (error,)
     assert gate.calls == ["stage", "check"]
     assert gate.pusher.tag_digest(REPO, "1.0") == before
