@@ -17,7 +17,7 @@ from typing import Any
 
 import anyio
 
-from pipelines.errors import EXIT_OK, NodePipelinesError, PipelineError
+from pipelines.errors import EXIT_INTERRUPTED, EXIT_OK, NodePipelinesError, PipelineError
 from pipelines.logs import configure_logging, get_logger
 from pipelines.plan import Plan, build_plan, platform_warnings
 from pipelines.platforms import Platform
@@ -84,35 +84,54 @@ def make_plan(settings: Settings, engine: Platform) -> Plan:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line and return the exit code."""
+    """Run the command line and return the exit code: the one error boundary."""
     args = parser().parse_args(argv)
     errors: list[NodePipelinesError] = []
+    interrupted = False
     try:
-        settings = settings_from_args(args)
-        configure_logging(settings.log_format)
-        for warning in platform_warnings(settings):
-            get_logger().warning("platform_unsupported", detail=warning)
-        plan = make_plan(settings, host_platform())
-        if args.print_plan:
-            print(json.dumps(plan.describe(), indent=2))
-            return EXIT_OK
-        report = Report(plan)
-        try:
-            report.output = anyio.run(_run, settings, report)
-        except* NodePipelinesError as failed:
-            report.error = "; ".join(str(e).splitlines()[0] for e in leaves(failed))
-            raise
-        finally:
-            if settings.report_dir is not None:
-                for path in write_report(report, settings.report_dir):
-                    get_logger().info("report_written", path=str(path))
+        output = _main(args)
     except* NodePipelinesError as group:  # task groups raise groups; plain errors land here too
         errors = leaves(group)
+    except* KeyboardInterrupt:
+        interrupted = True
+    if interrupted:
+        print("ERROR interrupted: no tag was moved", file=sys.stderr)
+        return EXIT_INTERRUPTED
     if errors:
         for error in errors:
             print(f"ERROR {error}", file=sys.stderr)
         return max(error.exit_code for error in errors)
-    print(report.output)
+    return _emit(output)
+
+
+def _main(args: argparse.Namespace) -> str:
+    """Settings, plan, and either the plan as JSON or the build's result."""
+    settings = settings_from_args(args)
+    configure_logging(settings.log_format)
+    for warning in platform_warnings(settings):
+        get_logger().warning("platform_unsupported", detail=warning)
+    plan = make_plan(settings, host_platform())
+    if args.print_plan:
+        return json.dumps(plan.describe(), indent=2)
+    report = Report(plan)
+    try:
+        report.output = anyio.run(_run, settings, report)
+    except* NodePipelinesError as failed:
+        report.error = "; ".join(str(e).splitlines()[0] for e in leaves(failed))
+        raise
+    finally:
+        if settings.report_dir is not None:
+            for path in write_report(report, settings.report_dir):
+                get_logger().info("report_written", path=str(path))
+    return report.output
+
+
+def _emit(text: str) -> int:
+    """Print the result on stdout; a closed pipe (`| head`) is not an error."""
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return EXIT_OK
 
 
