@@ -1,7 +1,7 @@
 """The build graph as data: targets, stages, cache volumes and the output. No Dagger here.
 
-Both entry points (the command line and the Dagger module) build this plan and hand it to the
-same stages, and `--print` shows it without contacting an engine.
+Every entry point builds this plan and hands it to the same stages (a Dagger module will too),
+and `--print` shows it without contacting an engine.
 """
 
 from __future__ import annotations
