@@ -86,3 +86,13 @@ def test_unsupported_platform_warns_about_ci_time_and_storage(tmp_path: Path) ->
         "linux/amd64", "linux/s390x"]
     assert "platform_unsupported" in result.stderr
     assert "lengthens CI" in result.stderr and "registry storage" in result.stderr
+
+
+def test_print_never_loads_the_dagger_sdk() -> None:
+    """--print builds the plan without importing dagger at all."""
+    code = ("import sys; from pipelines import build; "
+            "rc = build.main(['--print', '--audit', 'offline']); "
+            "print('dagger' in sys.modules, rc, file=sys.stderr)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=False, cwd=REPO, timeout=60)
+    assert result.stderr.strip().splitlines()[-1] == "False 0", result.stderr
