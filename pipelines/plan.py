@@ -82,10 +82,23 @@ class Target:
     native_packages: tuple[NativePackage, ...] = ()
 
     @property
+    def deps_on_build_platform(self) -> bool:
+        """Whether production dependencies install natively on the engine's platform.
+
+        With scripts off, `npm ci` only unpacks tarballs: told the target's os, cpu and libc it
+        picks the same platform packages and bundled prebuilds it would pick on the target, so
+        that work need not run emulated. Scripts must run on the target itself.
+        """
+        return not self.install_scripts
+
+    @property
     def install_command(self) -> tuple[str, ...]:
-        """The production install of this target's native stage."""
+        """The production install of this target's `deps` stage."""
         base = ("npm", "ci", "--omit=dev")
-        return base if self.install_scripts else (*base, "--ignore-scripts")
+        if self.install_scripts:
+            return base
+        return (*base, "--ignore-scripts", f"--os={self.platform.os}",
+                f"--cpu={self.platform.node_arch}", f"--libc={self.libc}")
 
 
 @dataclass(frozen=True)
@@ -146,13 +159,17 @@ class Plan:
 
 
 def _describe_target(plan: Plan, target: Target) -> dict[str, Any]:
+    platform = str(target.platform)
     stages: list[dict[str, Any]] = [
-        {"name": "native", "toolchain": list(TOOLCHAIN) if target.toolchain else [],
+        {"name": "deps", "platform": None if target.deps_on_build_platform else platform,
+         "toolchain": list(TOOLCHAIN) if target.install_scripts else [],
          "run": list(target.install_command)},
     ]
     if plan.compile_bindings:
-        stages.append({"name": "bindings", "run": ["npm", "run", "compile:bindings"]})
-    stages.append({"name": "runtime", "user": "node", "cmd": list(plan.entrypoint)})
+        stages.append({"name": "bindings", "platform": platform, "toolchain": list(TOOLCHAIN),
+                       "run": ["npm", "run", "compile:bindings"]})
+    stages.append({"name": "runtime", "platform": platform, "user": "node",
+                   "cmd": list(plan.entrypoint)})
     return {
         "platform": str(target.platform),
         "libc": target.libc,

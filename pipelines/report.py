@@ -15,7 +15,7 @@ from pipelines.plan import Plan
 
 JSON_NAME = "node-pipelines-report.json"
 MARKDOWN_NAME = "node-pipelines-report.md"
-STAGES = ("native", "runtime", "smoke", "hygiene", "probe")
+STAGES = ("deps", "bindings", "runtime", "smoke", "hygiene", "probe")
 
 
 @dataclass

@@ -16,7 +16,7 @@ from pipelines.errors import EngineUnavailableError, PipelineError
 from pipelines.logs import get_logger
 from pipelines.plan import Plan, Target
 from pipelines.platforms import Platform
-from pipelines.stages import app_build, dist, native_build, runtime_image
+from pipelines.stages import app_build, bindings_build, dist, production_deps, runtime_image
 from pipelines.stages.app import SOURCE_EXCLUDES
 from pipelines.stages.image import oci_archive
 
@@ -38,7 +38,8 @@ class Images:
     """The lazy graph of one plan: the build-platform app and one runtime image per target."""
 
     app: dagger.Container
-    natives: dict[Platform, dagger.Container]
+    deps: dict[Platform, dagger.Container]
+    bindings: dict[Platform, dagger.Container]  # empty when the service has no addon of its own
     runtimes: dict[Platform, dagger.Container]
 
     @property
@@ -77,11 +78,17 @@ class Clock:
 def build_graph(plan: Plan, source: dagger.Directory) -> Images:
     """Build the whole lazy graph; nothing runs until a leaf is awaited."""
     app = app_build(plan, source)
-    natives = {t.platform: native_build(plan, t, source) for t in plan.targets}
-    runtimes = {
-        t.platform: runtime_image(plan, t, dist(app), natives[t.platform]) for t in plan.targets
+    deps = {t.platform: production_deps(plan, t, source) for t in plan.targets}
+    bindings = {
+        t.platform: bindings_build(plan, t, source, deps[t.platform])
+        for t in plan.targets
+        if plan.compile_bindings
     }
-    return Images(app=app, natives=natives, runtimes=runtimes)
+    runtimes = {
+        t.platform: runtime_image(plan, t, dist(app), deps[t.platform], bindings.get(t.platform))
+        for t in plan.targets
+    }
+    return Images(app=app, deps=deps, bindings=bindings, runtimes=runtimes)
 
 
 def source_directory(plan: Plan) -> dagger.Directory:
@@ -109,7 +116,9 @@ async def build_all(plan: Plan, images: Images, clock: Clock) -> None:
     """Evaluate every stage, targets in parallel, so each logs its own duration."""
 
     async def one_target(target: Target) -> None:
-        await clock.run("native", target, images.natives[target.platform].sync())
+        await clock.run("deps", target, images.deps[target.platform].sync())
+        if target.platform in images.bindings:
+            await clock.run("bindings", target, images.bindings[target.platform].sync())
         await clock.run("runtime", target, images.runtimes[target.platform].sync())
 
     async with anyio.create_task_group() as group:

@@ -7,6 +7,6 @@ from __future__ import annotations
 
 from pipelines.stages.app import app_build, dist
 from pipelines.stages.image import runtime_image
-from pipelines.stages.native import native_build
+from pipelines.stages.native import bindings_build, production_deps
 
-__all__ = ["app_build", "dist", "native_build", "runtime_image"]
+__all__ = ["app_build", "bindings_build", "dist", "production_deps", "runtime_image"]

@@ -11,7 +11,11 @@ RUNTIME_USER = "node"  # the unprivileged user every official Node image ships
 
 
 def runtime_image(
-    plan: Plan, target: Target, dist: dagger.Directory, native: dagger.Container
+    plan: Plan,
+    target: Target,
+    dist: dagger.Directory,
+    deps: dagger.Container,
+    bindings: dagger.Container | None,
 ) -> dagger.Container:
     """Assemble the image that ships: nothing from the build containers but their outputs."""
     ctr = (
@@ -22,17 +26,17 @@ def runtime_image(
         # Most Node services read PORT; the image says which port it exposes.
         .with_env_variable("PORT", str(plan.port))
         .with_workdir(APP_DIR)
-        .with_file(f"{APP_DIR}/package.json", native.file(f"{APP_DIR}/package.json"),
+        .with_file(f"{APP_DIR}/package.json", deps.file(f"{APP_DIR}/package.json"),
                    owner=RUNTIME_USER)
-        .with_file(f"{APP_DIR}/package-lock.json", native.file(f"{APP_DIR}/package-lock.json"),
+        .with_file(f"{APP_DIR}/package-lock.json", deps.file(f"{APP_DIR}/package-lock.json"),
                    owner=RUNTIME_USER)
-        .with_directory(f"{APP_DIR}/node_modules", native.directory(f"{APP_DIR}/node_modules"),
+        .with_directory(f"{APP_DIR}/node_modules", deps.directory(f"{APP_DIR}/node_modules"),
                         owner=RUNTIME_USER)
         .with_directory(f"{APP_DIR}/dist", dist, owner=RUNTIME_USER)
     )
-    if plan.compile_bindings:
-        bindings = f"{APP_DIR}/{plan.bindings_output.strip('/')}"
-        ctr = ctr.with_directory(bindings, native.directory(bindings), owner=RUNTIME_USER)
+    if bindings is not None:
+        output = f"{APP_DIR}/{plan.bindings_output.strip('/')}"
+        ctr = ctr.with_directory(output, bindings.directory(output), owner=RUNTIME_USER)
     return (
         ctr.with_label("org.opencontainers.image.title", plan.name)
         .with_user(RUNTIME_USER)

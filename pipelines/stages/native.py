@@ -1,4 +1,4 @@
-"""The per-target half: production dependencies with their native addons, built for one platform."""
+"""The per-target half: production dependencies and the service's own addon for one platform."""
 
 from __future__ import annotations
 
@@ -29,9 +29,9 @@ def with_toolchain(ctr: dagger.Container) -> dagger.Container:
     )
 
 
-def native_build(plan: Plan, target: Target, source: dagger.Directory) -> dagger.Container:
-    """Install production dependencies for `target` with scripts on, then compile the bindings."""
-    ctr = (
+def target_builder(plan: Plan, target: Target) -> dagger.Container:
+    """A build container on the target's platform, with its caches and a toolchain."""
+    return (
         dag.container(platform=dagger.Platform(str(target.platform)))
         .from_(plan.base_image)
         .with_(with_caches(target.caches))
@@ -39,14 +39,34 @@ def native_build(plan: Plan, target: Target, source: dagger.Directory) -> dagger
         # node-gyp compiles against the headers of the image's own Node, never a download.
         .with_env_variable("npm_config_nodedir", "/usr/local")
         .with_env_variable("npm_config_devdir", "/cache/node-gyp")
+        .with_(with_toolchain)
     )
-    if target.toolchain:
-        ctr = ctr.with_(with_toolchain)
-    ctr = ctr.with_directory(APP_DIR, source, include=MANIFESTS).with_exec(
+
+
+def production_deps(plan: Plan, target: Target, source: dagger.Directory) -> dagger.Container:
+    """`node_modules` with production dependencies only, holding binaries for `target`."""
+    if target.deps_on_build_platform:
+        # Scripts off: nothing executes, so this runs natively wherever the engine is.
+        ctr = dag.container().from_(plan.base_image).with_(with_npm).with_(
+            with_caches(plan.build_caches)
+        )
+    else:
+        ctr = target_builder(plan, target)
+    return ctr.with_directory(APP_DIR, source, include=MANIFESTS).with_exec(
         list(target.install_command)
     )
-    if plan.compile_bindings:
-        ctr = ctr.with_directory(APP_DIR, source, exclude=SOURCE_EXCLUDES).with_exec(
-            ["npm", "run", "compile:bindings"]
+
+
+def bindings_build(
+    plan: Plan, target: Target, source: dagger.Directory, deps: dagger.Container
+) -> dagger.Container:
+    """The service's own addon (`npm run compile:bindings`), compiled on the target."""
+    if target.deps_on_build_platform:
+        ctr = target_builder(plan, target).with_directory(
+            f"{APP_DIR}/node_modules", deps.directory(f"{APP_DIR}/node_modules")
         )
-    return ctr
+    else:
+        ctr = deps  # already on the target, with its toolchain
+    return ctr.with_directory(APP_DIR, source, exclude=SOURCE_EXCLUDES).with_exec(
+        ["npm", "run", "compile:bindings"]
+    )

@@ -12,8 +12,11 @@ from dagger import dag
 from pipelines import run
 from pipelines.credentials import Credentials
 from pipelines.execute import _auth
-from pipelines.plan import Plan
+from pipelines.plan import NativePackage, Plan, TargetAudit, build_plan
+from pipelines.platforms import Platform
+from pipelines.project import NodeProject
 from pipelines.run import Images
+from pipelines.settings import load_settings
 from pipelines.stages.image import oci_archive
 from tests.graph import query
 
@@ -45,18 +48,34 @@ def test_build_stage_is_shared_by_every_target(images: Images) -> None:
     assert query.calls(dists[0])[:-1] == query.calls(images.app)
 
 
+def mounted_by(runtime: object) -> set[str]:
+    """Every cache volume any stage behind `runtime` mounts."""
+    return {key for ctr in query.containers_below(runtime) for _, key, _ in query.cache_mounts(ctr)}
+
+
 def test_each_target_container_carries_its_platform(images: Images) -> None:
-    """Native and runtime containers of a target ask for that target's platform."""
+    """Bindings and runtime containers of a target ask for that target's platform."""
     for platform, runtime in images.runtimes.items():
         assert query.platform(runtime) == str(platform)
-        assert query.platform(images.natives[platform]) == str(platform)
+        assert query.platform(images.bindings[platform]) == str(platform)
+
+
+def test_prebuilt_deps_install_natively_for_the_target(plan: Plan, images: Images) -> None:
+    """With scripts off, the production install runs on the engine's own platform and tells
+    npm the target's os, cpu and libc: no emulation for unpacking tarballs."""
+    for target in plan.targets:
+        deps = images.deps[target.platform]
+        assert query.platform(deps) is None
+        assert query.execs(deps) == [[
+            "npm", "ci", "--omit=dev", "--ignore-scripts", "--os=linux",
+            f"--cpu={target.platform.node_arch}", "--libc=glibc"]]
 
 
 def test_no_arch_specific_cache_is_mounted_by_two_targets(plan: Plan, images: Images) -> None:
     """Only the arch-neutral npm tarball store may be shared between targets."""
     owners: Counter[str] = Counter()
-    for native in images.natives.values():
-        owners.update({key for _, key, _ in query.cache_mounts(native)})
+    for runtime in images.runtimes.values():
+        owners.update(mounted_by(runtime))
     shared = {key for key, count in owners.items() if count > 1}
     assert shared == {c.name for c in plan.build_caches}, f"wanted only npm's store, got {shared}"
 
@@ -64,20 +83,43 @@ def test_no_arch_specific_cache_is_mounted_by_two_targets(plan: Plan, images: Im
 def test_cache_mounts_match_the_plan(plan: Plan, images: Images) -> None:
     """Every cache volume a target's stages mount is one the plan names for that target."""
     for target in plan.targets:
-        mounted = {key for _, key, _ in query.cache_mounts(images.natives[target.platform])}
-        assert mounted == {c.name for c in target.caches}
+        mounted = mounted_by(images.runtimes[target.platform])
+        assert mounted <= {c.name for c in target.caches}
+        assert any("apt-archives" in key for key in mounted), "the addon compile uses apt caches"
 
 
-def test_native_stage_installs_production_deps_and_bindings(plan: Plan, images: Images) -> None:
-    """The production install is the plan's (scripts off: the example's deps are all prebuilt),
-    the own addon compiles, and node-gyp uses the image's own Node headers."""
+def test_bindings_compile_on_the_target_with_local_headers(plan: Plan, images: Images) -> None:
+    """The own addon compiles on the target with the toolchain, against the image's own Node
+    headers, next to the target's production node_modules."""
     for target in plan.targets:
-        native = images.natives[target.platform]
-        commands = query.execs(native)
-        assert ["npm", "ci", "--omit=dev", "--ignore-scripts"] in commands
-        assert commands[-1] == ["npm", "run", "compile:bindings"]
-        env = {c.args["name"]: c.args["value"] for c in query.named(native, "withEnvVariable")}
+        bindings = images.bindings[target.platform]
+        commands = [" ".join(cmd) for cmd in query.execs(bindings)]
+        assert "apt-get install" in commands[1] and "g++" in commands[1]
+        assert commands[-1] == "npm run compile:bindings"
+        env = {c.args["name"]: c.args["value"] for c in query.named(bindings, "withEnvVariable")}
         assert env["npm_config_nodedir"] == "/usr/local"
+        (modules,) = [c for c in query.named(bindings, "withDirectory")
+                      if c.args["path"] == "/app/node_modules"]
+        assert query.same_chain(modules.args["source"],
+                                images.deps[target.platform].directory("/app/node_modules"))
+
+
+def test_scripts_run_on_the_target_when_something_compiles(plan: Plan) -> None:
+    """A dependency without a prebuilt binary moves the production install onto the target,
+    with scripts on and the toolchain, and the addon compiles in the same container."""
+    compiles = TargetAudit((NativePackage("bcrypt", "6.0.0", "compile", "node_modules/bcrypt"),))
+    settings = load_settings({}, {})
+    scripted = build_plan(settings, NodeProject.load(settings.source),
+                          engine_platform=Platform.parse("linux/amd64"),
+                          audit=dict.fromkeys(settings.platforms, compiles))
+    images = run.build_graph(scripted, dag.directory())
+    for target in scripted.targets:
+        deps = images.deps[target.platform]
+        assert query.platform(deps) == str(target.platform)
+        commands = [" ".join(cmd) for cmd in query.execs(deps)]
+        assert "g++" in commands[1] and commands[-1] == "npm ci --omit=dev"
+        bindings = images.bindings[target.platform]
+        assert query.calls(bindings)[: len(query.calls(deps))] == query.calls(deps)
 
 
 def test_runtime_installs_no_toolchain_and_only_production_deps(images: Images) -> None:
@@ -86,11 +128,9 @@ def test_runtime_installs_no_toolchain_and_only_production_deps(images: Images) 
         assert query.execs(runtime) == [], "the runtime image must not run any build command"
         (modules,) = [c for c in query.named(runtime, "withDirectory")
                       if c.args["path"] == "/app/node_modules"]
-        source = modules.args["source"]
-        assert query.platform(source) == str(platform)
-        commands = [" ".join(cmd) for cmd in query.execs(source)]
-        assert any(c.startswith("npm ci --omit=dev") for c in commands)
-        assert "npm ci --ignore-scripts" not in commands, "build-platform node_modules leaked"
+        commands = query.execs(modules.args["source"])
+        assert commands == query.execs(images.deps[platform])
+        assert all("--omit=dev" in cmd for cmd in commands), "devDependencies leaked"
 
 
 def test_runtime_is_non_root_with_production_env(plan: Plan, images: Images) -> None:

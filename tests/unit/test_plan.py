@@ -63,7 +63,11 @@ def test_toolchain_only_where_something_compiles(tmp_path: Path) -> None:
     compiles = TargetAudit((NativePackage("bcrypt", "6.0.0", "compile"),))
     plan = plan_for({"source": str(src)}, native={AMD64: prebuilt, ARM64: compiles})
     assert [t.toolchain for t in plan.targets] == [False, True]
-    assert [t.install_command[-1] for t in plan.targets] == ["--ignore-scripts", "--omit=dev"]
+    assert [t.install_command for t in plan.targets] == [
+        ("npm", "ci", "--omit=dev", "--ignore-scripts", "--os=linux", "--cpu=x64", "--libc=glibc"),
+        ("npm", "ci", "--omit=dev"),
+    ]
+    assert [t.deps_on_build_platform for t in plan.targets] == [True, False]
     unaudited = plan_for({"source": str(src)}).targets
     assert [(t.toolchain, t.install_scripts) for t in unaudited] == [(True, True), (True, True)]
 

@@ -18,7 +18,7 @@ from tests.unit.test_plan import ARM64, plan_for
 def filled_report() -> Report:
     native = {p: EXAMPLE_AUDIT for p in (ARM64, plan_for().targets[0].platform)}
     report = Report(plan_for(native=native), output="build/native-service.oci.tar")
-    report.durations.update({"native:linux/arm64": 61.25, "smoke:linux/arm64": 4.0})
+    report.durations.update({"bindings:linux/arm64": 61.25, "smoke:linux/arm64": 4.0})
     report.sizes["linux/arm64"] = 81_500_000
     report.record_check("linux/arm64", "smoke", {"ok": True, "packages": []})
     return report
@@ -29,7 +29,7 @@ def test_json_has_plan_durations_sizes_and_checks(tmp_path: Path) -> None:
     as_json, _ = write_report(filled_report(), tmp_path)
     data = json.loads(as_json.read_text())
     assert data["ok"] is True and data["output"] == "build/native-service.oci.tar"
-    assert data["durations_s"]["native:linux/arm64"] == 61.25
+    assert data["durations_s"]["bindings:linux/arm64"] == 61.25
     assert data["sizes_bytes"] == {"linux/arm64": 81_500_000}
     assert data["checks"]["linux/arm64"]["smoke"]["ok"] is True
     assert [t["platform"] for t in data["plan"]["targets"]] == ["linux/amd64", "linux/arm64"]
@@ -58,7 +58,7 @@ def test_failed_build_still_writes_its_report(
         yield
 
     async def failing(settings: object, report: Report, environ: object) -> str:
-        report.durations["native:linux/arm64"] = 1.0
+        report.durations["deps:linux/arm64"] = 1.0
         raise PipelineError("bcrypt failed to load", stage="smoke", platform="linux/arm64")
 
     monkeypatch.setattr(run, "engine", no_engine)
