@@ -9,8 +9,10 @@ QEMU binfmt) and the host's npm-cli.js run under that Node (its bin dir first on
     A  seed-style arm64 leg, all under QEMU: npm ci --ignore-scripts, npm run compile, then
        npm ci --omit=dev --ignore-scripts in a fresh copy (what every stage costs per platform).
     B  seed-style amd64 leg: the same natively (the baseline, measured in the same run).
-    C  node-pipelines: npm ci --ignore-scripts + npm run compile once natively, then per target
-       npm ci --omit=dev --ignore-scripts --os=linux --cpu=<arch>: x64 natively, arm64 under QEMU.
+    C  node-pipelines, as its plan for the example says (`python -m pipelines.build --print`):
+       npm ci --ignore-scripts + npm run compile once natively, then per target the plan's
+       production install, natively when the plan puts it on the build platform (scripts off,
+       npm told --os/--cpu/--libc), else under that target's Node.
 
 An untimed warm-up fills a shared npm cache; timed steps run --offline (no network). Legs run
 interleaved; each total is the median over rounds. Not measured, as both designs pay them:
@@ -125,16 +127,30 @@ def _seed_leg(npm: Npm, scratch: Path) -> float:
     return seconds
 
 
-def _build_once(native: Npm, arm: Npm, scratch: Path) -> tuple[float, float, float]:
+def _plan_installs() -> dict[str, tuple[bool, tuple[str, ...]]]:
+    """Per Node arch, from the build's own plan: (runs on the build platform, npm arguments)."""
+    sys.path.insert(0, str(REPO))
+    from pipelines.build import make_plan  # noqa: PLC0415 - the repo is put on the path above
+    from pipelines.platforms import Platform  # noqa: PLC0415
+    from pipelines.settings import load_settings  # noqa: PLC0415
+
+    plan = make_plan(load_settings({}, {}), Platform.parse("linux/amd64"))
+    return {t.platform.node_arch: (t.deps_on_build_platform, (*t.install_command[1:], *QUIET))
+            for t in plan.targets}
+
+
+def _build_once(
+    native: Npm, arm: Npm, scratch: Path, installs: dict[str, tuple[bool, tuple[str, ...]]]
+) -> tuple[float, float, float]:
     """Seconds for node-pipelines' schedule: (once natively, amd64 install, arm64 install)."""
     build, amd64, arm64 = _copy(scratch), _copy(scratch), _copy(scratch)
     start = time.perf_counter()
     native.run(build, *FULL)
     native.run(build, "run", "compile", "--silent")
     once = time.perf_counter()
-    native.run(amd64, *PROD, "--os=linux", "--cpu=x64")
+    native.run(amd64, *installs["x64"][1])
     amd = time.perf_counter()
-    arm.run(arm64, *PROD, "--os=linux", "--cpu=arm64")
+    (native if installs["arm64"][0] else arm).run(arm64, *installs["arm64"][1])
     parts = (once - start, amd - once, time.perf_counter() - amd)
     _expect((build, "dist"), (amd64, "x64"), (arm64, "arm64"))
     return parts
@@ -148,7 +164,7 @@ def _warm_up(native: Npm, scratch: Path) -> None:
         online.run(_copy(scratch), *PROD, "--os=linux", f"--cpu={cpu}")
 
 
-def _report(runs: int, rounds: list[Round]) -> None:
+def _report(runs: int, rounds: list[Round], arm_native: bool) -> None:
     """Print the table of medians and the two ratios."""
     a, b, once, amd, arm = (statistics.median(getattr(r, field.name) for r in rounds)
                             for field in dataclasses.fields(Round))
@@ -162,7 +178,8 @@ def _report(runs: int, rounds: list[Round]) -> None:
         ("C  node-pipelines total, sequential", c),
         ("     once, native: ci --ignore-scripts + compile", once),
         ("     amd64, native: ci --omit=dev --cpu=x64", amd),
-        ("     arm64, QEMU:   ci --omit=dev --cpu=arm64", arm),
+        ("     arm64, " + ("native: " if arm_native else "QEMU:   ")
+         + "ci --omit=dev --cpu=arm64", arm),
     ):
         print(f"{label:<64}{seconds:>7.1f}")
     print(f"{'A/B      emulation factor for this work':<64}{a / b:>6.2f}x")
@@ -181,15 +198,16 @@ def main() -> int:
         scratch = Path(directory)
         try:
             native, arm = _toolchain(scratch / "npm-cache")
+            installs = _plan_installs()
             _warm_up(native, scratch)
             for _ in range(args.runs):
                 rounds.append(Round(_seed_leg(arm, scratch), _seed_leg(native, scratch),
-                                    *_build_once(native, arm, scratch)))
+                                    *_build_once(native, arm, scratch, installs)))
                 print(f"round {len(rounds)}/{args.runs}: {rounds[-1]}", file=sys.stderr)
         except BenchError as error:
             print(f"ERROR {error}", file=sys.stderr)
             return error.exit_code
-    _report(args.runs, rounds)
+    _report(args.runs, rounds, arm_native=installs["arm64"][0])
     return 0
 
 
