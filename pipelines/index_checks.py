@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
 from typing import Any, TypeVar
 
 import anyio
@@ -50,20 +51,13 @@ async def check_platform(
     problems = [await config_problem(client, repository, platform, config)]
     if not layers:
         problems.append(f"the manifest of {platform} lists no layers")
-    sizes = await gather([sizer(client, repository, digest_of(layer)) for layer in layers])
+    sizes = await gather(
+        [partial(client.blob_size, repository, digest_of(layer)) for layer in layers]
+    )
     for layer, actual in zip(layers, sizes, strict=True):
         problems.append(layer_problem(platform, layer, actual))
     kept = tuple(p for p in problems if p)
     return PlatformRow(str(platform), "failed" if kept else "ok", digest, len(layers), size, kept)
-
-
-def sizer(
-    client: RegistryClient, repository: str, digest: str
-) -> Callable[[], Awaitable[int | None]]:
-    async def size() -> int | None:
-        return await client.blob_size(repository, digest)
-
-    return size
 
 
 async def config_problem(

@@ -7,8 +7,9 @@ Nothing is written unless the digest is in the registry first.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import partial
 
 from pipelines.credentials import Credentials
 from pipelines.errors import EXIT_FAILURE, InputError, NodePipelinesError
@@ -60,9 +61,10 @@ async def move_tags(
             )
         # The tag must be served with the type the digest is served with.
         manifest = Manifest(digest, manifest_type(manifest), manifest.body)
-        previous = await gather([_resolver(client, repository, tag) for tag in wanted])
-        await gather([_writer(client, repository, tag, manifest) for tag in wanted])
-        after = await gather([_resolver(client, repository, tag) for tag in wanted])
+        resolvers = [partial(client.manifest_digest, repository, tag) for tag in wanted]
+        previous = await gather(resolvers)
+        await gather([partial(client.put_manifest, repository, tag, manifest) for tag in wanted])
+        after = await gather(resolvers)
     wrong = [f"{tag} points at {now or 'nothing'}" for tag, now in zip(wanted, after, strict=True)
              if now != digest]
     if wrong:
@@ -71,20 +73,3 @@ async def move_tags(
         )
     return tuple(TagMove(tag, digest, before) for tag, before in zip(wanted, previous, strict=True))
 
-
-def _resolver(
-    client: RegistryClient, repository: str, tag: str
-) -> Callable[[], Awaitable[str | None]]:
-    async def resolve() -> str | None:
-        return await client.manifest_digest(repository, tag)
-
-    return resolve
-
-
-def _writer(
-    client: RegistryClient, repository: str, tag: str, manifest: Manifest
-) -> Callable[[], Awaitable[str]]:
-    async def write() -> str:
-        return await client.put_manifest(repository, tag, manifest)
-
-    return write
