@@ -39,6 +39,8 @@ PROBE_TIMEOUT_S = 60  # emulated services boot slowly: Node under QEMU takes sec
 
 async def execute(settings: Settings, report: Report, environ: Mapping[str, str]) -> str:
     """Run the report's plan on the connected engine, filling in the report; returns stdout."""
+    # Credentials are resolved first: a half-set login fails before anything is built.
+    login = _login(settings, environ) if report.plan.output.kind == "publish" else None
     plan = report.plan = report.plan.on_engine(await engine_platform())
     report_emulation(plan, settings.emulation)
     images = build_graph(plan, source_directory(plan))
@@ -50,7 +52,6 @@ async def execute(settings: Settings, report: Report, environ: Mapping[str, str]
         report.sizes.update(await anyio.to_thread.run_sync(platform_sizes, Path(path)))
         _log_sizes(report.sizes)
         return path
-    login = _login(settings, environ)
     steps = GateSteps(
         stage=lambda address: publish_image(images, clock, address, _auth(address, login)),
         check=lambda: check_targets(plan, images, clock, report),

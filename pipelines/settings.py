@@ -105,6 +105,12 @@ class Settings(BaseSettings):
                 )
         for tag in self.tags:
             validate_tag(tag)
+        if bool(self.registry_username) != bool(self.registry_password.get_secret_value()):
+            missing = "password" if self.registry_username else "username"
+            raise ValueError(
+                f"the registry {missing} is missing: set both NODEPIPE_REGISTRY_USERNAME and "
+                "NODEPIPE_REGISTRY_PASSWORD, or neither (Docker's config.json is used then)"
+            )
         if not self.entrypoint:
             raise ValueError("the entrypoint is empty: pass for example node,dist/entrypoint.js")
         return self

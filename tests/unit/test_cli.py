@@ -67,7 +67,8 @@ def test_bad_input_is_exit_2_without_traceback(tmp_path: Path) -> None:
 
 def test_secret_never_reaches_output() -> None:
     """The registry password appears nowhere in --print output or errors."""
-    env = {"NODEPIPE_REGISTRY_PASSWORD": "s3cr3t-value", "NODEPIPE_PUBLISH": "true"}
+    env = {"NODEPIPE_REGISTRY_PASSWORD": "s3cr3t-value", "NODEPIPE_REGISTRY_USERNAME": "ci",
+           "NODEPIPE_PUBLISH": "true"}
     for result in (build("--print", env=env), build("--print", "--image", "x/y", env=env)):
         assert "s3cr3t-value" not in result.stdout + result.stderr
 

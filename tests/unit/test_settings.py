@@ -63,6 +63,8 @@ def test_platform_lists_parse_from_env_and_normalise() -> None:
         ({"image": "localhost:5000/Svc"}, {}, "invalid image reference"),
         ({"image": "localhost:5000/svc:1"}, {}, "pass the repository as --image"),
         ({"image": "localhost:5000/svc", "tags": "ok,-bad"}, {}, "invalid tag '-bad'"),
+        ({"registry_username": "ci"}, {}, "the registry password is missing"),
+        ({}, {"NODEPIPE_REGISTRY_PASSWORD": "x"}, "the registry username is missing"),
     ],
 )
 def test_invalid_input_is_one_sentence(flags: dict, env: dict, wanted: str) -> None:
@@ -102,7 +104,7 @@ def test_unreadable_config_file(tmp_path: Path) -> None:
 
 def test_password_never_shows() -> None:
     """The registry password is a secret: masked in repr, str and the public view."""
-    s = load_settings({}, {"NODEPIPE_REGISTRY_PASSWORD": "hunter2-secret"})
+    s = load_settings({"registry_username": "ci"}, {"NODEPIPE_REGISTRY_PASSWORD": "hunter2-secret"})
     assert s.registry_password.get_secret_value() == "hunter2-secret"
     for text in (repr(s), str(s), str(public_view(s))):
         assert "hunter2-secret" not in text
