@@ -7,10 +7,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from pipelines.errors import InputError, NodePipelinesError
+from pipelines.platforms import Platform, PlatformError
 
-# Docker platform arch -> the `cpu` name npm uses in package.json and the lockfile.
-NPM_CPU = {"amd64": "x64", "arm64": "arm64", "arm": "arm", "386": "ia32", "ppc64le": "ppc64",
-           "s390x": "s390x", "riscv64": "riscv64"}
 LIBCS = ("glibc", "musl")
 
 
@@ -61,14 +59,15 @@ class Target:
 
     @classmethod
     def parse(cls, platform: str, libc: str = "glibc") -> Target:
-        """Validate `platform` (os/arch[/variant]) and `libc`, or raise AuditError."""
-        parts = platform.strip().lower().split("/")
-        if len(parts) not in (2, 3) or parts[0] != "linux" or parts[1] not in NPM_CPU:
-            known = ", ".join(f"linux/{arch}" for arch in NPM_CPU)
-            raise AuditError(f"platform {platform!r} is not supported: use one of {known}")
+        """Validate `platform` (os/arch[/variant], normalised as the build does) and `libc`;
+        raise AuditError with one sentence otherwise."""
+        try:
+            parsed = Platform.parse(platform)
+        except PlatformError as error:
+            raise AuditError(str(error)) from None
         if libc not in LIBCS:
             raise AuditError(f"libc {libc!r} is not supported: use glibc or musl")
-        return cls("/".join(parts), libc)
+        return cls(str(parsed), libc)
 
     @property
     def os(self) -> str:
@@ -78,7 +77,7 @@ class Target:
     @property
     def cpu(self) -> str:
         """The npm `cpu` name: x64 for amd64, arm64 for arm64."""
-        return NPM_CPU[self.platform.split("/")[1]]
+        return Platform.parse(self.platform).node_arch
 
     def __str__(self) -> str:
         return f"{self.platform} ({self.libc})"
