@@ -1,0 +1,18 @@
+"""Package managers behind one interface (`Packager`); `detect` picks the project's own."""
+
+from __future__ import annotations
+
+from pipelines.packagers.base import CacheDir, Command, Install, Packager, TargetSpec
+from pipelines.packagers.detect import PackagerError, detect
+from pipelines.packagers.npm import Npm
+
+__all__ = [
+    "CacheDir",
+    "Command",
+    "Install",
+    "Npm",
+    "Packager",
+    "PackagerError",
+    "TargetSpec",
+    "detect",
+]
