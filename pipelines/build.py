@@ -19,10 +19,9 @@ import anyio
 
 from pipelines.errors import EXIT_INTERRUPTED, EXIT_OK, NodePipelinesError, PipelineError
 from pipelines.logs import configure_logging, get_logger
-from pipelines.plan import Plan, build_plan, platform_warnings
+from pipelines.plan import Plan, platform_warnings
 from pipelines.platforms import Platform
-from pipelines.preflight import audit_for_build
-from pipelines.project import NodeProject
+from pipelines.prepare import prepare
 from pipelines.report import Report, write_report
 from pipelines.settings import Settings, load_settings
 
@@ -40,7 +39,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--platforms", help="comma-separated, default linux/amd64,linux/arm64")
     p.add_argument("--allow-unsupported-platforms", action="store_const", const=True,
                    help="opt in to platforms other than linux/amd64 and linux/arm64")
-    p.add_argument("--node-major", type=int, help="Node.js major version (default 22)")
+    p.add_argument("--node-major", type=int,
+                   help="Node.js major (default: .nvmrc, .node-version, engines.node, else 22)")
     p.add_argument("--base-image", help="default node:<major>-bookworm-slim")
     p.add_argument("--image", help="image reference to publish to, REGISTRY/REPO")
     p.add_argument("--tags", help="comma-separated tags to move after publishing (default latest)")
@@ -50,9 +50,23 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--cache-namespace", help="prefix of every cache volume name")
     p.add_argument("--registry-username",
                    help="registry user (the password comes from NODEPIPE_REGISTRY_PASSWORD)")
-    p.add_argument("--entrypoint", help="comma-separated command, default node,dist/entrypoint.js")
+    p.add_argument("--build-script",
+                   help="package.json script that builds the app (default build, else compile; "
+                        "none for no build step)")
+    p.add_argument("--start-command",
+                   help="comma-separated command of the image (default: from package.json)")
+    p.add_argument("--include", help="comma-separated paths to ship that .dockerignore drops")
+    p.add_argument("--exclude", help="comma-separated .dockerignore patterns to drop as well")
+    p.add_argument("--apt-packages", help="comma-separated system packages of the runtime image")
+    p.add_argument("--build-apt-packages",
+                   help="comma-separated system packages of the build and compile stages")
+    p.add_argument("--init", action=argparse.BooleanOptionalAction,
+                   help="run the service under tini as PID 1 (for services that spawn children)")
     p.add_argument("--port", type=int, help="port the service listens on (default 8080)")
-    p.add_argument("--health-path", help="health endpoint the smoke test probes (default /healthz)")
+    p.add_argument("--health", choices=["auto", "http", "tcp", "none"],
+                   help="health check: HTTP GET of --health-path, or a TCP connect to the port "
+                        "(auto: http when --health-path is set)")
+    p.add_argument("--health-path", help="health endpoint the probe GETs, such as /healthz")
     p.add_argument("--node-options", help="NODE_OPTIONS in the runtime image")
     p.add_argument("--bindings-output", help="where compile:bindings leaves its .node files")
     p.add_argument("--emulation", choices=["allow", "warn", "fail"],
@@ -79,8 +93,7 @@ def host_platform() -> Platform:
 
 def make_plan(settings: Settings, engine: Platform) -> Plan:
     """The audited plan for `settings` on an engine running natively on `engine`."""
-    project = NodeProject.load(settings.source)
-    return build_plan(settings, project, engine_platform=engine, audit=audit_for_build(settings))
+    return prepare(settings, engine)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -87,7 +87,8 @@ async def check_targets(plan: Plan, images: Images, clock: Clock, report: Report
         for target in plan.targets:
             group.start_soon(_smoke, checking, target)
             group.start_soon(_hygiene, checking, target)
-            group.start_soon(_probe, checking, target, probe_base)
+            if plan.shape.health != "none":
+                group.start_soon(_probe, checking, target, probe_base)
 
 
 async def _smoke(checking: Checking, target: Target) -> None:
@@ -105,7 +106,9 @@ async def _smoke(checking: Checking, target: Target) -> None:
 
 
 async def _hygiene(checking: Checking, target: Target) -> None:
-    ctr = hygiene_container(checking.images.runtimes[target.platform])
+    plan = checking.plan
+    ctr = hygiene_container(checking.images.runtimes[target.platform],
+                            dev_packages=plan.dev_lockfile(), allow=plan.shape.apt_packages)
     out, err, code = await checking.clock.run("hygiene", target, _outcome(ctr))
     result = parse_hygiene(out, str(target.platform), exit_code=code, stderr=err)
     checking.report.record_check(str(target.platform), "hygiene", result.describe())
@@ -116,8 +119,9 @@ async def _hygiene(checking: Checking, target: Target) -> None:
 
 async def _probe(checking: Checking, target: Target, base: dagger.Container) -> None:
     plan = checking.plan
+    path = plan.shape.health_path if plan.shape.health == "http" else None
     ctr = health_probe(checking.images.runtimes[target.platform], probe_image=base,
-                       port=plan.port, path=plan.health_path, timeout_s=PROBE_TIMEOUT_S)
+                       port=plan.port, path=path, timeout_s=PROBE_TIMEOUT_S)
     out, err, code = await checking.clock.run("probe", target, _outcome(ctr))
     result = parse_probe(out, str(target.platform), exit_code=code, stderr=err)
     checking.report.record_check(str(target.platform), "probe", result.describe())

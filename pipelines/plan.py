@@ -1,25 +1,27 @@
 """The build graph as data: targets, stages, cache volumes and the output. No Dagger here.
 
-Every entry point builds this plan and hands it to the same stages (a Dagger module will too),
+Every entry point builds this plan and hands it to the same stages (the Dagger module too),
 and `--print` shows it without contacting an engine.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from pipelines.packagers import Install, Packager, TargetSpec
 from pipelines.platforms import Platform
 from pipelines.project import NodeProject
+from pipelines.project.shape import Shape
 from pipelines.settings import Settings
 
 Sharing = Literal["shared", "locked", "private"]
 
-# Where the stages keep npm's cache inside build containers.
-NPM_CACHE = "/cache/npm"
 APP_DIR = "/app"
+NODE_GYP_DIR = "/cache/node-gyp"
 TOOLCHAIN = ("python3", "make", "g++", "pkg-config")
 
 
@@ -40,16 +42,16 @@ class NativePackage:
     version: str
     verdict: str  # prebuilt | download | compile | missing
     path: str = ""  # the lockfile key (node_modules/...); empty for the project's own addon
-    own: bool = False  # the project's own addon, built by `npm run compile:bindings`
+    own: bool = False  # the project's own addon, built by its `compile:bindings` script
 
 
 @dataclass(frozen=True)
 class TargetAudit:
-    """What the audit says about one target: its native packages, and whether any production
-    package runs an install script that is not a native build."""
+    """What the audit says about one target: its native packages, and the production packages
+    whose install script is not a native build (they run too, on the target)."""
 
     packages: tuple[NativePackage, ...] = ()
-    plain_install_scripts: bool = False
+    scripted: tuple[str, ...] = ()
 
     @property
     def dependencies(self) -> tuple[NativePackage, ...]:
@@ -57,16 +59,19 @@ class TargetAudit:
         return tuple(p for p in self.packages if not p.own)
 
     @property
-    def needs_install_scripts(self) -> bool:
-        """Whether `npm ci` must run scripts: something compiles, downloads or runs a script.
+    def rebuild(self) -> tuple[str, ...]:
+        """Packages whose install scripts must run on the target, by name, once each.
 
-        When every native dependency ships a prebuilt binary for the target, scripts stay
-        off: they would only check the binary, and npm's implicit `node-gyp rebuild` for a
-        binding.gyp would need a toolchain for nothing.
+        A prebuilt binary needs no script; a compile or a download does, and so does a plain
+        install script the audit cannot see through.
         """
-        return self.plain_install_scripts or any(
-            p.verdict != "prebuilt" for p in self.dependencies
-        )
+        names = [p.name for p in self.dependencies if p.verdict in ("compile", "download")]
+        return tuple(dict.fromkeys([*names, *self.scripted]))
+
+    @property
+    def compiles(self) -> bool:
+        """Whether a rebuild may compile (a download falls back to node-gyp)."""
+        return any(p.verdict in ("compile", "download") for p in self.dependencies)
 
 
 @dataclass(frozen=True)
@@ -77,28 +82,15 @@ class Target:
     libc: str
     emulated: bool
     toolchain: bool
-    install_scripts: bool
+    rebuild: tuple[str, ...]
     caches: tuple[CacheVolume, ...]
     native_packages: tuple[NativePackage, ...] = ()
+    reasons: tuple[str, ...] = ()  # why this target needs a toolchain or work on the target
 
     @property
-    def deps_on_build_platform(self) -> bool:
-        """Whether production dependencies install natively on the engine's platform.
-
-        With scripts off, `npm ci` only unpacks tarballs: told the target's os, cpu and libc it
-        picks the same platform packages and bundled prebuilds it would pick on the target, so
-        that work need not run emulated. Scripts must run on the target itself.
-        """
-        return not self.install_scripts
-
-    @property
-    def install_command(self) -> tuple[str, ...]:
-        """The production install of this target's `deps` stage."""
-        base = ("npm", "ci", "--omit=dev")
-        if self.install_scripts:
-            return base
-        return (*base, "--ignore-scripts", f"--os={self.platform.os}",
-                f"--cpu={self.platform.node_arch}", f"--libc={self.libc}")
+    def spec(self) -> TargetSpec:
+        """The target as package managers name it."""
+        return TargetSpec(self.platform.os, self.platform.node_arch, self.libc)
 
 
 @dataclass(frozen=True)
@@ -117,117 +109,115 @@ class Plan:
 
     name: str
     source: Path
-    base_image: str
-    node_major: int
+    packager: Packager
+    shape: Shape
     engine_platform: Platform
     build_caches: tuple[CacheVolume, ...]
     compile_bindings: bool
     bindings_output: str
-    entrypoint: tuple[str, ...]
     port: int
-    health_path: str
     node_options: str
     targets: tuple[Target, ...]
     output: Output
+    cache_namespace: str = "nodepipe"
+    # Dev-only packages of the lockfile as (node_modules path, version): none may ship.
+    dev_packages: tuple[tuple[str, str], ...] = ()
     warnings: tuple[str, ...] = field(default=())
+
+    def dev_lockfile(self) -> str:
+        """The dev-only packages as an npm-shaped lockfile, the form the hygiene check reads."""
+        packages = {path: {"version": version, "dev": True} for path, version in self.dev_packages}
+        return json.dumps({"lockfileVersion": 3, "packages": packages})
+
+    @property
+    def base_image(self) -> str:
+        """The base of every build and runtime container."""
+        return self.shape.base_image
+
+    @property
+    def node_major(self) -> int:
+        """The Node.js major the image runs."""
+        return self.shape.node_major
+
+    @property
+    def install_all(self) -> Install:
+        """The build stage's install: every dependency, scripts off."""
+        return self.packager.install_all()
+
+    def install_production(self, target: Target) -> Install:
+        """A target's production install, natively on the engine, told the target platform."""
+        return self.packager.install_production(target.spec)
 
     def on_engine(self, engine_platform: Platform) -> Plan:
         """The same plan on an engine whose native platform is `engine_platform`."""
         targets = tuple(replace(t, emulated=t.platform != engine_platform) for t in self.targets)
-        return replace(self, engine_platform=engine_platform, targets=targets)
+        caches = build_caches(self.cache_namespace, self.packager, engine_platform,
+                              self.shape.libc, self.node_major)
+        return replace(self, engine_platform=engine_platform, targets=targets,
+                       build_caches=caches)
 
     def describe(self) -> dict[str, Any]:
         """The plan as JSON-safe data: what `--print` shows."""
-        return {
-            "name": self.name,
-            "source": str(self.source),
-            "base_image": self.base_image,
-            "node_major": self.node_major,
-            "engine_platform": str(self.engine_platform),
-            "build": {
-                "platform": None,  # the engine's own platform: runs once, natively
-                "stages": [
-                    {"name": "deps", "run": ["npm", "ci", "--ignore-scripts"]},
-                    {"name": "compile", "run": ["npm", "run", "compile"], "produces": "dist/"},
-                ],
-                "cache_volumes": [c.name for c in self.build_caches],
-            },
-            "targets": [_describe_target(self, t) for t in self.targets],
-            "output": _describe_output(self.output),
-            "warnings": list(self.warnings),
-        }
+        from pipelines.describe import describe_plan  # noqa: PLC0415 - describe imports plan
+
+        return describe_plan(self)
 
 
-def _describe_target(plan: Plan, target: Target) -> dict[str, Any]:
-    platform = str(target.platform)
-    stages: list[dict[str, Any]] = [
-        {"name": "deps", "platform": None if target.deps_on_build_platform else platform,
-         "toolchain": list(TOOLCHAIN) if target.install_scripts else [],
-         "run": list(target.install_command)},
-    ]
-    if plan.compile_bindings:
-        stages.append({"name": "bindings", "platform": platform, "toolchain": list(TOOLCHAIN),
-                       "run": ["npm", "run", "compile:bindings"]})
-    stages.append({"name": "runtime", "platform": platform, "user": "node",
-                   "cmd": list(plan.entrypoint)})
-    return {
-        "platform": str(target.platform),
-        "libc": target.libc,
-        "emulated": target.emulated,
-        "cache_volumes": [c.name for c in target.caches],
-        "stages": stages,
-        "native_packages": [
-            {"name": p.name, "version": p.version, "verdict": p.verdict, "own": p.own}
-            for p in target.native_packages
-        ],
-    }
+def cache_key(platform: Platform, libc: str, node_major: int) -> str:
+    """The name fragment of every arch-specific cache: os, arch, variant, libc, Node major."""
+    return f"{platform.slug}-{libc}-node{node_major}"
 
 
-def _describe_output(output: Output) -> dict[str, Any]:
-    if output.kind == "export":
-        return {"kind": "export", "path": str(output.path)}
-    return {"kind": "publish", "image": output.image, "tags": list(output.tags)}
+def packager_caches(namespace: str, packager: Packager, key: str) -> tuple[CacheVolume, ...]:
+    """The package manager's caches: content-addressed stores shared, the rest keyed."""
+    return tuple(
+        CacheVolume(f"{namespace}-{c.key}-{key}" if c.per_target else f"{namespace}-{c.key}",
+                    c.path)
+        for c in packager.caches()
+    )
 
 
-def shared_caches(namespace: str) -> tuple[CacheVolume, ...]:
-    """Caches whose content is the same on every architecture, so every target may share them.
-
-    npm's `_cacache` holds registry tarballs addressed by their integrity hash. A platform
-    package (`@img/sharp-linux-arm64`) is a different tarball from its x64 sibling, so sharing
-    the store can never hand one arch the other's binary.
-    """
-    return (CacheVolume(f"{namespace}-npm-cacache", f"{NPM_CACHE}/_cacache"),)
-
-
-def target_caches(namespace: str, platform: Platform, libc: str, node_major: int) -> tuple[
-    CacheVolume, ...
-]:
-    """Caches that can hold arch-specific content, keyed by os, arch, variant, libc and Node major.
-
-    The rule: anything that may contain a compiled binary or a package list for one platform
-    (prebuild downloads, node-gyp's dev dir, apt's lists and archives) is never shared between
-    targets. apt's directories are LOCKED because apt refuses concurrent writers.
-    """
-    key = f"{platform.slug}-{libc}-node{node_major}"
+def system_caches(namespace: str, key: str) -> tuple[CacheVolume, ...]:
+    """node-gyp's headers dir and apt's lists and archives, per target; apt's LOCKED because
+    apt refuses concurrent writers."""
     return (
-        *shared_caches(namespace),
-        CacheVolume(f"{namespace}-npm-prebuilds-{key}", f"{NPM_CACHE}/_prebuilds"),
-        CacheVolume(f"{namespace}-node-gyp-{key}", "/cache/node-gyp"),
+        CacheVolume(f"{namespace}-node-gyp-{key}", NODE_GYP_DIR),
         CacheVolume(f"{namespace}-apt-lists-{key}", "/var/lib/apt/lists", "locked"),
         CacheVolume(f"{namespace}-apt-archives-{key}", "/var/cache/apt/archives", "locked"),
     )
 
 
+def build_caches(
+    namespace: str, packager: Packager, engine: Platform, libc: str, node_major: int
+) -> tuple[CacheVolume, ...]:
+    """The build stage's caches: it runs on the engine's platform, so they are keyed by it."""
+    key = cache_key(engine, libc, node_major)
+    return (*packager_caches(namespace, packager, key), *system_caches(namespace, key))
+
+
+def target_caches(
+    namespace: str, packager: Packager, platform: Platform, libc: str, node_major: int
+) -> tuple[CacheVolume, ...]:
+    """Caches of one target. The rule: anything that may hold a compiled binary or a package
+    list for one platform (prebuild downloads, node-gyp, apt) is never shared between targets;
+    only content-addressed package stores are."""
+    key = cache_key(platform, libc, node_major)
+    return (*packager_caches(namespace, packager, key), *system_caches(namespace, key))
+
+
 def build_plan(
     settings: Settings,
     project: NodeProject,
+    shape: Shape,
     *,
     engine_platform: Platform,
     audit: Mapping[Platform, TargetAudit] | None = None,
+    dev_packages: tuple[tuple[str, str], ...] = (),
 ) -> Plan:
-    """Decide the whole build from settings, the project and (optionally) the audit's verdicts."""
+    """Decide the whole build from settings, the project, its shape and the audit's verdicts."""
     targets = tuple(
-        _target(settings, project, p, engine_platform, None if audit is None else audit.get(p))
+        _target(settings, project, shape, p, engine_platform,
+                None if audit is None else audit.get(p))
         for p in settings.platforms
     )
     if settings.publish:
@@ -237,43 +227,52 @@ def build_plan(
     return Plan(
         name=project.name,
         source=settings.source,
-        base_image=settings.base,
-        node_major=settings.node_major,
+        packager=project.packager,
+        shape=shape,
         engine_platform=engine_platform,
-        build_caches=shared_caches(settings.cache_namespace),
+        build_caches=build_caches(settings.cache_namespace, project.packager, engine_platform,
+                                  shape.libc, shape.node_major),
         compile_bindings=project.compiles_bindings,
         bindings_output=settings.bindings_output,
-        entrypoint=settings.entrypoint,
         port=settings.port,
-        health_path=settings.health_path,
         node_options=settings.node_options,
         targets=targets,
         output=output,
-        warnings=platform_warnings(settings),
+        cache_namespace=settings.cache_namespace,
+        dev_packages=dev_packages,
+        warnings=(*platform_warnings(settings), *shape.warnings),
     )
 
 
-def _target(
+def _target(  # noqa: PLR0917 - the plan values one target is made of, explicitly
     settings: Settings,
     project: NodeProject,
+    shape: Shape,
     platform: Platform,
     engine_platform: Platform,
     audit: TargetAudit | None,
 ) -> Target:
-    # Without an audit nothing is known: scripts run and the toolchain stays. With one, the
-    # toolchain goes only where something may compile: the project's own addon, or an install
-    # that runs scripts (a download falls back to node-gyp, a binding.gyp builds implicitly).
-    scripts = audit is None or audit.needs_install_scripts
+    # Without an audit nothing is known: every production package's scripts are unknown, so
+    # none is rebuilt and the toolchain stays for the project's own addon only.
+    audit = audit or TargetAudit()
+    reasons = [f"{name}: install script runs on the target" for name in audit.scripted]
+    reasons = [
+        *(f"{p.name}: {p.verdict} on this target" for p in audit.dependencies
+          if p.verdict in ("compile", "download")),
+        *reasons,
+    ]
+    if project.compiles_bindings:
+        reasons.append(f"{project.name}: own addon (compile:bindings)")
     return Target(
         platform=platform,
-        libc=settings.libc,
+        libc=shape.libc,
         emulated=platform != engine_platform,
-        toolchain=project.compiles_bindings or scripts,
-        install_scripts=scripts,
-        caches=target_caches(
-            settings.cache_namespace, platform, settings.libc, settings.node_major
-        ),
-        native_packages=audit.packages if audit else (),
+        toolchain=project.compiles_bindings or audit.compiles,
+        rebuild=audit.rebuild,
+        caches=target_caches(settings.cache_namespace, project.packager, platform, shape.libc,
+                             shape.node_major),
+        native_packages=audit.packages,
+        reasons=tuple(reasons),
     )
 
 

@@ -1,5 +1,5 @@
 """Before any engine work: audit the lockfile for the plan's targets and stop a build that
-cannot succeed (a binary missing for a target, native addons on a musl base)."""
+cannot succeed (a production package with no binary for a target)."""
 
 from __future__ import annotations
 
@@ -22,28 +22,30 @@ class BuildBlockedError(InputError):
     """The audit shows the build cannot produce a working image; nothing was built."""
 
 
-def audit_for_build(settings: Settings) -> dict[Platform, TargetAudit]:
-    """Audit the source for every target, online unless told otherwise; raise when blocked."""
-    report = _audit(settings)
+def audit_for_build(
+    settings: Settings, libc: str = "glibc", node_major: int = 22
+) -> dict[Platform, TargetAudit]:
+    """Audit the source for every target, online unless told otherwise; raise when blocked.
+
+    A musl base (Alpine) is fine where every production native package has a musl binary or
+    compiles with Alpine's toolchain; the audit's verdicts for the musl targets say which.
+    """
+    report = _audit(settings, libc)
     try:
         report.check()
     except MissingBinaryError as error:
+        hint = ""
+        if libc == "musl":
+            hint = f"; a glibc base such as node:{node_major}-bookworm-slim may have one"
         raise BuildBlockedError(
             f"no binary for a production package: {error} "
-            "(see `python -m pipelines.audit` for every package)"
+            f"(see `python -m pipelines.audit` for every package){hint}"
         ) from None
-    native = report.native()
-    if settings.libc == "musl" and any(not p.own for p in native):
-        names = ", ".join(sorted({p.name for p in native if not p.own}))
-        raise BuildBlockedError(
-            f"base image {settings.base} uses musl while native addons are present ({names}): "
-            f"use a glibc base such as node:{settings.node_major}-bookworm-slim"
-        )
     return {p: _target_audit(report, str(p)) for p in settings.platforms}
 
 
-def _audit(settings: Settings) -> AuditReport:
-    targets = [AuditTarget.parse(str(p), settings.libc) for p in settings.platforms]
+def _audit(settings: Settings, libc: str) -> AuditReport:
+    targets = [AuditTarget.parse(str(p), libc) for p in settings.platforms]
     if settings.audit == "offline":
         return audit_source(settings.source, targets, offline=True)
     try:
@@ -59,7 +61,8 @@ def _target_audit(report: AuditReport, platform: str) -> TargetAudit:
         NativePackage(p.name, p.version, str(verdict), path=p.path, own=p.own)
         for p, verdict in report.for_target(platform)
     )
-    scripts = any(
-        p.mechanism is Mechanism.INSTALL_SCRIPT and p.production for p in report.packages
-    )
-    return TargetAudit(packages, plain_install_scripts=scripts)
+    scripted = tuple(dict.fromkeys(
+        p.name for p in report.packages
+        if p.mechanism is Mechanism.INSTALL_SCRIPT and p.production
+    ))
+    return TargetAudit(packages, scripted=scripted)

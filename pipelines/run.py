@@ -16,8 +16,15 @@ from pipelines.errors import EngineUnavailableError, PipelineError
 from pipelines.logs import get_logger
 from pipelines.plan import Plan, Target
 from pipelines.platforms import Platform
-from pipelines.stages import app_build, bindings_build, dist, production_deps, runtime_image
-from pipelines.stages.app import SOURCE_EXCLUDES
+from pipelines.stages import (
+    app_build,
+    app_files,
+    bindings_build,
+    generated_modules,
+    production_deps,
+    rebuilt_deps,
+    runtime_image,
+)
 from pipelines.stages.image import oci_archive
 
 T = TypeVar("T")
@@ -39,6 +46,7 @@ class Images:
 
     app: dagger.Container
     deps: dict[Platform, dagger.Container]
+    rebuilt: dict[Platform, dagger.Container]  # only targets with install scripts to run
     bindings: dict[Platform, dagger.Container]  # empty when the service has no addon of its own
     runtimes: dict[Platform, dagger.Container]
 
@@ -79,21 +87,29 @@ def build_graph(plan: Plan, source: dagger.Directory) -> Images:
     """Build the whole lazy graph; nothing runs until a leaf is awaited."""
     app = app_build(plan, source)
     deps = {t.platform: production_deps(plan, t, source) for t in plan.targets}
+    rebuilt = {
+        t.platform: rebuilt_deps(plan, t, source, deps[t.platform])
+        for t in plan.targets
+        if t.rebuild
+    }
+    final = {t.platform: rebuilt.get(t.platform, deps[t.platform]) for t in plan.targets}
     bindings = {
-        t.platform: bindings_build(plan, t, source, deps[t.platform])
+        t.platform: bindings_build(plan, t, source, final[t.platform])
         for t in plan.targets
         if plan.compile_bindings
     }
+    files, generated = app_files(app), generated_modules(app)
     runtimes = {
-        t.platform: runtime_image(plan, t, dist(app), deps[t.platform], bindings.get(t.platform))
+        t.platform: runtime_image(plan, t, files, generated, final[t.platform],
+                                  bindings.get(t.platform))
         for t in plan.targets
     }
-    return Images(app=app, deps=deps, bindings=bindings, runtimes=runtimes)
+    return Images(app=app, deps=deps, rebuilt=rebuilt, bindings=bindings, runtimes=runtimes)
 
 
 def source_directory(plan: Plan) -> dagger.Directory:
-    """The project's source as the engine sees it, without host build output."""
-    return dag.host().directory(str(plan.source), exclude=SOURCE_EXCLUDES)
+    """The project's source as the engine sees it: what the image may ship, nothing else."""
+    return dag.host().directory(str(plan.source), exclude=list(plan.shape.files.excludes))
 
 
 @asynccontextmanager
@@ -117,6 +133,8 @@ async def build_all(plan: Plan, images: Images, clock: Clock) -> None:
 
     async def one_target(target: Target) -> None:
         await clock.run("deps", target, images.deps[target.platform].sync())
+        if target.platform in images.rebuilt:
+            await clock.run("rebuild", target, images.rebuilt[target.platform].sync())
         if target.platform in images.bindings:
             await clock.run("bindings", target, images.bindings[target.platform].sync())
         await clock.run("runtime", target, images.runtimes[target.platform].sync())

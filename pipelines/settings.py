@@ -26,6 +26,9 @@ CONFIG_FILE = "node-pipelines.toml"
 BUNDLED_EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "native-service"
 DEFAULT_PLATFORMS = ("linux/amd64", "linux/arm64")
 _NAME_UNSAFE = re.compile(r"[^a-z0-9._-]+")
+_APT_NAME = re.compile(r"^[a-z0-9][a-z0-9+.:=~-]*$")
+# Settings that must never live in a file of the source tree.
+SECRET_SETTINGS = ("registry_password",)
 
 
 class SettingsError(InputError):
@@ -49,7 +52,7 @@ class Settings(BaseSettings):
         Platform.parse(p) for p in DEFAULT_PLATFORMS
     )
     allow_unsupported_platforms: bool = False
-    node_major: int = Field(default=22, ge=18, le=40)
+    node_major: int | None = Field(default=None, ge=18, le=40)  # None: from the project
     base_image: str = ""  # empty: node:<node_major>-bookworm-slim
     image: str = ""
     tags: Annotated[tuple[str, ...], NoDecode] = ("latest",)
@@ -58,9 +61,16 @@ class Settings(BaseSettings):
     cache_namespace: str = "nodepipe"
     registry_username: str = ""
     registry_password: SecretStr = SecretStr("")
-    entrypoint: Annotated[tuple[str, ...], NoDecode] = ("node", "dist/entrypoint.js")
+    build_script: str | None = None  # None: `build`, else `compile`, else none; "" for none
+    start_command: Annotated[tuple[str, ...], NoDecode] = ()  # empty: from package.json
+    include: Annotated[tuple[str, ...], NoDecode] = ()
+    exclude: Annotated[tuple[str, ...], NoDecode] = ()
+    apt_packages: Annotated[tuple[str, ...], NoDecode] = ()
+    build_apt_packages: Annotated[tuple[str, ...], NoDecode] = ()
+    init: bool = False
     port: int = Field(default=8080, ge=1, le=65535)
-    health_path: str = "/healthz"
+    health: Literal["auto", "http", "tcp", "none"] = "auto"
+    health_path: str = ""  # empty: the health check waits for the port to accept connections
     node_options: str = "--max-old-space-size=2048"
     bindings_output: str = "build/Release"
     emulation: Literal["allow", "warn", "fail"] = "warn"
@@ -77,7 +87,8 @@ class Settings(BaseSettings):
             return tuple(p if isinstance(p, Platform) else Platform.parse(str(p)) for p in items)
         return items
 
-    @field_validator("tags", "entrypoint", mode="before")
+    @field_validator("tags", "start_command", "include", "exclude", "apt_packages",
+                     "build_apt_packages", mode="before")
     @classmethod
     def _parse_lists(cls, value: Any) -> Any:
         return _split_list(value)
@@ -111,19 +122,24 @@ class Settings(BaseSettings):
                 f"the registry {missing} is missing: set both NODEPIPE_REGISTRY_USERNAME and "
                 "NODEPIPE_REGISTRY_PASSWORD, or neither (Docker's config.json is used then)"
             )
-        if not self.entrypoint:
-            raise ValueError("the entrypoint is empty: pass for example node,dist/entrypoint.js")
+        for name in self.apt_packages + self.build_apt_packages:
+            if not _APT_NAME.match(name):
+                raise ValueError(
+                    f"{name!r} is not a Debian or Alpine package name: list names such as "
+                    "ffmpeg,tini (comma-separated)"
+                )
+        if self.health == "http" and not self.health_path:
+            raise ValueError("--health http needs --health-path, for example /healthz")
         return self
 
-    @property
-    def base(self) -> str:
-        """The runtime and build base image."""
-        return self.base_image or f"node:{self.node_major}-bookworm-slim"
+    def base_for(self, node_major: int) -> str:
+        """The runtime and build base image: the setting, or Node's slim Debian image."""
+        return self.base_image or f"node:{node_major}-bookworm-slim"
 
     @property
     def libc(self) -> str:
-        """The C library of the base image (glibc or musl)."""
-        return libc_of_image(self.base)
+        """The C library of the base image (glibc or musl): its tag says, whatever the major."""
+        return libc_of_image(self.base_for(22))
 
     @property
     def unsupported_platforms(self) -> tuple[Platform, ...]:
@@ -158,6 +174,13 @@ def read_config_file(source: Path) -> dict[str, Any]:
         raise SettingsError(
             f"{path} has unknown setting {', '.join(unknown)}: "
             f"known settings are {', '.join(sorted(Settings.model_fields))}"
+        )
+    secrets = sorted(set(values) & set(SECRET_SETTINGS))
+    if secrets:
+        raise SettingsError(
+            f"{path} sets {', '.join(secrets)}, a secret that must not live in the source tree: "
+            f"remove it and set {', '.join(ENV_PREFIX + s.upper() for s in secrets)} in the "
+            "environment (your CI's secret store)"
         )
     values.pop("source", None)  # the file lives in the source; it cannot move it
     return values

@@ -6,7 +6,11 @@
 // Node 18+ and no dependencies.
 //
 //   node hygiene.js --app /app --lockfile /tmp/nodepipe/package-lock.json [--root /]
+//                   [--allow ffmpeg,python3]
 //
+// --lockfile is npm's format (lockfileVersion 2/3 `packages`, or 1); node-pipelines writes one
+// of that shape for every package manager. --allow names system packages the service declared:
+// a tool they own (per dpkg's file lists), or named like one of them, is not a leak.
 // --root prefixes every scanned system path (bin directories, gcc's libexec, home directories);
 // it is `/` in an image and a fake root in tests.
 'use strict';
@@ -27,12 +31,12 @@ const COMPILER_PROPER = new Set(['cc1', 'cc1plus']);
 
 function usage(message) {
   process.stderr.write(`hygiene: ${message}\n` +
-    'usage: node hygiene.js [--app DIR] [--lockfile FILE] [--root DIR]\n');
+    'usage: node hygiene.js [--app DIR] [--lockfile FILE] [--root DIR] [--allow PKG,...]\n');
   process.exit(2);
 }
 
 function parseArgs(argv) {
-  const options = { app: '/app', lockfile: '', root: '/' };
+  const options = { app: '/app', lockfile: '', root: '/', allow: '' };
   for (let i = 0; i < argv.length; i++) {
     const name = argv[i].replace(/^--/, '');
     if (!argv[i].startsWith('--') || !(name in options)) usage(`unknown argument ${argv[i]}`);
@@ -41,6 +45,7 @@ function parseArgs(argv) {
   }
   options.app = path.resolve(options.app);
   options.lockfile = path.resolve(options.lockfile || path.join(options.app, 'package-lock.json'));
+  options.allow = new Set(options.allow.split(',').map((s) => s.trim()).filter(Boolean));
   return options;
 }
 
@@ -57,7 +62,33 @@ function isFile(file) {
   try { return fs.statSync(file).isFile(); } catch (_) { return false; } // dangling links are no tool
 }
 
-function buildTools(root, unchecked) {
+// Which dpkg package owns each file: /var/lib/dpkg/info/<package>[:arch].list.
+function dpkgOwners(root) {
+  const owners = new Map();
+  const info = path.join(root, '/var/lib/dpkg/info');
+  for (const name of list(info, [])) {
+    if (!name.endsWith('.list')) continue;
+    const pkg = name.slice(0, -'.list'.length).split(':')[0];
+    let text = '';
+    try { text = fs.readFileSync(path.join(info, name), 'utf8'); } catch (_) { continue; }
+    for (const file of text.split('\n')) if (file) owners.set(file, pkg);
+  }
+  return owners;
+}
+
+function declared(tool, allow, owners) {
+  if (!allow.size) return false;
+  const stem = path.basename(tool).replace(/[-.]?\d+(?:\.\d+)*$/, '');
+  return allow.has(stem) || allow.has(owners.get(tool)) ||
+    [...allow].some((pkg) => stem === pkg.replace(/[-.]?\d+(?:\.\d+)*$/, ''));
+}
+
+function buildTools(root, unchecked, allow) {
+  const owners = allow.size ? dpkgOwners(root) : new Map();
+  return rawBuildTools(root, unchecked).filter((tool) => !declared(tool, allow, owners));
+}
+
+function rawBuildTools(root, unchecked) {
   const dirs = new Set([...(process.env.PATH || '').split(':').filter(Boolean), ...BIN_DIRS]);
   const seen = new Set();
   const found = [];
@@ -132,12 +163,22 @@ function devDependencies(options, errors) {
     return [];
   }
   return devEntries(lock)
-    .filter(({ where }) => fs.existsSync(path.join(options.app, where, 'package.json')))
+    .filter(({ where, version }) => installedVersion(path.join(options.app, where), version))
     .map(({ where, version }) => ({
       name: where.slice(where.lastIndexOf('node_modules/') + 'node_modules/'.length),
       path: where,
       version,
     }));
+}
+
+// Whether a package is installed at `dir`, at `version` when the lockfile names one: a hoisted
+// production copy of the same name at another version is not the dev-only entry.
+function installedVersion(dir, version) {
+  let manifest;
+  try { manifest = JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8')); } catch (_) {
+    return false;
+  }
+  return !version || manifest.version === version;
 }
 
 // Apparent size, hard links counted once, symlinks not followed.
@@ -176,7 +217,8 @@ function main() {
     lockfile: options.lockfile,
     user: currentUser(),
     node_env: process.env.NODE_ENV === undefined ? null : process.env.NODE_ENV,
-    build_tools: buildTools(options.root, unchecked),
+    build_tools: buildTools(options.root, unchecked, options.allow),
+    allowed: [...options.allow],
     node_gyp_caches: nodeGypCaches(options.root, unchecked),
     dev_dependencies: devDependencies(options, errors),
     sizes: { app_bytes: sizeOf(options.app), node_modules_bytes: sizeOf(path.join(options.app, 'node_modules')) },

@@ -1,12 +1,15 @@
 #!/usr/bin/env node
 // Health probe run from a second container bound to the service: poll URL until it answers with
-// a 2xx status or the wait runs out. Prints ONE JSON object on stdout; exit 0 on a healthy
-// answer, 1 otherwise, 2 on bad arguments. Node 18+ and no dependencies (plain http).
+// a 2xx status, or (with a tcp:// URL) until the port accepts a connection, or the wait runs
+// out. Prints ONE JSON object on stdout; exit 0 when healthy, 1 otherwise, 2 on bad arguments.
+// Node 18+ and no dependencies (plain http and net).
 //
 //   node probe.js --url http://app:3000/healthz --timeout 30
+//   node probe.js --url tcp://app:3000 --timeout 30
 'use strict';
 
 const http = require('http');
+const net = require('net');
 
 const INTERVAL_MS = 500;
 const REQUEST_TIMEOUT_MS = 2000;
@@ -25,12 +28,23 @@ function parseArgs(argv) {
     options[name] = argv[i + 1];
   }
   const timeout = Number(options.timeout);
-  if (!options.url.startsWith('http://')) usage('--url must be an http:// URL');
+  if (!/^(http|tcp):\/\//.test(options.url)) usage('--url must be an http:// or tcp:// URL');
   if (!(timeout > 0)) usage('--timeout must be a positive number of seconds');
   return { url: options.url, timeoutMs: timeout * 1000 };
 }
 
+function connect(url) {
+  const { hostname, port } = new URL(url.replace(/^tcp:/, 'http:'));
+  return new Promise((resolve) => {
+    const socket = net.connect({ host: hostname, port: Number(port) });
+    socket.setTimeout(REQUEST_TIMEOUT_MS, () => socket.destroy(new Error(`no answer within ${REQUEST_TIMEOUT_MS} ms`)));
+    socket.on('connect', () => { socket.end(); resolve({ status: 'connected', body: null, error: null }); });
+    socket.on('error', (error) => resolve({ status: null, body: null, error: error.code || error.message }));
+  });
+}
+
 function attempt(url) {
+  if (url.startsWith('tcp://')) return connect(url);
   return new Promise((resolve) => {
     const request = http.get(url, { timeout: REQUEST_TIMEOUT_MS }, (response) => {
       let body = '';
@@ -51,7 +65,8 @@ async function main() {
   for (;;) {
     attempts += 1;
     last = await attempt(url);
-    const healthy = last.status !== null && last.status >= 200 && last.status < 300;
+    const healthy = last.status === 'connected' ||
+      (typeof last.status === 'number' && last.status >= 200 && last.status < 300);
     const elapsed = Date.now() - started;
     // A non-2xx answer may come from a service still warming up: keep polling until the bound.
     if (healthy || elapsed + INTERVAL_MS >= timeoutMs) {

@@ -95,7 +95,7 @@ class ProbeResult(_Judged):
 
     platform: str
     url: str
-    status: int | None
+    status: int | str | None  # an HTTP status, or "connected" for a tcp:// probe
     error: str | None
     body: str | None
     attempts: int
@@ -108,6 +108,10 @@ class ProbeResult(_Judged):
         if self.ok:
             return ()
         if self.status is None:
+            if self.url.startswith("tcp://"):
+                return (f"nothing accepted connections at {self.url} within "
+                        f"{self.timeout_s:g} s ({self.error}): is the service listening on "
+                        "that port (--port)?",)
             return (
                 f"the health endpoint {self.url} did not answer within {self.timeout_s:g} s "
                 f"({self.error})",
@@ -117,7 +121,9 @@ class ProbeResult(_Judged):
 
     @property
     def ok(self) -> bool:
-        """True when the endpoint answered with a 2xx status."""
+        """True when the endpoint answered with a 2xx status, or the port accepted a connection."""
+        if isinstance(self.status, str):
+            return self.status == "connected"
         return self.status is not None and 200 <= self.status < 300
 
 
@@ -202,6 +208,12 @@ def parse_smoke(
         raise _malformed("smoke", platform, error, stderr) from error
 
 
+def _status(value: Any) -> int | str | None:
+    if value is None or value == "connected":
+        return value  # type: ignore[no-any-return]
+    return int(value)
+
+
 def parse_probe(
     stdout: str, platform: str, *, exit_code: int | None = None, stderr: str = ""
 ) -> ProbeResult:
@@ -211,7 +223,7 @@ def parse_probe(
         return ProbeResult(
             platform=platform,
             url=str(data["url"]),
-            status=None if data["status"] is None else int(data["status"]),
+            status=_status(data["status"]),
             error=data.get("error"),
             body=data.get("body"),
             attempts=int(data["attempts"]),

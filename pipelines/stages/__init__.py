@@ -5,8 +5,9 @@ They never await, never read settings or the environment, and never log.
 
 from __future__ import annotations
 
-from pipelines.stages.app import app_build, dist
+from pipelines.stages.app import app_build, app_files, generated_modules
 from pipelines.stages.image import runtime_image
-from pipelines.stages.native import bindings_build, production_deps
+from pipelines.stages.native import bindings_build, production_deps, rebuilt_deps
 
-__all__ = ["app_build", "bindings_build", "dist", "production_deps", "runtime_image"]
+__all__ = ["app_build", "app_files", "bindings_build", "generated_modules", "production_deps",
+           "rebuilt_deps", "runtime_image"]

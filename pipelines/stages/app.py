@@ -1,46 +1,99 @@
-"""The platform-independent half: dependencies without scripts and the TypeScript compile, once."""
+"""The platform-independent half, once on the engine's own platform: every dependency with
+scripts off, the project's own lifecycle scripts, and its build step."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import dagger
 from dagger import dag
 
-from pipelines.plan import APP_DIR, NPM_CACHE, Plan
+from pipelines.packagers import Install, Packager
+from pipelines.plan import APP_DIR, NODE_GYP_DIR, Plan
+from pipelines.project.files import BUILD_LEFTOVERS
 from pipelines.stages.caches import with_caches
+from pipelines.stages.system import with_system_packages
 
-# What the dependency layer sees: change anything else and `npm ci` still comes from cache.
-MANIFESTS = ["package.json", "package-lock.json", ".npmrc"]
-# Never copied from the host: the engine builds these itself, for the right platform.
-SOURCE_EXCLUDES = ["node_modules", "**/node_modules", "dist", "build", ".git"]
+# Engines install their custom CA certificates (a corporate proxy's) into the system store,
+# which Node does not read; build containers point Node at it. The runtime image is untouched.
+SYSTEM_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
+# What the package manager keeps in node_modules for itself: never copied as generated output.
+_MANAGER_METADATA = [".bin", ".pnpm", ".package-lock.json", ".modules.yaml", ".yarn-state.yml",
+                     ".yarn-integrity", ".cache", ".vite", ".pnpm-workspace-state.json",
+                     ".pnpm-workspace-state-v1.json"]
 
 
-def with_npm(ctr: dagger.Container) -> dagger.Container:
-    """Point npm at the cache volumes and keep its output quiet and deterministic."""
-    return (
-        ctr.with_env_variable("npm_config_cache", NPM_CACHE)
-        .with_env_variable("npm_config_update_notifier", "false")
-        .with_env_variable("npm_config_fund", "false")
-        .with_env_variable("npm_config_audit", "false")
-        .with_workdir(APP_DIR)
-    )
+def with_packager(packager: Packager) -> Callable[[dagger.Container], dagger.Container]:
+    """The package manager at its pinned version, its caches' env, quiet output, in /app."""
+
+    def apply(ctr: dagger.Container) -> dagger.Container:
+        ctr = ctr.with_env_variable("NODE_EXTRA_CA_CERTS", SYSTEM_CA_BUNDLE).with_workdir(APP_DIR)
+        for name, value in packager.env().items():
+            ctr = ctr.with_env_variable(name, value)
+        for command in packager.setup():
+            ctr = ctr.with_exec(list(command))
+        return ctr
+
+    return apply
+
+
+def with_install(install: Install) -> Callable[[dagger.Container], dagger.Container]:
+    """Run one install step: its files, its environment, then its commands."""
+
+    def apply(ctr: dagger.Container) -> dagger.Container:
+        for path, contents in install.files.items():
+            ctr = ctr.with_new_file(f"{APP_DIR}/{path}", contents)
+        for name, value in install.env.items():
+            ctr = ctr.with_env_variable(name, value)
+        for command in install.commands:
+            ctr = ctr.with_exec(list(command))
+        return ctr
+
+    return apply
+
+
+def manifests(plan: Plan, source: dagger.Directory) -> dagger.Directory:
+    """The files an install reads; its digest changes only when they do."""
+    return source.filter(include=list(plan.packager.manifests()))
+
+
+def app_source(plan: Plan, source: dagger.Directory) -> dagger.Directory:
+    """The source as the image would ship it: `.dockerignore` (or the defaults) applied."""
+    return source.filter(exclude=list(plan.shape.files.excludes))
 
 
 def app_build(plan: Plan, source: dagger.Directory) -> dagger.Container:
-    """Install every dependency with scripts off and compile, on the engine's own platform."""
-    # No platform argument: TypeScript output is the same everywhere, so it is built once,
-    # natively, and never under emulation.
-    return (
+    """Install every dependency with scripts off, run the root's lifecycle scripts and build."""
+    # No platform argument: the build's output is JavaScript, the same everywhere, so it is
+    # built once, natively, and never under emulation.
+    ctr = (
         dag.container()
         .from_(plan.base_image)
-        .with_(with_npm)
         .with_(with_caches(plan.build_caches))
-        .with_directory(APP_DIR, source, include=MANIFESTS)
-        .with_exec(["npm", "ci", "--ignore-scripts"])
-        .with_directory(APP_DIR, source, exclude=SOURCE_EXCLUDES)
-        .with_exec(["npm", "run", "compile"])
+        .with_(with_system_packages(plan.shape.build_apt_packages, plan.shape.libc))
+        .with_(with_packager(plan.packager))
+        .with_env_variable("npm_config_devdir", NODE_GYP_DIR)
+        .with_directory(APP_DIR, manifests(plan, source))
+        .with_(with_install(plan.install_all))
+        .with_directory(APP_DIR, app_source(plan, source))
+        # Git hooks mean nothing in an image build, and there is no .git for husky to find.
+        .with_env_variable("HUSKY", "0")
+    )
+    for script in plan.shape.lifecycle_scripts:
+        ctr = ctr.with_exec(list(plan.packager.run_script(script)))
+    if plan.shape.build_script:
+        ctr = ctr.with_exec(list(plan.packager.run_script(plan.shape.build_script)))
+    return ctr
+
+
+def app_files(app: dagger.Container) -> dagger.Directory:
+    """The application the image ships: the build's app directory without node_modules."""
+    return app.directory(APP_DIR).filter(
+        exclude=["node_modules", "**/node_modules", *BUILD_LEFTOVERS]
     )
 
 
-def dist(app: dagger.Container) -> dagger.Directory:
-    """The compiled JavaScript the runtime image ships."""
-    return app.directory(f"{APP_DIR}/dist")
+def generated_modules(app: dagger.Container) -> dagger.Directory:
+    """What the root's scripts generated inside node_modules (`prisma generate`'s `.prisma/`)."""
+    return app.directory(f"{APP_DIR}/node_modules").filter(include=[".*"],
+                                                           exclude=_MANAGER_METADATA)

@@ -46,23 +46,26 @@ def smoke_container(
 def hygiene_container(
     runtime: dagger.Container,
     *,
-    lockfile: dagger.File | None = None,
+    dev_packages: str | None = None,
+    allow: Sequence[str] = (),
     app_dir: str = "/app",
     node: str = "node",
 ) -> dagger.Container:
     """Look for build tools, devDependencies, a root user and NODE_ENV in the runtime image.
 
-    Runs as the image's default user. `lockfile` defaults to the one in `app_dir`.
+    Runs as the image's default user. `dev_packages` is an npm-shaped lockfile (JSON text)
+    listing the dev-only packages; without it, the app's own package-lock.json is read.
+    `allow` names the system packages the service declared.
     """
     ctr = runtime.with_new_file(f"{SCRIPT_DIR}/hygiene.js", script("hygiene.js"))
     lock_path = f"{app_dir}/package-lock.json"
-    if lockfile is not None:
-        lock_path = f"{SCRIPT_DIR}/package-lock.json"
-        ctr = ctr.with_file(lock_path, lockfile)
-    return ctr.with_exec(
-        [node, f"{SCRIPT_DIR}/hygiene.js", "--app", app_dir, "--lockfile", lock_path],
-        expect=dagger.ReturnType.ANY,
-    )
+    if dev_packages is not None:
+        lock_path = f"{SCRIPT_DIR}/dev-packages.json"
+        ctr = ctr.with_new_file(lock_path, dev_packages)
+    args = [node, f"{SCRIPT_DIR}/hygiene.js", "--app", app_dir, "--lockfile", lock_path]
+    if allow:
+        args += ["--allow", ",".join(allow)]
+    return ctr.with_exec(args, expect=dagger.ReturnType.ANY)
 
 
 def app_service(runtime: dagger.Container, *, port: int) -> dagger.Service:
@@ -79,12 +82,14 @@ def health_probe(
     *,
     probe_image: dagger.Container,
     port: int,
-    path: str = "/healthz",
+    path: str | None = "/healthz",
     timeout_s: int = 30,
     node: str = "node",
 ) -> dagger.Container:
-    """Start the runtime image as a service and poll its health endpoint from `probe_image`."""
-    url = f"http://{SERVICE_ALIAS}:{port}/{path.lstrip('/')}"
+    """Start the runtime image as a service and poll it from `probe_image`: GET `path`, or
+    (with `path` None) wait until the port accepts connections."""
+    url = (f"http://{SERVICE_ALIAS}:{port}/{path.lstrip('/')}" if path is not None
+           else f"tcp://{SERVICE_ALIAS}:{port}")
     return (
         probe_image.with_service_binding(SERVICE_ALIAS, app_service(runtime, port=port))
         .with_new_file(f"{SCRIPT_DIR}/probe.js", script("probe.js"))

@@ -1,4 +1,5 @@
-"""The runtime image of one target: a fresh base, dist/, production node_modules, non-root."""
+"""The runtime image of one target: a fresh base, the application, production node_modules,
+the declared system packages, non-root."""
 
 from __future__ import annotations
 
@@ -6,42 +7,58 @@ import dagger
 from dagger import dag
 
 from pipelines.plan import APP_DIR, Plan, Target
+from pipelines.stages.caches import with_caches
+from pipelines.stages.system import with_system_packages
 
 RUNTIME_USER = "node"  # the unprivileged user every official Node image ships
+TINI = "/usr/bin/tini"  # where Debian's and Alpine's tini packages put it
 
 
-def runtime_image(
+def runtime_image(  # noqa: PLR0917 - the outputs of every stage the image is made of
     plan: Plan,
     target: Target,
-    dist: dagger.Directory,
+    app: dagger.Directory,
+    generated: dagger.Directory,
     deps: dagger.Container,
     bindings: dagger.Container | None,
 ) -> dagger.Container:
     """Assemble the image that ships: nothing from the build containers but their outputs."""
+    shape = plan.shape
+    ctr = dag.container(platform=dagger.Platform(str(target.platform))).from_(plan.base_image)
+    if shape.apt_packages:
+        apt = [c for c in target.caches if c.path.startswith("/var/")]
+        ctr = ctr.with_(with_caches(apt)).with_(
+            with_system_packages(shape.apt_packages, shape.libc)
+        )
+        for cache in apt:  # the caches are mounts; nothing of apt's lists ends up in the image
+            ctr = ctr.without_mount(cache.path)
     ctr = (
-        dag.container(platform=dagger.Platform(str(target.platform)))
-        .from_(plan.base_image)
-        .with_env_variable("NODE_ENV", "production")
+        ctr.with_env_variable("NODE_ENV", "production")
         .with_env_variable("NODE_OPTIONS", plan.node_options)
         # Most Node services read PORT; the image says which port it exposes.
         .with_env_variable("PORT", str(plan.port))
-        .with_workdir(APP_DIR)
-        .with_file(f"{APP_DIR}/package.json", deps.file(f"{APP_DIR}/package.json"),
-                   owner=RUNTIME_USER)
-        .with_file(f"{APP_DIR}/package-lock.json", deps.file(f"{APP_DIR}/package-lock.json"),
-                   owner=RUNTIME_USER)
+        # As under `npm start`: the dependencies' commands (next, prisma) are on PATH.
+        .with_env_variable("PATH", f"{APP_DIR}/node_modules/.bin:${{PATH}}", expand=True)
+    )
+    for name, value in shape.start.env.items():
+        ctr = ctr.with_env_variable(name, value)
+    ctr = (
+        ctr.with_workdir(APP_DIR)
+        .with_directory(APP_DIR, app, owner=RUNTIME_USER)
         .with_directory(f"{APP_DIR}/node_modules", deps.directory(f"{APP_DIR}/node_modules"),
                         owner=RUNTIME_USER)
-        .with_directory(f"{APP_DIR}/dist", dist, owner=RUNTIME_USER)
+        .with_directory(f"{APP_DIR}/node_modules", generated, owner=RUNTIME_USER)
     )
     if bindings is not None:
         output = f"{APP_DIR}/{plan.bindings_output.strip('/')}"
         ctr = ctr.with_directory(output, bindings.directory(output), owner=RUNTIME_USER)
+    if shape.init:
+        ctr = ctr.with_entrypoint([TINI, "--"])
     return (
         ctr.with_label("org.opencontainers.image.title", plan.name)
         .with_user(RUNTIME_USER)
         .with_exposed_port(plan.port)
-        .with_default_args(list(plan.entrypoint))
+        .with_default_args(list(shape.start.cmd))
     )
 
 

@@ -135,7 +135,8 @@ def _plan_installs() -> dict[str, tuple[bool, tuple[str, ...]]]:
     from pipelines.settings import load_settings  # noqa: PLC0415
 
     plan = make_plan(load_settings({}, {}), Platform.parse("linux/amd64"))
-    return {t.platform.node_arch: (t.deps_on_build_platform, (*t.install_command[1:], *QUIET))
+    return {t.platform.node_arch: (not t.rebuild, (*plan.install_production(t).commands[0][1:],
+                                                    *QUIET))
             for t in plan.targets}
 
 

@@ -22,10 +22,9 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.plan import Target, build_plan
+from pipelines.plan import Plan, Target
 from pipelines.platforms import Platform
-from pipelines.preflight import audit_for_build
-from pipelines.project import NodeProject
+from pipelines.prepare import prepare
 from pipelines.settings import load_settings
 from tests.conftest import EXAMPLE, TOOLS, node_binary, require_program
 
@@ -113,9 +112,9 @@ def prepared_app(arch: str) -> Path:
         _copy_sources(work)
         # The plan's own production install for this target: scripts off, so the engine runs
         # it natively with the target's --os/--cpu/--libc, exactly as here.
-        target = example_target(arch)
-        assert target.deps_on_build_platform, "the example's deps are all prebuilt"
-        _, *install = target.install_command
+        plan, target = example_target(arch)
+        assert not target.rebuild, "the example's deps are all prebuilt"
+        ((_, *install),) = plan.install_production(target).commands
         _run([npm, *install, "--no-audit", "--no-fund"], work)
         # The script the pipeline runs in its build container, pointed at this arch's headers.
         _run([npm, "run", "compile:bindings", "--", f"--arch={arch}", f"--nodedir={node_dir}"],
@@ -126,14 +125,11 @@ def prepared_app(arch: str) -> Path:
 
 
 @cache
-def example_target(arch: str) -> Target:
-    """The example's target for `arch` in the plan the build makes (online audit)."""
-    settings = load_settings({}, {})
-    plan = build_plan(settings, NodeProject.load(settings.source),
-                      engine_platform=Platform.parse("linux/amd64"),
-                      audit=audit_for_build(settings))
+def example_target(arch: str) -> tuple[Plan, Target]:
+    """The example's plan and its target for `arch`, as the build makes them (online audit)."""
+    plan = prepare(load_settings({}, {}), Platform.parse("linux/amd64"))
     (target,) = [t for t in plan.targets if t.platform.node_arch == arch]
-    return target
+    return plan, target
 
 
 def native_packages() -> list[str]:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from dagger import dag
 
-from pipelines.plan import NativePackage, Plan, TargetAudit, build_plan
+from pipelines.plan import NativePackage, Plan, TargetAudit
 from pipelines.platforms import Platform
-from pipelines.project import NodeProject
+from pipelines.prepare import prepare
 from pipelines.run import Images, build_graph
 from pipelines.settings import load_settings
 
@@ -25,12 +25,8 @@ EXAMPLE_AUDIT = TargetAudit((
 def plan() -> Plan:
     """The default plan for the bundled example on an amd64 engine."""
     settings = load_settings({}, {})
-    return build_plan(
-        settings,
-        NodeProject.load(settings.source),
-        engine_platform=Platform.parse("linux/amd64"),
-        audit=dict.fromkeys(settings.platforms, EXAMPLE_AUDIT),
-    )
+    return prepare(settings, Platform.parse("linux/amd64"),
+                   audit=dict.fromkeys(settings.platforms, EXAMPLE_AUDIT))
 
 
 @pytest.fixture

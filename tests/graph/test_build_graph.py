@@ -12,9 +12,9 @@ from dagger import dag
 from pipelines import run
 from pipelines.credentials import Credentials
 from pipelines.execute import _auth
-from pipelines.plan import NativePackage, Plan, TargetAudit, build_plan
+from pipelines.plan import NativePackage, Plan, TargetAudit
 from pipelines.platforms import Platform
-from pipelines.project import NodeProject
+from pipelines.prepare import prepare
 from pipelines.run import Images
 from pipelines.settings import load_settings
 from pipelines.stages.image import oci_archive
@@ -36,16 +36,31 @@ def test_build_stage_runs_npm_ci_without_scripts_then_compile(images: Images) ->
 
 
 def test_build_stage_is_shared_by_every_target(images: Images) -> None:
-    """Both runtime images take dist/ from the identical build-platform chain."""
-    dists = []
+    """Both runtime images take the application from the identical build-platform chain."""
+    apps = []
     for runtime in images.runtimes.values():
         copies = query.named(runtime, "withDirectory")
-        (call,) = [c for c in copies if c.args["path"] == "/app/dist"]
-        dists.append(call.args["source"])
-    assert len(dists) == 2
-    assert query.same_chain(dists[0], dists[1])
-    assert query.platform(dists[0]) is None
-    assert query.calls(dists[0])[:-1] == query.calls(images.app)
+        (call,) = [c for c in copies if c.args["path"] == "/app"]
+        apps.append(call.args["directory"] if "directory" in call.args else call.args["source"])
+    assert len(apps) == 2
+    assert query.same_chain(apps[0], apps[1])
+    assert query.platform(apps[0]) is None
+    assert query.calls(apps[0])[:len(query.calls(images.app))] == query.calls(images.app)
+
+
+def test_build_stage_installs_from_the_manifests_only_then_builds(images: Images) -> None:
+    """The install sees a filter of the manifests (so a source change keeps it cached), then
+    the whole source arrives and the build script runs."""
+    calls = query.calls(images.app)
+    copies = [c for c in calls if c.name == "withDirectory" and c.args["path"] == "/app"]
+    manifests, _source = (c.args["source"] for c in copies)
+    (wanted,) = query.named(manifests, "filter")
+    assert "package-lock.json" in wanted.args["include"]
+    assert query.execs(images.app)[-2:] == [["npm", "ci", "--ignore-scripts"],
+                                            ["npm", "run", "compile"]]
+    env = {c.args["name"]: c.args["value"] for c in query.named(images.app, "withEnvVariable")}
+    assert env["NODE_EXTRA_CA_CERTS"] == "/etc/ssl/certs/ca-certificates.crt"
+    assert env["HUSKY"] == "0"
 
 
 def mounted_by(runtime: object) -> set[str]:
@@ -83,7 +98,8 @@ def test_no_arch_specific_cache_is_mounted_by_two_targets(plan: Plan, images: Im
 def test_cache_mounts_match_the_plan(plan: Plan, images: Images) -> None:
     """Every cache volume a target's stages mount is one the plan names for that target."""
     for target in plan.targets:
-        mounted = mounted_by(images.runtimes[target.platform])
+        own = [images.deps[target.platform], images.bindings[target.platform]]
+        mounted = {key for ctr in own for _, key, _ in query.cache_mounts(ctr)}
         assert mounted <= {c.name for c in target.caches}
         assert any("apt-archives" in key for key in mounted), "the addon compile uses apt caches"
 
@@ -104,30 +120,31 @@ def test_bindings_compile_on_the_target_with_local_headers(plan: Plan, images: I
                                 images.deps[target.platform].directory("/app/node_modules"))
 
 
-def test_scripts_run_on_the_target_when_something_compiles(plan: Plan) -> None:
-    """A dependency without a prebuilt binary moves the production install onto the target,
-    with scripts on and the toolchain, and the addon compiles in the same container."""
+def test_scripts_run_on_the_target_only_for_the_packages_that_need_them(plan: Plan) -> None:
+    """A dependency without a prebuilt binary is rebuilt by name on the target, with the
+    toolchain, after the install ran natively with scripts off; the addon builds on top."""
     compiles = TargetAudit((NativePackage("bcrypt", "6.0.0", "compile", "node_modules/bcrypt"),))
     settings = load_settings({}, {})
-    scripted = build_plan(settings, NodeProject.load(settings.source),
-                          engine_platform=Platform.parse("linux/amd64"),
-                          audit=dict.fromkeys(settings.platforms, compiles))
+    scripted = prepare(settings, Platform.parse("linux/amd64"),
+                       audit=dict.fromkeys(settings.platforms, compiles))
     images = run.build_graph(scripted, dag.directory())
     for target in scripted.targets:
-        deps = images.deps[target.platform]
-        assert query.platform(deps) == str(target.platform)
-        commands = [" ".join(cmd) for cmd in query.execs(deps)]
-        assert "g++" in commands[1] and commands[-1] == "npm ci --omit=dev"
-        bindings = images.bindings[target.platform]
-        assert query.calls(bindings)[: len(query.calls(deps))] == query.calls(deps)
+        assert query.platform(images.deps[target.platform]) is None
+        rebuilt = images.rebuilt[target.platform]
+        assert query.platform(rebuilt) == str(target.platform)
+        commands = [" ".join(cmd) for cmd in query.execs(rebuilt)]
+        assert "g++" in commands[1] and commands[-1] == "npm rebuild bcrypt"
+        (modules,) = [c for c in query.named(images.bindings[target.platform], "withDirectory")
+                      if c.args["path"] == "/app/node_modules"]
+        assert query.same_chain(modules.args["source"], rebuilt.directory("/app/node_modules"))
 
 
 def test_runtime_installs_no_toolchain_and_only_production_deps(images: Images) -> None:
     """The runtime chain runs nothing; node_modules comes from the target's production install."""
     for platform, runtime in images.runtimes.items():
         assert query.execs(runtime) == [], "the runtime image must not run any build command"
-        (modules,) = [c for c in query.named(runtime, "withDirectory")
-                      if c.args["path"] == "/app/node_modules"]
+        (modules, _generated) = [c for c in query.named(runtime, "withDirectory")
+                                 if c.args["path"] == "/app/node_modules"]
         commands = query.execs(modules.args["source"])
         assert commands == query.execs(images.deps[platform])
         assert all("--omit=dev" in cmd for cmd in commands), "devDependencies leaked"
@@ -142,7 +159,7 @@ def test_runtime_is_non_root_with_production_env(plan: Plan, images: Images) -> 
         assert query.calls(runtime)[-1].args["args"] == ["node", "dist/entrypoint.js"]
         env = {c.args["name"]: c.args["value"] for c in query.named(runtime, "withEnvVariable")}
         assert env == {"NODE_ENV": "production", "NODE_OPTIONS": plan.node_options,
-                       "PORT": str(plan.port)}
+                       "PORT": str(plan.port), "PATH": "/app/node_modules/.bin:${PATH}"}
         (port,) = query.named(runtime, "withExposedPort")
         assert port.args["port"] == 8080
         owners = {c.args.get("owner") for c in query.named(runtime, "withDirectory")}

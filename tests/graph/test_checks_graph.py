@@ -67,14 +67,15 @@ def test_hygiene_runs_as_the_default_user_with_the_image_lockfile() -> None:
     assert added[-1].args["expect"] == dagger.ReturnType.ANY.value
 
 
-def test_hygiene_can_take_the_lockfile_from_elsewhere() -> None:
-    """A lockfile given as a File is placed next to the script and passed to it."""
-    lock = dag.directory().file("package-lock.json")
-    added = added_calls(hygiene_container(runtime(), lockfile=lock), runtime())
-    (mounted,) = [c for c in added if c.name == "withFile"]
-    assert mounted.args["path"] == f"{SCRIPT_DIR}/package-lock.json"
-    assert mounted.args["source"] is lock
-    assert added[-1].args["args"][-2:] == ["--lockfile", f"{SCRIPT_DIR}/package-lock.json"]
+def test_hygiene_takes_the_dev_packages_and_the_declared_system_packages() -> None:
+    """Dev packages given as npm-shaped JSON go next to the script; declared packages pass."""
+    added = added_calls(hygiene_container(runtime(), dev_packages='{"packages": {}}',
+                                          allow=("ffmpeg", "python3")), runtime())
+    (written,) = [c for c in added if c.name == "withNewFile"
+                  and c.args["path"].endswith("dev-packages.json")]
+    assert written.args["contents"] == '{"packages": {}}'
+    assert added[-1].args["args"][-4:] == [
+        "--lockfile", f"{SCRIPT_DIR}/dev-packages.json", "--allow", "ffmpeg,python3"]
 
 
 def test_service_runs_the_image_command() -> None:

@@ -77,7 +77,7 @@ def test_unsupported_platform_warns_about_ci_time_and_storage(tmp_path: Path) ->
     """An opted-in extra platform builds a plan and warns on stderr about its cost."""
     fixture = REPO / "tests" / "fixtures" / "lockfiles" / "pure-js"
     manifest = json.loads((fixture / "package.json").read_text())
-    manifest["scripts"] = {"compile": "tsc"}
+    manifest["scripts"] = {"compile": "tsc", "start": "node dist/index.js"}
     (tmp_path / "package.json").write_text(json.dumps(manifest))
     (tmp_path / "package-lock.json").write_text((fixture / "package-lock.json").read_text())
     result = build(str(tmp_path), "--print", "--audit", "offline", "--allow-unsupported-platforms",

@@ -10,9 +10,9 @@ import pytest
 
 from pipelines.errors import InputError, PipelineError
 from pipelines.logs import configure_logging
-from pipelines.plan import NativePackage, TargetAudit, build_plan
+from pipelines.plan import NativePackage, TargetAudit
 from pipelines.platforms import Platform
-from pipelines.project import NodeProject
+from pipelines.prepare import prepare
 from pipelines.run import report_emulation
 from pipelines.settings import load_settings
 from tests.conftest import EXAMPLE
@@ -22,8 +22,7 @@ AMD64, ARM64 = Platform.parse("linux/amd64"), Platform.parse("linux/arm64")
 
 def plan_for(flags: dict | None = None, engine: Platform = AMD64, native=None):
     settings = load_settings(flags or {}, {})
-    return build_plan(settings, NodeProject.load(settings.source), engine_platform=engine,
-                      audit=native)
+    return prepare(settings, engine, audit=native or {})
 
 
 def test_arch_specific_caches_are_disjoint_and_keyed() -> None:
@@ -52,32 +51,35 @@ def test_emulation_follows_the_engine_platform() -> None:
     assert [t.emulated for t in plan.on_engine(ARM64).targets] == [True, False]
 
 
-def test_toolchain_only_where_something_compiles(tmp_path: Path) -> None:
-    """All prebuilt and no own addon: no toolchain and scripts off; a compile brings both back."""
+def test_toolchain_and_target_work_only_where_something_compiles(tmp_path: Path) -> None:
+    """All prebuilt and no own addon: no toolchain and nothing rebuilt; a compile rebuilds
+    exactly that package, with the toolchain. Production installs always run told the target."""
     src = tmp_path / "svc"
     shutil.copytree(EXAMPLE, src, ignore=shutil.ignore_patterns("node_modules", "native"))
     manifest = json.loads((src / "package.json").read_text())
     del manifest["scripts"]["compile:bindings"]
     (src / "package.json").write_text(json.dumps(manifest))
     prebuilt = TargetAudit((NativePackage("sharp", "0.35.5", "prebuilt"),))
-    compiles = TargetAudit((NativePackage("bcrypt", "6.0.0", "compile"),))
+    compiles = TargetAudit((NativePackage("sharp", "0.35.5", "prebuilt"),
+                            NativePackage("bcrypt", "6.0.0", "compile")))
     plan = plan_for({"source": str(src)}, native={AMD64: prebuilt, ARM64: compiles})
     assert [t.toolchain for t in plan.targets] == [False, True]
-    assert [t.install_command for t in plan.targets] == [
-        ("npm", "ci", "--omit=dev", "--ignore-scripts", "--os=linux", "--cpu=x64", "--libc=glibc"),
-        ("npm", "ci", "--omit=dev"),
+    assert [t.rebuild for t in plan.targets] == [(), ("bcrypt",)]
+    assert [plan.install_production(t).commands for t in plan.targets] == [
+        (("npm", "ci", "--omit=dev", "--ignore-scripts", "--os=linux", "--cpu=x64",
+          "--libc=glibc"),),
+        (("npm", "ci", "--omit=dev", "--ignore-scripts", "--os=linux", "--cpu=arm64",
+          "--libc=glibc"),),
     ]
-    assert [t.deps_on_build_platform for t in plan.targets] == [True, False]
-    unaudited = plan_for({"source": str(src)}).targets
-    assert [(t.toolchain, t.install_scripts) for t in unaudited] == [(True, True), (True, True)]
+    assert plan.targets[1].reasons == ("bcrypt: compile on this target",)
 
 
-def test_plain_install_script_keeps_scripts_on(tmp_path: Path) -> None:
-    """A production package with a non-native install script keeps npm's scripts on."""
-    audit = TargetAudit((NativePackage("sharp", "0.35.5", "prebuilt"),),
-                        plain_install_scripts=True)
-    assert audit.needs_install_scripts
-    assert not TargetAudit((NativePackage("own", "1", "compile", own=True),)).needs_install_scripts
+def test_plain_install_script_is_rebuilt_without_a_toolchain() -> None:
+    """A production package with a non-native install script runs it, and needs no compiler."""
+    audit = TargetAudit((NativePackage("sharp", "0.35.5", "prebuilt"),), scripted=("core-js",))
+    assert audit.rebuild == ("core-js",)
+    assert not audit.compiles
+    assert not TargetAudit((NativePackage("own", "1", "compile", own=True),)).rebuild
 
 
 def test_describe_has_the_documented_shape() -> None:
@@ -87,7 +89,11 @@ def test_describe_has_the_documented_shape() -> None:
     assert [t["platform"] for t in data["targets"]] == ["linux/amd64", "linux/arm64"]
     assert all(t["cache_volumes"] for t in data["targets"])
     assert data["build"]["platform"] is None
-    assert [s["name"] for s in data["build"]["stages"]] == ["deps", "compile"]
+    assert [s["name"] for s in data["build"]["stages"]] == ["deps", "build"]
+    assert data["build"]["stages"][1]["run"] == ["npm", "run", "compile"]
+    assert data["package_manager"]["name"] == "npm"
+    assert data["image"]["cmd"] == ["node", "dist/entrypoint.js"]
+    assert "src/" in data["image"]["files"]["top_level"]
     assert data["output"] == {"kind": "export", "path": "build/native-service.oci.tar"}
     published = plan_for({"publish": True, "image": "localhost:5000/svc", "tags": "1,latest"})
     assert published.describe()["output"] == {
@@ -105,14 +111,6 @@ def test_source_without_manifest_or_lockfile(tmp_path: Path, remove: str, wanted
     (src / remove).unlink()
     with pytest.raises(InputError, match=wanted):
         plan_for({"source": str(src)})
-
-
-def test_yarn_lockfile_is_named(tmp_path: Path) -> None:
-    """A yarn project is told that yarn lockfiles are not supported yet."""
-    (tmp_path / "package.json").write_text('{"name": "x", "scripts": {"compile": "tsc"}}')
-    (tmp_path / "yarn.lock").write_text("")
-    with pytest.raises(InputError, match="yarn lockfiles are not supported yet"):
-        NodeProject.load(tmp_path)
 
 
 def test_emulation_policy_fail_stops_emulated_targets(

@@ -21,8 +21,8 @@ def test_defaults_build_the_example_for_amd64_and_arm64() -> None:
     s = load_settings({}, {})
     assert s.source == BUNDLED_EXAMPLE
     assert [str(p) for p in s.platforms] == ["linux/amd64", "linux/arm64"]
-    assert s.node_major == 22
-    assert s.base == "node:22-bookworm-slim"
+    assert s.node_major is None  # taken from the project
+    assert s.base_for(22) == "node:22-bookworm-slim"
     assert s.node_options == "--max-old-space-size=2048"
     assert s.export_file("native-service") == Path("build/native-service.oci.tar")
     assert s.export_file("@acme/api") == Path("build/acme-api.oci.tar")

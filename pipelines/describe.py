@@ -1,0 +1,101 @@
+"""`--print`: the plan as JSON-safe data, stage by stage, with what goes into the image."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pipelines.plan import TOOLCHAIN, Output, Plan, Target
+
+
+def describe_plan(plan: Plan) -> dict[str, Any]:
+    """Everything the build will do, without contacting an engine."""
+    shape = plan.shape
+    return {
+        "name": plan.name,
+        "source": str(plan.source),
+        "package_manager": {"name": plan.packager.name,
+                            "version": plan.packager.version or "bundled with the base image",
+                            "lockfile": plan.packager.lockfile},
+        "base_image": plan.base_image,
+        "node_major": plan.node_major,
+        "node_major_from": shape.node_major_from,
+        "engine_platform": str(plan.engine_platform),
+        "build": {
+            "platform": None,  # the engine's own platform: runs once, natively
+            "stages": _build_stages(plan),
+            "cache_volumes": [c.name for c in plan.build_caches],
+        },
+        "image": _describe_image(plan),
+        "targets": [_describe_target(plan, t) for t in plan.targets],
+        "output": _describe_output(plan.output),
+        "warnings": list(plan.warnings),
+    }
+
+
+def _build_stages(plan: Plan) -> list[dict[str, Any]]:
+    shape = plan.shape
+    stages: list[dict[str, Any]] = []
+    if shape.build_apt_packages:
+        stages.append({"name": "system", "apt": list(shape.build_apt_packages)})
+    stages.append({"name": "deps", "run": [list(c) for c in plan.install_all.commands]})
+    for script in shape.lifecycle_scripts:
+        stages.append({"name": script, "run": list(plan.packager.run_script(script))})
+    if shape.build_script:
+        stages.append({"name": "build", "run": list(plan.packager.run_script(shape.build_script))})
+    return stages
+
+
+def _describe_image(plan: Plan) -> dict[str, Any]:
+    shape = plan.shape
+    health: dict[str, Any] = {"kind": shape.health}
+    if shape.health == "http":
+        health["path"] = shape.health_path
+    return {
+        "files": {"from": shape.files.origin, "top_level": shape.files.listing(plan.source),
+                  "excludes": list(shape.files.excludes),
+                  "build_outputs": "everything the build step leaves in the app directory"
+                                   if shape.build_script else None},
+        "cmd": list(shape.start.cmd),
+        "cmd_from": shape.start.origin,
+        "entrypoint": ["tini", "--"] if shape.init else [],
+        "env": dict(shape.start.env),
+        "apt_packages": list(shape.apt_packages),
+        "user": "node",
+        "port": plan.port,
+        "health": health,
+    }
+
+
+def _describe_target(plan: Plan, target: Target) -> dict[str, Any]:
+    platform = str(target.platform)
+    stages: list[dict[str, Any]] = [
+        {"name": "deps", "platform": None, "toolchain": [],
+         "run": [list(c) for c in plan.install_production(target).commands]},
+    ]
+    if target.rebuild:
+        stages.append({"name": "rebuild", "platform": platform,
+                       "toolchain": list(TOOLCHAIN) if target.toolchain else [],
+                       "run": list(plan.packager.rebuild(target.rebuild))})
+    if plan.compile_bindings:
+        stages.append({"name": "bindings", "platform": platform, "toolchain": list(TOOLCHAIN),
+                       "run": list(plan.packager.run_script("compile:bindings"))})
+    stages.append({"name": "runtime", "platform": platform, "user": "node",
+                   "cmd": list(plan.shape.start.cmd)})
+    return {
+        "platform": platform,
+        "libc": target.libc,
+        "emulated": target.emulated,
+        "why_on_target": list(target.reasons),
+        "cache_volumes": [c.name for c in target.caches],
+        "stages": stages,
+        "native_packages": [
+            {"name": p.name, "version": p.version, "verdict": p.verdict, "own": p.own}
+            for p in target.native_packages
+        ],
+    }
+
+
+def _describe_output(output: Output) -> dict[str, Any]:
+    if output.kind == "export":
+        return {"kind": "export", "path": str(output.path)}
+    return {"kind": "publish", "image": output.image, "tags": list(output.tags)}

@@ -1,0 +1,36 @@
+"""Settings to plan, without an engine: the project, its shape, the audit, the plan.
+
+Both entry points (`python -m pipelines.build` and the Dagger module) start here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from pipelines.plan import Plan, TargetAudit, build_plan
+from pipelines.platforms import Platform
+from pipelines.preflight import audit_for_build
+from pipelines.project import NodeProject
+from pipelines.project.shape import shape_of
+from pipelines.settings import Settings
+
+
+def prepare(
+    settings: Settings,
+    engine: Platform,
+    *,
+    audit: Mapping[Platform, TargetAudit] | None = None,
+) -> Plan:
+    """The plan for `settings` on an engine running natively on `engine`.
+
+    `audit` replaces the preflight audit (tests pass verdicts they choose); by default the
+    audit runs, and a build it shows cannot work stops here.
+    """
+    project = NodeProject.load(settings.source)
+    shape = shape_of(settings, project)
+    if audit is None:
+        audit = audit_for_build(settings, shape.libc, shape.node_major)
+    entries = project.packager.read_lockfile(project.source, project.manifest)
+    dev = tuple((e.path, e.version) for e in entries.values() if e.dev and e.path)
+    return build_plan(settings, project, shape, engine_platform=engine, audit=audit,
+                      dev_packages=dev)

@@ -1,0 +1,88 @@
+"""The Node.js project being built: what its package.json, lockfile and dotfiles say, read once.
+
+`NodeProject.load` reads facts; `pipelines.project.shape` turns them and the settings into the
+decisions the plan needs (build step, files, start command, Node version).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pipelines.errors import InputError
+from pipelines.packagers import Packager, detect
+from pipelines.project.node_version import NodeVersion, node_version
+
+# The project's own lifecycle scripts, in the order npm runs them on `npm install`.
+LIFECYCLE = ("preinstall", "install", "postinstall", "prepare")
+
+
+class ProjectError(InputError):
+    """A source directory that is not a buildable Node.js project."""
+
+
+@dataclass(frozen=True)
+class NodeProject:
+    """The parts of a Node.js project the plan needs."""
+
+    source: Path
+    name: str
+    scripts: Mapping[str, str]
+    main: str | None
+    packager: Packager
+    node: NodeVersion
+    manifest: Mapping[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def compiles_bindings(self) -> bool:
+        """Whether the project builds its own addon with its `compile:bindings` script."""
+        return "compile:bindings" in self.scripts
+
+    @property
+    def lifecycle_scripts(self) -> tuple[str, ...]:
+        """The root's own install-time scripts, in npm's order."""
+        return tuple(s for s in LIFECYCLE if s in self.scripts)
+
+    @classmethod
+    def load(cls, source: Path) -> NodeProject:
+        """Read `source`; one sentence when it is not a Node.js project with a lockfile."""
+        if not source.is_dir():
+            raise ProjectError(
+                f"source directory {source} does not exist: pass the service's root as SOURCE"
+            )
+        manifest_path = source / "package.json"
+        if not manifest_path.is_file():
+            raise ProjectError(
+                f"{source} has no package.json: point SOURCE at the Node.js service's root"
+            )
+        data = read_json(manifest_path)
+        scripts = data.get("scripts") or {}
+        if not isinstance(scripts, dict):
+            raise ProjectError(f"{manifest_path}: scripts is not an object; fix the file")
+        name = data.get("name")
+        main = data.get("main")
+        return cls(
+            source=source,
+            name=name if isinstance(name, str) and name else source.resolve().name,
+            scripts={str(k): str(v) for k, v in scripts.items()},
+            main=main if isinstance(main, str) and main.strip() else None,
+            packager=detect(source, data),
+            node=node_version(source, data),
+            manifest=data,
+        )
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    """A JSON object from `path`, or one sentence saying what is wrong with it."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise ProjectError(f"cannot read {path}: {error.strerror}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ProjectError(f"{path} is not valid JSON ({error}): fix the file") from None
+    if not isinstance(data, dict):
+        raise ProjectError(f"{path} does not hold a JSON object: fix the file")
+    return data

@@ -1,0 +1,145 @@
+"""The application's shape: the decisions the plan takes from the project and the settings.
+
+Build step, the files the image holds, the start command, the Node version and base image,
+system packages and the health check. Every blocker is collected, so one run names them all,
+each with the setting that lifts it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from pipelines.errors import InputError
+from pipelines.project import NodeProject
+from pipelines.project.files import AppFiles, app_files
+from pipelines.project.start import StartCommand, StartError, derive_start, parse_start_setting
+from pipelines.settings import Settings
+
+Health = Literal["http", "tcp", "none"]
+# Where a node FILE may resolve to, the way `node FILE` looks for it.
+_RESOLUTIONS = ("", ".js", ".cjs", ".mjs", "/index.js")
+
+
+class ShapeError(InputError):
+    """Something the project needs that the settings can supply; the sentence names the setting."""
+
+
+@dataclass(frozen=True)
+class Shape:
+    """What the image holds and how it starts."""
+
+    build_script: str | None
+    lifecycle_scripts: tuple[str, ...]
+    start: StartCommand
+    files: AppFiles
+    node_major: int
+    node_major_from: str
+    base_image: str
+    libc: str
+    apt_packages: tuple[str, ...]
+    build_apt_packages: tuple[str, ...]
+    init: bool
+    health: Health
+    health_path: str
+    warnings: tuple[str, ...] = ()
+
+
+def shape_of(settings: Settings, project: NodeProject) -> Shape:
+    """Decide the shape, or raise every blocker at once (an ExceptionGroup of ShapeErrors)."""
+    blockers: list[ShapeError] = []
+    warnings: list[str] = []
+    build_script = _build_script(settings, project, blockers)
+    files = app_files(project.source, settings.include, settings.exclude)
+    start = _start(settings, project, blockers)
+    if start is not None:
+        warnings += start.warnings
+        _check_start_file(start, files, project, build_script, blockers)
+    node_major = settings.node_major or project.node.major
+    node_from = "setting" if settings.node_major else project.node.source
+    health = _health(settings)
+    if health == "none":
+        warnings.append("the health check is off (--health none): nothing proves the image "
+                        "starts and listens")
+    if blockers:
+        raise ExceptionGroup("the project cannot be built as it is", blockers)
+    assert start is not None
+    apt = settings.apt_packages + (("tini",) if settings.init and "tini" not in
+                                   settings.apt_packages else ())
+    return Shape(
+        build_script=build_script,
+        lifecycle_scripts=project.lifecycle_scripts,
+        start=start,
+        files=files,
+        node_major=node_major,
+        node_major_from=node_from,
+        base_image=settings.base_for(node_major),
+        libc=settings.libc,
+        apt_packages=apt,
+        build_apt_packages=settings.build_apt_packages,
+        init=settings.init,
+        health=health,
+        health_path=settings.health_path,
+        warnings=tuple(warnings),
+    )
+
+
+def _build_script(
+    settings: Settings, project: NodeProject, blockers: list[ShapeError]
+) -> str | None:
+    """`build_script` if set ("" for none), else `build`, else `compile`, else none."""
+    if settings.build_script is not None:
+        name = settings.build_script.strip()
+        if name in ("", "none"):
+            return None
+        if name not in project.scripts:
+            known = ", ".join(sorted(project.scripts)) or "none"
+            blockers.append(ShapeError(
+                f"build_script {name!r} is not a script of package.json (scripts: {known}): "
+                "set --build-script to one of them, or to none"
+            ))
+        return name
+    for name in ("build", "compile"):
+        if name in project.scripts:
+            return name
+    return None
+
+
+def _start(
+    settings: Settings, project: NodeProject, blockers: list[ShapeError]
+) -> StartCommand | None:
+    if settings.start_command:
+        return parse_start_setting(settings.start_command)
+    try:
+        return derive_start(project.scripts, project.main, project.source)
+    except StartError as error:
+        blockers.append(ShapeError(str(error)))
+        return None
+
+
+def _check_start_file(
+    start: StartCommand, files: AppFiles, project: NodeProject, build_script: str | None,
+    blockers: list[ShapeError],
+) -> None:
+    """The file `node` starts must ship: be in the source, or come from the build step."""
+    if not start.file:
+        return
+    candidates = [start.file + suffix for suffix in _RESOLUTIONS]
+    if any(files.ships(project.source, c) for c in candidates) or build_script is not None:
+        return  # a build step may make it; the smoke and health checks prove the image starts
+    if any((project.source / c).exists() for c in candidates):
+        blockers.append(ShapeError(
+            f"the start file {start.file} ({start.origin}) is excluded from the image by "
+            f"{files.origin}: add it with --include {start.file}"
+        ))
+    else:
+        blockers.append(ShapeError(
+            f"the start file {start.file} ({start.origin}) is not in the source and no build "
+            "step makes it: set --build-script, or --start-command with a file that exists"
+        ))
+
+
+def _health(settings: Settings) -> Health:
+    if settings.health == "auto":
+        return "http" if settings.health_path else "tcp"
+    return settings.health
