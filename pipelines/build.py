@@ -17,6 +17,7 @@ from typing import Any
 
 import anyio
 
+from pipelines.emulation import report_emulation
 from pipelines.errors import EXIT_INTERRUPTED, EXIT_OK, NodePipelinesError, PipelineError
 from pipelines.logs import configure_logging, get_logger
 from pipelines.plan import Plan, platform_warnings
@@ -124,7 +125,11 @@ def _main(args: argparse.Namespace) -> str:
     for warning in platform_warnings(settings):
         get_logger().warning("platform_unsupported", detail=warning)
     plan = make_plan(settings, host_platform())
+    for warning in plan.warnings:
+        if warning not in platform_warnings(settings):
+            get_logger().warning("plan_warning", detail=warning)
     if args.print_plan:
+        report_emulation(plan, settings.emulation)  # refuses as the build would
         return json.dumps(plan.describe(), indent=2)
     report = Report(plan)
     try:

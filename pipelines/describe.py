@@ -72,12 +72,18 @@ def _describe_target(plan: Plan, target: Target) -> dict[str, Any]:
         {"name": "deps", "platform": None, "toolchain": [],
          "run": [list(c) for c in plan.install_production(target).commands]},
     ]
-    if target.rebuild:
-        stages.append({"name": "rebuild", "platform": platform,
-                       "toolchain": list(TOOLCHAIN) if target.toolchain else [],
-                       "run": list(plan.packager.rebuild(target.rebuild))})
+    compile_on = None if target.compiles_on_engine else platform
+    toolchain = [f"g++-{target.triplet.replace('_', '-')}"] if target.cross else list(TOOLCHAIN)
+    if target.compiled:
+        stages.append({"name": "rebuild", "platform": compile_on, "cross": target.cross,
+                       "toolchain": toolchain,
+                       "run": list(plan.packager.rebuild(target.compiled))})
+    if target.scripted:
+        stages.append({"name": "scripts", "platform": platform, "toolchain": [],
+                       "run": list(plan.packager.rebuild(target.scripted))})
     if plan.compile_bindings:
-        stages.append({"name": "bindings", "platform": platform, "toolchain": list(TOOLCHAIN),
+        stages.append({"name": "bindings", "platform": compile_on, "cross": target.cross,
+                       "toolchain": toolchain,
                        "run": list(plan.packager.run_script("compile:bindings"))})
     stages.append({"name": "runtime", "platform": platform, "user": "node",
                    "cmd": list(plan.shape.start.cmd)})
@@ -85,6 +91,8 @@ def _describe_target(plan: Plan, target: Target) -> dict[str, Any]:
         "platform": platform,
         "libc": target.libc,
         "emulated": target.emulated,
+        "emulated_work": list(target.emulated_work(plan.compile_bindings,
+                                                   bool(plan.shape.apt_packages))),
         "why_on_target": list(target.reasons),
         "cache_volumes": [c.name for c in target.caches],
         "stages": stages,

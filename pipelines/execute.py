@@ -13,6 +13,7 @@ from dagger import dag
 from pipelines.archive import platform_sizes
 from pipelines.checks import parse_hygiene, parse_probe, parse_smoke
 from pipelines.credentials import Credentials, explicit_credentials, resolve_credentials
+from pipelines.emulation import report_emulation
 from pipelines.gate import GateSteps, publish_gated
 from pipelines.logs import get_logger
 from pipelines.plan import Plan, Target
@@ -26,7 +27,6 @@ from pipelines.run import (
     engine_platform,
     export_archive,
     publish_image,
-    report_emulation,
     source_directory,
 )
 from pipelines.settings import Settings

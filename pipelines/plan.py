@@ -23,6 +23,10 @@ Sharing = Literal["shared", "locked", "private"]
 APP_DIR = "/app"
 NODE_GYP_DIR = "/cache/node-gyp"
 TOOLCHAIN = ("python3", "make", "g++", "pkg-config")
+# Debian's cross compilers by target architecture: a glibc target on another engine compiles
+# natively on the engine with these, instead of under emulation.
+CROSS_TRIPLETS = {"amd64": "x86_64-linux-gnu", "arm64": "aarch64-linux-gnu",
+                  "arm": "arm-linux-gnueabihf"}
 
 
 @dataclass(frozen=True)
@@ -59,14 +63,19 @@ class TargetAudit:
         return tuple(p for p in self.packages if not p.own)
 
     @property
+    def compiled(self) -> tuple[str, ...]:
+        """Packages that compile or download a binary for the target: cross-built by name."""
+        names = [p.name for p in self.dependencies if p.verdict in ("compile", "download")]
+        return tuple(dict.fromkeys(names))
+
+    @property
     def rebuild(self) -> tuple[str, ...]:
-        """Packages whose install scripts must run on the target, by name, once each.
+        """Packages whose install scripts must run for the target, by name, once each.
 
         A prebuilt binary needs no script; a compile or a download does, and so does a plain
         install script the audit cannot see through.
         """
-        names = [p.name for p in self.dependencies if p.verdict in ("compile", "download")]
-        return tuple(dict.fromkeys([*names, *self.scripted]))
+        return tuple(dict.fromkeys([*self.compiled, *self.scripted]))
 
     @property
     def compiles(self) -> bool:
@@ -82,10 +91,50 @@ class Target:
     libc: str
     emulated: bool
     toolchain: bool
-    rebuild: tuple[str, ...]
+    compiled: tuple[str, ...]  # compile or download: built on the engine when cross-buildable
+    scripted: tuple[str, ...]  # plain install scripts: run on the target itself
     caches: tuple[CacheVolume, ...]
     native_packages: tuple[NativePackage, ...] = ()
     reasons: tuple[str, ...] = ()  # why this target needs a toolchain or work on the target
+
+    @property
+    def rebuild(self) -> tuple[str, ...]:
+        """Every package whose install script runs for this target."""
+        return (*self.compiled, *self.scripted)
+
+    @property
+    def cross(self) -> bool:
+        """Whether compiles for this target run on the engine with a cross compiler.
+
+        Debian ships cross compilers for glibc targets; musl (Alpine) targets build on the
+        target itself. A target of the engine's own platform is no cross build.
+        """
+        return self.emulated and self.libc == "glibc" and self.platform.arch in CROSS_TRIPLETS
+
+    @property
+    def triplet(self) -> str:
+        """The GNU triplet of the target's cross compiler (`aarch64-linux-gnu`)."""
+        return CROSS_TRIPLETS.get(self.platform.arch, "")
+
+    @property
+    def compiles_on_engine(self) -> bool:
+        """Whether the target's compiles run on the engine's platform (natively or cross)."""
+        return not self.emulated or self.cross
+
+    def emulated_work(self, compile_bindings: bool, apt: bool) -> tuple[str, ...]:
+        """The stages of this target that run under emulation (the checks aside)."""
+        if not self.emulated:
+            return ()
+        work = []
+        if self.compiled and not self.cross:
+            work.append("rebuild")
+        if self.scripted:
+            work.append("scripts")
+        if compile_bindings and not self.cross:
+            work.append("bindings")
+        if apt:
+            work.append("system packages")
+        return tuple(work)
 
     @property
     def spec(self) -> TargetSpec:
@@ -256,6 +305,9 @@ def _target(  # noqa: PLR0917 - the plan values one target is made of, explicitl
     # none is rebuilt and the toolchain stays for the project's own addon only.
     audit = audit or TargetAudit()
     reasons = [f"{name}: install script runs on the target" for name in audit.scripted]
+    if shape.apt_packages:
+        reasons.append(f"system packages {', '.join(shape.apt_packages)}: installed on the "
+                       "target")
     reasons = [
         *(f"{p.name}: {p.verdict} on this target" for p in audit.dependencies
           if p.verdict in ("compile", "download")),
@@ -268,7 +320,8 @@ def _target(  # noqa: PLR0917 - the plan values one target is made of, explicitl
         libc=shape.libc,
         emulated=platform != engine_platform,
         toolchain=project.compiles_bindings or audit.compiles,
-        rebuild=audit.rebuild,
+        compiled=audit.compiled,
+        scripted=audit.scripted,
         caches=target_caches(settings.cache_namespace, project.packager, platform, shape.libc,
                              shape.node_major),
         native_packages=audit.packages,

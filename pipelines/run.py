@@ -170,21 +170,3 @@ async def publish_image(
     """Push one multi-platform index to `address`; returns `REF@sha256:...`."""
     publish = dag.container().with_(auth).publish(address, platform_variants=images.variants)
     return await clock.run("publish", None, publish)
-
-
-def report_emulation(plan: Plan, policy: str) -> None:
-    """Say, per target, whether it runs natively or emulated; fail if the policy says so."""
-    log = get_logger()
-    emulated = [t for t in plan.targets if t.emulated]
-    for target in plan.targets:
-        event = "platform_emulated" if target.emulated else "platform_native"
-        level = log.warning if target.emulated and policy == "warn" else log.info
-        level(event, platform=str(target.platform), engine=str(plan.engine_platform),
-              toolchain=target.toolchain)
-    if emulated and policy == "fail":
-        raise PipelineError(
-            f"{', '.join(str(t.platform) for t in emulated)} would run emulated on this "
-            f"{plan.engine_platform} engine and the emulation policy is 'fail': use a native "
-            "engine for it or pass --emulation warn",
-            stage="plan",
-        )

@@ -21,7 +21,7 @@ from pipelines.checks.results import (
     parse_smoke,
 )
 
-SCRIPTS = ("smoke.js", "probe.js", "hygiene.js")
+SCRIPTS = ("smoke.js", "probe.js", "hygiene.js", "elf.js")
 
 __all__ = [
     "SCRIPTS",

@@ -1,15 +1,26 @@
-"""The per-target half: production dependencies, the install scripts that must run on the
-target, and the service's own addon."""
+"""The per-target half: production dependencies, the install scripts that must run for the
+target, and the service's own addon.
+
+Compiles and downloads for a glibc target run on the engine's own platform with Debian's cross
+compiler and the package managers told the target's arch; their `.node` files are checked for
+the target's ELF machine before they go on. Only plain install scripts, and compiles for targets
+without a cross compiler (musl), run on the target itself, under emulation when it is foreign.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import dagger
 from dagger import dag
 
+from pipelines.checks import script
 from pipelines.plan import APP_DIR, NODE_GYP_DIR, Plan, Target
 from pipelines.stages.app import app_source, manifests, with_install, with_packager
 from pipelines.stages.caches import with_caches
-from pipelines.stages.system import with_toolchain
+from pipelines.stages.system import with_system_packages, with_toolchain
+
+ELF_SCRIPT = "/tmp/nodepipe/elf.js"  # noqa: S108 - a path inside the build container
 
 
 def production_deps(plan: Plan, target: Target, source: dagger.Directory) -> dagger.Container:
@@ -29,8 +40,8 @@ def production_deps(plan: Plan, target: Target, source: dagger.Directory) -> dag
     )
 
 
-def target_builder(plan: Plan, target: Target) -> dagger.Container:
-    """A build container on the target's platform, with its caches and, if needed, a toolchain."""
+def target_builder(plan: Plan, target: Target, *, toolchain: bool) -> dagger.Container:
+    """A build container on the target's own platform (emulated when foreign)."""
     ctr = (
         dag.container(platform=dagger.Platform(str(target.platform)))
         .from_(plan.base_image)
@@ -39,30 +50,99 @@ def target_builder(plan: Plan, target: Target) -> dagger.Container:
         .with_env_variable("npm_config_nodedir", "/usr/local")
         .with_env_variable("npm_config_devdir", NODE_GYP_DIR)
     )
-    if target.toolchain:
+    if toolchain:
         ctr = ctr.with_(with_toolchain(plan.shape.libc, plan.shape.build_apt_packages))
     return ctr.with_(with_packager(plan.packager))
+
+
+def cross_builder(plan: Plan, target: Target) -> dagger.Container:
+    """A build container on the engine's platform that compiles for `target`.
+
+    Debian's cross g++ and the target's multiarch `-dev` packages; node-gyp, prebuild-install
+    and node-pre-gyp are told the target's arch, platform and libc through npm_config_*.
+    """
+    arch, triplet = target.platform.arch, target.triplet
+    cross_gxx = "g++-" + triplet.replace("_", "-")
+    dev = [f"{name}:{arch}" for name in plan.shape.build_apt_packages]
+    ctr = (
+        dag.container()
+        .from_(plan.base_image)
+        .with_(with_caches(target.caches))
+        .with_exec(["dpkg", "--add-architecture", arch])
+        .with_(with_system_packages(("python3", "make", "pkg-config", cross_gxx, *dev), "glibc"))
+        .with_env_variable("npm_config_nodedir", "/usr/local")
+        .with_env_variable("npm_config_devdir", NODE_GYP_DIR)
+        .with_env_variable("PKG_CONFIG_LIBDIR",
+                           f"/usr/lib/{triplet}/pkgconfig:/usr/share/pkgconfig")
+    )
+    for name, tool in (("CC", "gcc"), ("CXX", "g++"), ("LINK", "g++"), ("AR", "ar"),
+                       ("RANLIB", "ranlib"), ("STRIP", "strip")):
+        ctr = ctr.with_env_variable(name, f"{triplet}-{tool}")
+    node_arch = target.platform.node_arch
+    for name, value in (("arch", node_arch), ("target_arch", node_arch), ("platform", "linux"),
+                        ("target_platform", "linux"), ("libc", target.libc)):
+        ctr = ctr.with_env_variable(f"npm_config_{name}", value)
+    return ctr.with_(with_packager(plan.packager))
+
+
+def compile_builder(plan: Plan, target: Target) -> dagger.Container:
+    """Where the target's compiles run: the engine (natively or cross), else the target."""
+    if target.cross:
+        return cross_builder(plan, target)
+    # The engine's own platform (native), or a target no cross compiler serves (emulated).
+    return target_builder(plan, target, toolchain=True)
+
+
+def checked_for_target(
+    ctr: dagger.Container, target: Target, paths: Sequence[str]
+) -> dagger.Container:
+    """Refuse any `.node` under `paths` that is not for the target's machine and class."""
+    if not paths:
+        return ctr
+    return ctr.with_new_file(ELF_SCRIPT, script("elf.js")).with_exec(
+        ["node", ELF_SCRIPT, "--arch", target.platform.node_arch, *paths]
+    )
+
+
+def _paths_of(target: Target, names: Sequence[str]) -> list[str]:
+    where = {p.name: p.path for p in target.native_packages if p.path}
+    return [f"{APP_DIR}/{where.get(name, f'node_modules/{name}')}" for name in names]
 
 
 def rebuilt_deps(
     plan: Plan, target: Target, source: dagger.Directory, deps: dagger.Container
 ) -> dagger.Container:
-    """Run exactly the install scripts the audit says this target needs, on the target."""
+    """Run exactly the install scripts the audit names for this target: compiles and downloads
+    where `compile_builder` puts them, plain scripts on the target."""
+    modules = deps.directory(f"{APP_DIR}/node_modules")
+    if target.compiled:
+        built = (
+            compile_builder(plan, target)
+            .with_directory(APP_DIR, manifests(plan, source))
+            .with_directory(f"{APP_DIR}/node_modules", modules)
+            .with_exec(list(plan.packager.rebuild(target.compiled)))
+        )
+        built = checked_for_target(built, target, _paths_of(target, target.compiled))
+        modules = built.directory(f"{APP_DIR}/node_modules")
+        if not target.scripted:
+            return built
     return (
-        target_builder(plan, target)
+        target_builder(plan, target, toolchain=False)
         .with_directory(APP_DIR, manifests(plan, source))
-        .with_directory(f"{APP_DIR}/node_modules", deps.directory(f"{APP_DIR}/node_modules"))
-        .with_exec(list(plan.packager.rebuild(target.rebuild)))
+        .with_directory(f"{APP_DIR}/node_modules", modules)
+        .with_exec(list(plan.packager.rebuild(target.scripted)))
     )
 
 
 def bindings_build(
     plan: Plan, target: Target, source: dagger.Directory, deps: dagger.Container
 ) -> dagger.Container:
-    """The service's own addon (its `compile:bindings` script), compiled on the target."""
-    return (
-        target_builder(plan, target)
+    """The service's own addon (its `compile:bindings` script), built for the target."""
+    built = (
+        compile_builder(plan, target)
         .with_directory(f"{APP_DIR}/node_modules", deps.directory(f"{APP_DIR}/node_modules"))
         .with_directory(APP_DIR, app_source(plan, source))
         .with_exec(list(plan.packager.run_script("compile:bindings")))
     )
+    output = f"{APP_DIR}/{plan.bindings_output.strip('/')}"
+    return checked_for_target(built, target, [output])

@@ -68,11 +68,18 @@ def mounted_by(runtime: object) -> set[str]:
     return {key for ctr in query.containers_below(runtime) for _, key, _ in query.cache_mounts(ctr)}
 
 
-def test_each_target_container_carries_its_platform(images: Images) -> None:
-    """Bindings and runtime containers of a target ask for that target's platform."""
+def test_each_runtime_carries_its_platform_and_nothing_else_is_foreign(
+    plan: Plan, images: Images
+) -> None:
+    """Runtime images ask for their target's platform; every build container behind them
+    (app, deps, the cross-built addon) runs on the engine's own: nothing is emulated."""
     for platform, runtime in images.runtimes.items():
         assert query.platform(runtime) == str(platform)
-        assert query.platform(images.bindings[platform]) == str(platform)
+        behind = query.containers_below(runtime)[1:]
+        native = (None, str(plan.engine_platform))
+        foreign = [query.platform(c) for c in behind if query.platform(c) not in native]
+        assert behind and not foreign, f"wanted no emulated build container, got {foreign}"
+        assert query.platform(images.bindings[platform]) in native
 
 
 def test_prebuilt_deps_install_natively_for_the_target(plan: Plan, images: Images) -> None:
@@ -104,39 +111,56 @@ def test_cache_mounts_match_the_plan(plan: Plan, images: Images) -> None:
         assert any("apt-archives" in key for key in mounted), "the addon compile uses apt caches"
 
 
-def test_bindings_compile_on_the_target_with_local_headers(plan: Plan, images: Images) -> None:
-    """The own addon compiles on the target with the toolchain, against the image's own Node
-    headers, next to the target's production node_modules."""
+def test_bindings_cross_compile_on_the_engine_and_are_checked(plan: Plan, images: Images) -> None:
+    """The own addon builds on the engine: natively for amd64, with Debian's aarch64 cross g++
+    and node-gyp told arm64 for arm64, against the image's own Node headers, next to the
+    target's production node_modules; then every .node must be for the target's machine."""
     for target in plan.targets:
         bindings = images.bindings[target.platform]
         commands = [" ".join(cmd) for cmd in query.execs(bindings)]
-        assert "apt-get install" in commands[1] and "g++" in commands[1]
-        assert commands[-1] == "npm run compile:bindings"
+        assert commands[-2] == "npm run compile:bindings"
+        assert commands[-1] == (f"node /tmp/nodepipe/elf.js --arch {target.platform.node_arch} "
+                                "/app/native/build/Release")
         env = {c.args["name"]: c.args["value"] for c in query.named(bindings, "withEnvVariable")}
         assert env["npm_config_nodedir"] == "/usr/local"
+        if target.cross:
+            assert "g++-aarch64-linux-gnu" in " ".join(commands)
+            assert env["CXX"] == "aarch64-linux-gnu-g++"
+            assert env["npm_config_arch"] == "arm64"
+        else:
+            assert "npm_config_arch" not in env
         (modules,) = [c for c in query.named(bindings, "withDirectory")
                       if c.args["path"] == "/app/node_modules"]
         assert query.same_chain(modules.args["source"],
                                 images.deps[target.platform].directory("/app/node_modules"))
 
 
-def test_scripts_run_on_the_target_only_for_the_packages_that_need_them(plan: Plan) -> None:
-    """A dependency without a prebuilt binary is rebuilt by name on the target, with the
-    toolchain, after the install ran natively with scripts off; the addon builds on top."""
-    compiles = TargetAudit((NativePackage("bcrypt", "6.0.0", "compile", "node_modules/bcrypt"),))
+def test_compiles_are_cross_built_by_name_and_plain_scripts_run_on_the_target(
+    plan: Plan,
+) -> None:
+    """A dependency without a prebuilt binary is rebuilt by name on the engine (cross for
+    arm64) after the scripts-off install, its binary checked; a plain install script runs on
+    the target, and only that package's."""
+    audit = TargetAudit((NativePackage("bcrypt", "6.0.0", "compile", "node_modules/bcrypt"),),
+                        scripted=("core-js",))
     settings = load_settings({}, {})
     scripted = prepare(settings, Platform.parse("linux/amd64"),
-                       audit=dict.fromkeys(settings.platforms, compiles))
+                       audit=dict.fromkeys(settings.platforms, audit))
     images = run.build_graph(scripted, dag.directory())
     for target in scripted.targets:
         assert query.platform(images.deps[target.platform]) is None
-        rebuilt = images.rebuilt[target.platform]
-        assert query.platform(rebuilt) == str(target.platform)
-        commands = [" ".join(cmd) for cmd in query.execs(rebuilt)]
-        assert "g++" in commands[1] and commands[-1] == "npm rebuild bcrypt"
-        (modules,) = [c for c in query.named(images.bindings[target.platform], "withDirectory")
+        final = images.rebuilt[target.platform]
+        assert query.platform(final) == str(target.platform)
+        assert query.execs(final)[-1] == ["npm", "rebuild", "core-js"]
+        (modules,) = [c for c in query.named(final, "withDirectory")
                       if c.args["path"] == "/app/node_modules"]
-        assert query.same_chain(modules.args["source"], rebuilt.directory("/app/node_modules"))
+        compiled = modules.args["source"]
+        assert query.platform(compiled) in (None, str(scripted.engine_platform))
+        assert query.execs(compiled)[-2:] == [
+            ["npm", "rebuild", "bcrypt"],
+            ["node", "/tmp/nodepipe/elf.js", "--arch",  # noqa: S108 - a path in the container
+             target.platform.node_arch,
+             "/app/node_modules/bcrypt"]]
 
 
 def test_runtime_installs_no_toolchain_and_only_production_deps(images: Images) -> None:

@@ -32,7 +32,7 @@ def exec_error(stderr: str, exit_code: int = 1) -> dagger.ExecError:
 
 
 ARM64 = Target(Platform.parse("linux/arm64"), "glibc", emulated=True, toolchain=True,
-               rebuild=("bcrypt",),
+               compiled=("bcrypt",), scripted=(),
                caches=(CacheVolume("c", "/c"),))
 
 

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.errors import InputError, PipelineError
+from pipelines.emulation import EmulationRefusedError, report_emulation
+from pipelines.errors import InputError
 from pipelines.logs import configure_logging
 from pipelines.plan import NativePackage, TargetAudit
 from pipelines.platforms import Platform
 from pipelines.prepare import prepare
-from pipelines.run import report_emulation
 from pipelines.settings import load_settings
 from tests.conftest import EXAMPLE
 
@@ -113,16 +113,33 @@ def test_source_without_manifest_or_lockfile(tmp_path: Path, remove: str, wanted
         plan_for({"source": str(src)})
 
 
+def test_cross_built_targets_are_not_emulated_work(capsys: pytest.CaptureFixture[str]) -> None:
+    """The example's arm64 addon cross-compiles on the amd64 engine: no emulated build work,
+    so even --emulation fail accepts it, and the log says `platform_cross`."""
+    configure_logging("json")
+    plan = plan_for()
+    assert plan.targets[1].cross and plan.targets[1].compiles_on_engine
+    report_emulation(plan, "fail")
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    assert [(e["event"], e["platform"]) for e in lines] == [
+        ("platform_native", "linux/amd64"), ("platform_cross", "linux/arm64")]
+
+
 def test_emulation_policy_fail_stops_emulated_targets(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    """--emulation fail refuses a plan with an emulated target; warn only says so."""
+    """Work that must run on a foreign target (runtime system packages, plain install scripts)
+    is emulated: warn says so and why, fail refuses with exit 2."""
     configure_logging("json")
-    plan = plan_for()
+    audit = TargetAudit((), scripted=("core-js",))
+    plan = plan_for({"apt_packages": "ffmpeg"}, native={AMD64: audit, ARM64: audit})
     report_emulation(plan, "warn")
     lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
     assert [(e["event"], e["platform"]) for e in lines] == [
         ("platform_native", "linux/amd64"), ("platform_emulated", "linux/arm64")]
-    with pytest.raises(PipelineError, match="linux/arm64 would run emulated"):
+    assert lines[1]["stages"] == ["scripts", "system packages"]
+    assert "core-js: install script runs on the target" in lines[1]["why"]
+    with pytest.raises(EmulationRefusedError, match="linux/arm64 would run scripts") as caught:
         report_emulation(plan, "fail")
+    assert caught.value.exit_code == 2
     report_emulation(plan.on_engine(ARM64), "allow")  # amd64 emulated now, and allowed

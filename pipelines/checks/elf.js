@@ -1,0 +1,69 @@
+#!/usr/bin/env node
+// Cross-build guard, run in the build container right after a cross compile: every `.node`
+// under the given directories must be an ELF shared object for the target's machine and class.
+// Prints ONE JSON object on stdout; on a wrong binary also one sentence per file on stderr.
+// Exit 0 when every binary matches, 1 otherwise, 2 on bad arguments. Node 18+, no dependencies.
+//
+//   node elf.js --arch arm64 DIR...
+'use strict';
+
+const fs = require('fs');
+const path = require('path');
+
+// e_machine (elf.h) and ELF class (1: 32-bit, 2: 64-bit) of each Node architecture.
+const TARGETS = {
+  x64: { machine: 62, bits: 64 }, arm64: { machine: 183, bits: 64 }, arm: { machine: 40, bits: 32 },
+  ia32: { machine: 3, bits: 32 }, ppc64: { machine: 21, bits: 64 }, s390x: { machine: 22, bits: 64 },
+  riscv64: { machine: 243, bits: 64 },
+};
+const NAMES = Object.fromEntries(Object.entries(TARGETS).map(([arch, t]) => [t.machine, arch]));
+
+function usage(message) {
+  process.stderr.write(`elf: ${message}\nusage: node elf.js --arch ARCH DIR...\n`);
+  process.exit(2);
+}
+
+function header(file) {
+  const fd = fs.openSync(file, 'r');
+  try {
+    const buffer = Buffer.alloc(20);
+    if (fs.readSync(fd, buffer, 0, 20, 0) < 20 || buffer.readUInt32BE(0) !== 0x7f454c46) return null;
+    const machine = buffer[5] === 2 ? buffer.readUInt16BE(18) : buffer.readUInt16LE(18);
+    return { machine, bits: buffer[4] === 2 ? 64 : 32 };
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+function* addons(dir) {
+  let entries;
+  try { entries = fs.readdirSync(dir, { withFileTypes: true }); } catch (_) { return; }
+  for (const entry of entries) {
+    const full = path.join(dir, entry.name);
+    if (entry.isDirectory()) yield* addons(full);
+    else if (entry.isFile() && entry.name.endsWith('.node')) yield full;
+  }
+}
+
+function main() {
+  const argv = process.argv.slice(2);
+  if (argv[0] !== '--arch' || !argv[1]) usage('--arch is required');
+  const arch = argv[1];
+  const wanted = TARGETS[arch];
+  if (!wanted) usage(`unknown arch ${arch}`);
+  const files = [];
+  for (const dir of argv.slice(2)) {
+    for (const file of addons(dir)) {
+      const found = header(file);
+      const ok = !!found && found.machine === wanted.machine && found.bits === wanted.bits;
+      const got = found ? `${NAMES[found.machine] || `machine ${found.machine}`} ${found.bits}-bit` : 'not ELF';
+      files.push({ path: file, ok, got });
+      if (!ok) process.stderr.write(`${file} is ${got}, wanted ${arch} ${wanted.bits}-bit: the cross build produced a binary for the wrong machine\n`);
+    }
+  }
+  const ok = files.every((f) => f.ok);
+  process.stdout.write(JSON.stringify({ ok, arch, files }) + '\n');
+  process.exitCode = ok ? 0 : 1;
+}
+
+main();
