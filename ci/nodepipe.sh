@@ -1,0 +1,90 @@
+#!/bin/sh
+# The one entry point every CI wrapper in ci/ calls (ci/README.md).
+#
+#   sh ci/nodepipe.sh [python -m pipelines.build flags ...]
+#
+# 1. Puts the pinned Dagger CLI on PATH: a `dagger` already there is used only when it is that
+#    exact version; otherwise Dagger's documented install script installs it into a local bin dir.
+# 2. Installs node-pipelines from the repository this script is in (the wrapper checked it out at
+#    the ref it wants) into a virtualenv, so an externally managed system Python is never touched.
+# 3. Runs the README's command, `dagger run python -m pipelines.build ...`, with the report
+#    directory set, and exits with its status, so the job fails when the build fails.
+#
+# Configuration is the pipeline's own NODEPIPE_* settings (flags beat them). This script adds:
+#   NODEPIPE_CI_HOME     where the CLI and the virtualenv go (default: ci/.home next to this file)
+#   NODEPIPE_CI_PYTHON   the Python that creates the virtualenv (default: python3)
+# and defaults NODEPIPE_REPORT_DIR to node-pipelines-report (relative to the working directory).
+#
+# Secrets (NODEPIPE_REGISTRY_PASSWORD) stay in the environment: this script never traces (`set -x`
+# is switched off below), never prints the environment and never writes a variable to a file.
+set -eu
+set +x
+
+# The Dagger version: the same literal as the dagger-io pin in pyproject.toml
+# (tests/unit/test_versions.py fails when they differ).
+DAGGER_PIN=0.21.8
+
+here=$(CDPATH='' cd -- "$(dirname -- "$0")" && pwd)
+repo=$(dirname -- "$here")
+ci_home=${NODEPIPE_CI_HOME:-$here/.home}
+NODEPIPE_REPORT_DIR=${NODEPIPE_REPORT_DIR:-node-pipelines-report}
+export NODEPIPE_REPORT_DIR
+
+say() { printf 'nodepipe-ci: %s\n' "$*" >&2; }
+
+cli_version() {
+    # `dagger version` prints e.g. "dagger v0.21.8 (registry.dagger.io/engine:v0.21.8) linux/amd64"
+    "$1" version 2>/dev/null | sed -n 's/^[^v]*\(v[0-9][0-9]*\.[0-9][0-9]*\.[0-9][0-9]*\).*/\1/p' \
+        | head -n 1
+}
+
+fetch() {
+    if command -v curl >/dev/null 2>&1; then
+        curl -fsSL --retry 3 -o "$2" "$1"
+    elif command -v wget >/dev/null 2>&1; then
+        wget -q -O "$2" "$1"
+    else
+        say "neither curl nor wget is installed: install one to fetch the Dagger CLI"
+        exit 2
+    fi
+}
+
+ensure_dagger() {
+    found=$(command -v dagger 2>/dev/null || true)
+    if [ -n "$found" ] && [ "$(cli_version "$found")" = "v$DAGGER_PIN" ]; then
+        say "using $found (v$DAGGER_PIN)"
+        return
+    fi
+    bin_dir=$ci_home/bin
+    if [ ! -x "$bin_dir/dagger" ] || [ "$(cli_version "$bin_dir/dagger")" != "v$DAGGER_PIN" ]; then
+        say "installing the Dagger CLI v$DAGGER_PIN into $bin_dir"
+        mkdir -p "$bin_dir"
+        # Downloaded to a file first, so a cut-off download never runs half a script.
+        fetch https://dl.dagger.io/dagger/install.sh "$ci_home/install-dagger.sh"
+        DAGGER_VERSION=$DAGGER_PIN BIN_DIR=$bin_dir sh "$ci_home/install-dagger.sh" >&2
+    fi
+    PATH=$bin_dir:$PATH
+    export PATH
+    if [ "$(cli_version dagger)" != "v$DAGGER_PIN" ]; then
+        say "wanted the Dagger CLI v$DAGGER_PIN on PATH, got '$(cli_version dagger)'"
+        exit 2
+    fi
+}
+
+ensure_node_pipelines() {
+    venv=$ci_home/venv
+    if [ ! -x "$venv/bin/python" ]; then
+        "${NODEPIPE_CI_PYTHON:-python3}" -m venv "$venv"
+    fi
+    say "installing node-pipelines from $repo"
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "$repo" >&2
+    PATH=$venv/bin:$PATH
+    export PATH
+}
+
+mkdir -p "$ci_home"
+ensure_dagger
+ensure_node_pipelines
+mkdir -p "$NODEPIPE_REPORT_DIR"
+say "running: dagger run python -m pipelines.build $*"
+exec dagger run python -m pipelines.build "$@"
