@@ -10,9 +10,18 @@
 # 3. Runs the README's command, `dagger run python -m pipelines.build ...`, with the report
 #    directory set, and exits with its status, so the job fails when the build fails.
 #
-# Configuration is the pipeline's own NODEPIPE_* settings (flags beat them). This script adds:
-#   NODEPIPE_CI_HOME     where the CLI and the virtualenv go (default: ci/.home next to this file)
-#   NODEPIPE_CI_PYTHON   the Python that creates the virtualenv (default: python3)
+# Configuration is the pipeline's own NODEPIPE_* settings (flags beat them); a wrapper may pass
+# them empty, which means unset. This script adds, for the wrappers to map their provider onto:
+#   NODEPIPE_CI_SHA             the commit; when NODEPIPE_TAGS is unset the tags become its first
+#                               12 characters, the ref name (made a valid tag) and, on the
+#                               default branch, latest
+#   NODEPIPE_CI_REF_NAME        the branch or git tag being built
+#   NODEPIPE_CI_DEFAULT_BRANCH  when it equals NODEPIPE_CI_REF_NAME, NODEPIPE_PUBLISH is unset
+#                               and NODEPIPE_IMAGE is set, the build publishes
+#   NODEPIPE_CI_ENGINE          a persistent engine (becomes _EXPERIMENTAL_DAGGER_RUNNER_HOST,
+#                               e.g. tcp://dagger-engine:1234), so its cache outlives the job
+#   NODEPIPE_CI_HOME            where the CLI and the virtualenv go (default: ci/.home here)
+#   NODEPIPE_CI_PYTHON          the Python that creates the virtualenv (default: python3)
 # and defaults NODEPIPE_REPORT_DIR to node-pipelines-report (relative to the working directory).
 #
 # Secrets (NODEPIPE_REGISTRY_PASSWORD) stay in the environment: this script never traces (`set -x`
@@ -82,6 +91,44 @@ ensure_node_pipelines() {
     export PATH
 }
 
+unset_empty() {
+    # An empty value means "not given": pydantic-settings would read it as an empty setting.
+    for name in "$@"; do
+        eval "value=\${$name:-}"
+        if [ -z "$value" ]; then unset "$name"; fi
+    done
+    value=
+}
+
+derive_from_ci() {
+    ref_tag=$(printf '%s' "${NODEPIPE_CI_REF_NAME:-}" | tr -c 'A-Za-z0-9_.-' '-' \
+        | sed 's/^[.-]*//' | cut -c 1-128)
+    on_default=false
+    if [ -n "${NODEPIPE_CI_REF_NAME:-}" ] \
+        && [ "${NODEPIPE_CI_REF_NAME:-}" = "${NODEPIPE_CI_DEFAULT_BRANCH:-}" ]; then
+        on_default=true
+    fi
+    if [ -z "${NODEPIPE_TAGS:-}" ] && [ -n "${NODEPIPE_CI_SHA:-}" ]; then
+        NODEPIPE_TAGS=$(printf '%s' "$NODEPIPE_CI_SHA" | cut -c 1-12)
+        if [ -n "$ref_tag" ]; then NODEPIPE_TAGS=$NODEPIPE_TAGS,$ref_tag; fi
+        if [ "$on_default" = true ]; then NODEPIPE_TAGS=$NODEPIPE_TAGS,latest; fi
+        export NODEPIPE_TAGS
+    fi
+    if [ -z "${NODEPIPE_PUBLISH:-}" ] && [ -n "${NODEPIPE_IMAGE:-}" ] && [ "$on_default" = true ]
+    then
+        NODEPIPE_PUBLISH=true
+        export NODEPIPE_PUBLISH
+    fi
+    if [ -n "${NODEPIPE_CI_ENGINE:-}" ]; then
+        _EXPERIMENTAL_DAGGER_RUNNER_HOST=$NODEPIPE_CI_ENGINE
+        export _EXPERIMENTAL_DAGGER_RUNNER_HOST
+    fi
+}
+
+unset_empty NODEPIPE_SOURCE NODEPIPE_PLATFORMS NODEPIPE_IMAGE NODEPIPE_TAGS NODEPIPE_PUBLISH \
+    NODEPIPE_REGISTRY_USERNAME NODEPIPE_REGISTRY_PASSWORD NODEPIPE_CACHE_NAMESPACE
+derive_from_ci
+say "image: ${NODEPIPE_IMAGE:-none}; tags: ${NODEPIPE_TAGS:-default}; publish: ${NODEPIPE_PUBLISH:-false}"
 mkdir -p "$ci_home"
 ensure_dagger
 ensure_node_pipelines
