@@ -22,7 +22,8 @@
 #                               e.g. tcp://dagger-engine:1234), so its cache outlives the job
 #   NODEPIPE_CI_HOME            where the CLI and the virtualenv go (default: ci/.home here)
 #   NODEPIPE_CI_PYTHON          the Python that creates the virtualenv (default: python3)
-# and defaults NODEPIPE_REPORT_DIR to node-pipelines-report (relative to the working directory).
+# It defaults NODEPIPE_SOURCE to the working directory (the service's checkout; the pipeline's
+# own default is its bundled example) and NODEPIPE_REPORT_DIR to node-pipelines-report in it.
 #
 # Secrets (NODEPIPE_REGISTRY_PASSWORD) stay in the environment: this script never traces (`set -x`
 # is switched off below), never prints the environment and never writes a variable to a file.
@@ -128,6 +129,8 @@ derive_from_ci() {
 unset_empty NODEPIPE_SOURCE NODEPIPE_PLATFORMS NODEPIPE_IMAGE NODEPIPE_TAGS NODEPIPE_PUBLISH \
     NODEPIPE_REGISTRY_USERNAME NODEPIPE_REGISTRY_PASSWORD NODEPIPE_CACHE_NAMESPACE
 derive_from_ci
+NODEPIPE_SOURCE=${NODEPIPE_SOURCE:-.}
+export NODEPIPE_SOURCE
 say "image: ${NODEPIPE_IMAGE:-none}; tags: ${NODEPIPE_TAGS:-default}; publish: ${NODEPIPE_PUBLISH:-false}"
 mkdir -p "$ci_home"
 ensure_dagger
