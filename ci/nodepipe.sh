@@ -43,7 +43,7 @@ export NODEPIPE_REPORT_DIR
 say() { printf 'nodepipe-ci: %s\n' "$*" >&2; }
 
 cli_version() {
-    # `dagger version` prints e.g. "dagger v0.21.8 (registry.dagger.io/engine:v0.21.8) linux/amd64"
+    # `dagger version` prints e.g. "dagger vX.Y.Z (registry.dagger.io/engine:vX.Y.Z) linux/amd64"
     "$1" version 2>/dev/null | sed -n 's/^[^v]*\(v[0-9][0-9]*\.[0-9][0-9]*\.[0-9][0-9]*\).*/\1/p' \
         | head -n 1
 }
