@@ -1,9 +1,12 @@
 """The Dagger version is pinned in one place and every other mention agrees with it.
 
 The one place is the `dagger-io==X.Y.Z` pin in pyproject.toml. Every other mention must equal it:
-README.md, every file under ci/ (ci/nodepipe.sh must carry it: it installs that CLI), anything
-under .dagger/, and `engineVersion` in dagger.json at the repository root, which is checked
-whenever that file exists (the Dagger module adds it).
+README.md, every file under ci/ (ci/nodepipe.sh must carry it: it installs that CLI), the files
+written under .dagger/ (not the SDK `dagger init` vendors there), and `engineVersion` in
+dagger.json at the repository root, which is checked whenever that file exists (the Dagger
+module adds it; until then the copy-based tests below add one to prove the check).
+
+A mention is any x.y.z on a line that says "dagger" (any case), plus engineVersion.
 """
 
 from __future__ import annotations
@@ -44,13 +47,20 @@ def pinned(root: Path = REPO) -> str:
     return match.group(1)
 
 
+# Generated or installed, not written by us: the SDK `dagger init` vendors into .dagger/sdk,
+# lockfiles, virtualenvs and the CI script's own .home.
+SKIPPED_PARTS = {".home", "sdk", ".venv", "__pycache__"}
+SKIPPED_NAMES = {"uv.lock"}
+
+
 def checked_files(root: Path) -> list[Path]:
-    """README, dagger.json, and every text file under ci/ and .dagger/ (not ci/'s ignored .home)."""
+    """README, pyproject, dagger.json, and the files we write under ci/ and .dagger/."""
     files = [root / "README.md", root / "pyproject.toml", root / "dagger.json"]
     for folder in ("ci", ".dagger"):
         files += sorted(
             p for p in (root / folder).rglob("*")
-            if p.is_file() and ".home" not in p.relative_to(root).parts
+            if p.is_file() and p.name not in SKIPPED_NAMES
+            and not SKIPPED_PARTS & set(p.relative_to(root / folder).parts)
         )
     return [p for p in files if p.is_file()]
 
@@ -100,7 +110,8 @@ def copy_of_repo(tmp_path: Path) -> Path:
             shutil.copy(REPO / name, root / name)
     for folder in ("ci", ".dagger"):
         if (REPO / folder).is_dir():
-            shutil.copytree(REPO / folder, root / folder, ignore=shutil.ignore_patterns(".home"))
+            shutil.copytree(REPO / folder, root / folder,
+                            ignore=shutil.ignore_patterns(*SKIPPED_PARTS, *SKIPPED_NAMES))
     if not (root / "dagger.json").exists():
         (root / "dagger.json").write_text(json.dumps(
             {"name": "node-pipelines", "engineVersion": f"v{pinned()}", "source": ".dagger"}))
