@@ -43,9 +43,9 @@ export NODEPIPE_REPORT_DIR
 say() { printf 'nodepipe-ci: %s\n' "$*" >&2; }
 
 cli_version() {
-    # `dagger version` prints e.g. "dagger vX.Y.Z (registry.dagger.io/engine:vX.Y.Z) linux/amd64"
-    "$1" version 2>/dev/null | sed -n 's/^[^v]*\(v[0-9][0-9]*\.[0-9][0-9]*\.[0-9][0-9]*\).*/\1/p' \
-        | head -n 1
+    # The first X.Y.Z `dagger version` prints: releases have printed both
+    # "dagger vX.Y.Z (registry.dagger.io/engine:vX.Y.Z) linux/amd64" and "version: vX.Y.Z".
+    "$1" version 2>/dev/null | grep -Eo '[0-9]+\.[0-9]+\.[0-9]+' | head -n 1
 }
 
 fetch() {
@@ -61,12 +61,12 @@ fetch() {
 
 ensure_dagger() {
     found=$(command -v dagger 2>/dev/null || true)
-    if [ -n "$found" ] && [ "$(cli_version "$found")" = "v$DAGGER_PIN" ]; then
+    if [ -n "$found" ] && [ "$(cli_version "$found")" = "$DAGGER_PIN" ]; then
         say "using $found (v$DAGGER_PIN)"
         return
     fi
     bin_dir=$ci_home/bin
-    if [ ! -x "$bin_dir/dagger" ] || [ "$(cli_version "$bin_dir/dagger")" != "v$DAGGER_PIN" ]; then
+    if [ ! -x "$bin_dir/dagger" ] || [ "$(cli_version "$bin_dir/dagger")" != "$DAGGER_PIN" ]; then
         say "installing the Dagger CLI v$DAGGER_PIN into $bin_dir"
         mkdir -p "$bin_dir"
         # Downloaded to a file first, so a cut-off download never runs half a script.
@@ -75,7 +75,7 @@ ensure_dagger() {
     fi
     PATH=$bin_dir:$PATH
     export PATH
-    if [ "$(cli_version dagger)" != "v$DAGGER_PIN" ]; then
+    if [ "$(cli_version dagger)" != "$DAGGER_PIN" ]; then
         say "wanted the Dagger CLI v$DAGGER_PIN on PATH, got '$(cli_version dagger)'"
         exit 2
     fi

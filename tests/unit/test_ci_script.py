@@ -21,7 +21,10 @@ SHA = "0123456789abcdef0123456789abcdef01234567"
 
 DAGGER = """#!/bin/sh
 version=$(cat "$(dirname "$0")/dagger.version")
-if [ "$1" = version ]; then
+if [ "$1" = version ] && [ "${STUB_VERSION_STYLE:-}" = short ]; then
+    echo "version: v$version"
+    exit 0
+elif [ "$1" = version ]; then
     echo "dagger v$version (registry.dagger.io/engine:v$version) linux/amd64"
     exit 0
 fi
@@ -134,9 +137,10 @@ def test_the_canary_check_catches_a_traced_script(tmp_path: Path) -> None:
     assert canary in result.stderr
 
 
-def test_pinned_cli_on_path_is_used_without_a_download(tmp_path: Path) -> None:
+@pytest.mark.parametrize("style", ["long", "short"])
+def test_pinned_cli_on_path_is_used_without_a_download(tmp_path: Path, style: str) -> None:
     """A dagger of the pinned version on PATH runs the README command; nothing is fetched."""
-    result = run_script(tmp_path, {}, "--platforms", "linux/amd64")
+    result = run_script(tmp_path, {"STUB_VERSION_STYLE": style}, "--platforms", "linux/amd64")
     assert result.returncode == 0, result.stderr
     assert not (tmp_path / "log" / "curl.calls").exists()
     assert (tmp_path / "log" / "dagger.which").read_text().strip() == str(tmp_path / "bin/dagger")

@@ -121,12 +121,10 @@ def jenkins_blocks(text: str) -> list[tuple[str, int, str]]:
 
 
 def test_jenkinsfile_is_a_well_formed_declarative_pipeline() -> None:
-    """Jenkins publishes no schema: its linter needs a live controller, so check the structure.
-
-    The Jenkinsfile is parsed for balanced blocks (strings and comments skipped) and held to the
-    Declarative Pipeline syntax reference: one top-level `pipeline` with only its documented
-    sections, an agent, stages whose every stage has steps, and an always-post that archives.
-    """
+    """No Jenkins schema exists (its linter needs a live Jenkins): check Declarative structure."""
+    # Parsed for balanced blocks (strings and comments skipped) and held to the Declarative
+    # Pipeline syntax reference: one top-level `pipeline` with only its documented sections, an
+    # agent, stages whose every stage has steps, and an always-post that archives the report.
     text = (CI / "jenkins/Jenkinsfile").read_text()
     blocks = jenkins_blocks(text)
     top = [b for b in blocks if b[1] == 0]
