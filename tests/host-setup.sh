@@ -10,7 +10,7 @@ sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
 
 apt_packages=(docker-registry apache2-utils skopeo qemu-user-static binfmt-support
-              g++-aarch64-linux-gnu libc6:arm64 libstdc++6:arm64 curl)
+              g++-aarch64-linux-gnu libc6:arm64 libstdc++6:arm64 curl shellcheck)
 missing=()
 dpkg --print-foreign-architectures | grep -qx arm64 || $sudo dpkg --add-architecture arm64
 for pkg in "${apt_packages[@]}"; do
