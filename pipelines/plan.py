@@ -121,6 +121,14 @@ class Target:
         """Whether the target's compiles run on the engine's platform (natively or cross)."""
         return not self.emulated or self.cross
 
+    def runs_emulated(self, stage: str) -> bool:
+        """Whether `stage` of this target runs on its own (foreign) platform under emulation."""
+        if not self.emulated:
+            return False
+        if stage in ("rebuild", "bindings"):
+            return not self.cross
+        return stage in ("scripts", "runtime", "smoke", "probe", "hygiene")
+
     def emulated_work(self, compile_bindings: bool, apt: bool) -> tuple[str, ...]:
         """The stages of this target that run under emulation (the checks aside)."""
         if not self.emulated:

@@ -56,18 +56,27 @@ class Images:
         return list(self.runtimes.values())
 
 
+HEARTBEAT_S = 60.0
+
+
 @dataclass
 class Clock:
-    """Runs stages, logs one line per finished stage and platform, and keeps the durations."""
+    """Runs stages, logs one line per finished stage and platform, and keeps the durations.
+
+    A stage still running after `heartbeat_s` logs `stage_running` every `heartbeat_s`, naming
+    the stage, the platform and whether it runs emulated, so a long step never looks hung.
+    """
 
     durations: dict[str, float] = field(default_factory=dict)  # "stage:platform" -> seconds
+    heartbeat_s: float = HEARTBEAT_S
 
     async def run(self, stage: str, target: Target | None, work: Awaitable[T]) -> T:
         """Await `work` as `stage` on `target`; Dagger failures become a PipelineError."""
         platform = str(target.platform) if target else None
+        emulated = target.runs_emulated(stage) if target else False
         started = time.monotonic()
         try:
-            result = await work
+            result = await self._beating(work, stage, platform, emulated, started)
         except dagger.ExecError as error:
             raise PipelineError(
                 f"`{' '.join(error.command)}` exited with {error.exit_code}",
@@ -79,8 +88,35 @@ class Clock:
         seconds = round(time.monotonic() - started, 2)
         self.durations[f"{stage}:{platform or 'build'}"] = seconds
         get_logger().info("stage_finished", stage=stage, platform=platform or "build",
-                          emulated=target.emulated if target else False, duration_s=seconds)
+                          emulated=emulated, duration_s=seconds)
         return result
+
+    async def _beating(
+        self, work: Awaitable[T], stage: str, platform: str | None, emulated: bool,
+        started: float,
+    ) -> T:
+        """`await work` with the heartbeat beside it; its error is raised as it is, not as
+        the exception group a task group would make of it."""
+        failure: Exception | None = None
+        async with anyio.create_task_group() as group:
+            group.start_soon(self._heartbeat, stage, platform, emulated, started)
+            try:
+                result = await work
+            except Exception as error:  # noqa: BLE001 - re-raised below, outside the group
+                failure = error
+            group.cancel_scope.cancel()
+        if failure is not None:
+            raise failure
+        return result
+
+    async def _heartbeat(
+        self, stage: str, platform: str | None, emulated: bool, started: float
+    ) -> None:
+        while True:
+            await anyio.sleep(self.heartbeat_s)
+            get_logger().info("stage_running", stage=stage, platform=platform or "build",
+                              emulated=emulated,
+                              elapsed_s=round(time.monotonic() - started))
 
 
 def build_graph(plan: Plan, source: dagger.Directory) -> Images:

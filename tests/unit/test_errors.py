@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 
 import anyio
 import cattrs
@@ -13,6 +14,7 @@ from dagger._exceptions import QueryErrorValue
 
 from pipelines import build, execute, run
 from pipelines.errors import PipelineError
+from pipelines.logs import configure_logging
 from pipelines.plan import CacheVolume, Target
 from pipelines.platforms import Platform
 from pipelines.run import Clock
@@ -97,3 +99,25 @@ def test_overall_timeout_is_one_sentence(monkeypatch: pytest.MonkeyPatch, capsys
     assert build.main(["--timeout", "0.2", "--audit", "offline"]) == 1
     err = capsys.readouterr().err
     assert "ERROR stage build failed: the build did not finish within 0.2 s" in err
+
+
+async def test_long_stage_logs_a_heartbeat_naming_platform_and_emulation(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A stage running past the heartbeat interval logs stage_running lines, saying whether it
+    runs emulated, and stops beating once it finishes."""
+    configure_logging("json")
+    capsys.readouterr()
+    clock = Clock(heartbeat_s=0.05)
+
+    async def slow() -> str:
+        await anyio.sleep(0.18)
+        return "done"
+
+    assert await clock.run("smoke", ARM64, slow()) == "done"
+    await anyio.sleep(0.12)  # no beat may follow the finish
+    events = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    beats = [e for e in events if e["event"] == "stage_running"]
+    assert 2 <= len(beats) <= 4
+    assert all(b["platform"] == "linux/arm64" and b["emulated"] is True for b in beats)
+    assert events[-1]["event"] == "stage_finished"
