@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import anyio
@@ -17,6 +17,7 @@ from pipelines.emulation import report_emulation
 from pipelines.gate import GateSteps, publish_gated
 from pipelines.logs import get_logger
 from pipelines.plan import Plan, Target
+from pipelines.push import push_with_retries
 from pipelines.reference import parse_reference
 from pipelines.report import Report
 from pipelines.run import (
@@ -53,8 +54,14 @@ async def execute(settings: Settings, report: Report, environ: Mapping[str, str]
         _log_sizes(report.sizes)
         return path
     steps = GateSteps(
-        stage=lambda address: publish_image(images, clock, address, _auth(address, login)),
-        check=lambda: check_targets(plan, images, clock, report),
+        stage=lambda address: push_with_retries(
+            lambda: publish_image(images, clock, address, _auth(address, login)),
+            registry=parse_reference(address).registry,
+            username=login.username if login else None,
+        ),
+        # What is checked is what ships: each platform pulled back from the staged index.
+        check=lambda: check_targets(plan, pulled(plan, images, report.staging,
+                                                 _auth(settings.image, login)), clock, report),
         verify=lambda ref: verify_index(ref, [t.platform for t in plan.targets], login),
         move=lambda ref: move_tags(ref, plan.output.tags, login),
     )
@@ -62,6 +69,19 @@ async def execute(settings: Settings, report: Report, environ: Mapping[str, str]
     report.sizes.update({row.platform: row.size for row in result.report.rows})
     _log_sizes(report.sizes)
     return result.pinned
+
+
+def pulled(
+    plan: Plan, images: Images, reference: str,
+    auth: Callable[[dagger.Container], dagger.Container],
+) -> Images:
+    """The same images, each target's runtime read back from the registry at `reference`."""
+    runtimes = {
+        t.platform: dag.container(platform=dagger.Platform(str(t.platform))).with_(auth)
+        .from_(reference)
+        for t in plan.targets
+    }
+    return replace(images, runtimes=runtimes)
 
 
 def _log_sizes(sizes: Mapping[str, int]) -> None:

@@ -239,3 +239,18 @@ def test_registry_login_reaches_the_engine_as_a_secret() -> None:
     assert call.args["username"] == "ci-bot"
     assert isinstance(call.args["secret"], dagger.Secret)
     assert "pa55-w0rd-not-in-graph" not in repr(query.calls(published))
+
+
+def test_checks_after_a_publish_run_on_the_pushed_image(plan: Plan, images: Images) -> None:
+    """When publishing, each target's checks start from the staged index by digest, pulled for
+    that target's platform with the registry login: what is tested is what ships."""
+    from pipelines.execute import pulled  # noqa: PLC0415 - keeps the import next to its test
+
+    reference = "registry.example/svc@sha256:" + "0" * 64
+    checked = pulled(plan, images, reference, lambda ctr: ctr.with_env_variable("AUTH", "1"))
+    for target in plan.targets:
+        runtime = checked.runtimes[target.platform]
+        assert query.platform(runtime) == str(target.platform)
+        (source,) = query.named(runtime, "from")
+        assert source.args["address"] == reference
+    assert checked.app is images.app
