@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from pipelines.packagers import Install
 from pipelines.plan import TOOLCHAIN, Output, Plan, Target
 
 
@@ -37,7 +38,7 @@ def _build_stages(plan: Plan) -> list[dict[str, Any]]:
     stages: list[dict[str, Any]] = []
     if shape.build_apt_packages:
         stages.append({"name": "system", "apt": list(shape.build_apt_packages)})
-    stages.append({"name": "deps", "run": [list(c) for c in plan.install_all.commands]})
+    stages.append({"name": "deps", "run": _run(plan.install_all)})
     for script in shape.lifecycle_scripts:
         stages.append({"name": script, "run": list(plan.packager.run_script(script))})
     if shape.build_script:
@@ -70,7 +71,7 @@ def _describe_target(plan: Plan, target: Target) -> dict[str, Any]:
     platform = str(target.platform)
     stages: list[dict[str, Any]] = [
         {"name": "deps", "platform": None, "toolchain": [],
-         "run": [list(c) for c in plan.install_production(target).commands]},
+         "run": _run(plan.install_production(target))},
     ]
     compile_on = None if target.compiles_on_engine else platform
     toolchain = [f"g++-{target.triplet.replace('_', '-')}"] if target.cross else list(TOOLCHAIN)
@@ -93,7 +94,7 @@ def _describe_target(plan: Plan, target: Target) -> dict[str, Any]:
         "emulated": target.emulated,
         "emulated_work": list(target.emulated_work(plan.compile_bindings,
                                                    bool(plan.shape.apt_packages))),
-        "why_on_target": list(target.reasons),
+        "why": list(target.reasons),
         "cache_volumes": [c.name for c in target.caches],
         "stages": stages,
         "native_packages": [
@@ -101,6 +102,12 @@ def _describe_target(plan: Plan, target: Target) -> dict[str, Any]:
             for p in target.native_packages
         ],
     }
+
+
+def _run(install: Install) -> list[str] | list[list[str]]:
+    """One command as a list of words; several as a list of those."""
+    commands = [list(c) for c in install.commands]
+    return commands[0] if len(commands) == 1 else commands
 
 
 def _describe_output(output: Output) -> dict[str, Any]:
