@@ -73,11 +73,12 @@ def hygiene(
     app: Path | None = None,
     user: str = "nobody",
     env: dict[str, str] | None = None,
+    extra: tuple[str, ...] = (),
 ) -> HygieneResult:
     """Run the shipped hygiene.js as `user` (nobody, root or self) and parse its result."""
     app = app or root / "app"
     command = [str(node), str(root / "tmp" / "nodepipe" / "hygiene.js"),
-               "--root", str(root), "--app", str(app)]
+               "--root", str(root), "--app", str(app), *extra]
     environment = CLEAN_ENV if env is None else env
     uid: int | None = None
     if user == "root" and os.geteuid() != 0:
@@ -194,3 +195,35 @@ def test_real_installs_against_the_lockfile(node: Path, image: Path) -> None:
     assert production.node_modules_bytes > 1_000_000
     full = hygiene(node, image, app=full_install(), user="self")
     assert sorted(d.name for d in full.dev_dependencies) == dev
+
+
+def test_declared_system_packages_are_not_leaks(node: Path, image: Path) -> None:
+    """python3 declared in apt_packages (by name, or as the dpkg owner of the file) passes;
+    an undeclared gcc is still named."""
+    executable(image / "usr" / "bin" / "python3.11")
+    executable(image / "usr" / "bin" / "node-gyp-helper")  # not a tool name: ignored anyway
+    executable(image / "usr" / "bin" / "gcc")
+    info = image / "var" / "lib" / "dpkg" / "info"
+    info.mkdir(parents=True)
+    (info / "ffmpeg:amd64.list").write_text("/usr/bin/python3.11\n")
+    by_owner = hygiene(node, image, extra=("--allow", "ffmpeg"))
+    assert by_owner.build_tools == ("/usr/bin/gcc",)
+    by_name = hygiene(node, image, extra=("--allow", "python3"))
+    assert by_name.build_tools == ("/usr/bin/gcc",)
+    assert sorted(hygiene(node, image).build_tools) == ["/usr/bin/gcc", "/usr/bin/python3.11"]
+
+
+def test_a_production_copy_of_a_dev_only_name_is_not_a_leak(node: Path, image: Path) -> None:
+    """A lockfile's dev-only entry counts only at its own version: a hoisted production
+    package of the same name at another version is not the devDependency."""
+    app = image / "app"
+    lock = {"lockfileVersion": 3, "packages": {
+        "node_modules/debug": {"version": "2.6.9", "dev": True}}}
+    (image / "tmp" / "nodepipe" / "dev.json").write_text(json.dumps(lock))
+    write_package(app, "debug", "4.4.0")
+    extra = ("--lockfile", str(image / "tmp" / "nodepipe" / "dev.json"))
+    assert hygiene(node, image, extra=extra).dev_dependencies == ()
+    shutil.rmtree(app / "node_modules" / "debug")
+    write_package(app, "debug", "2.6.9")
+    assert [str(d) for d in hygiene(node, image, extra=extra).dev_dependencies] == [
+        "debug@2.6.9"]

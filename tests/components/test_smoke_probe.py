@@ -106,6 +106,28 @@ def test_probe_of_a_closed_port_is_bounded(probe_js: Path) -> None:
     assert elapsed < 1.5 + 5
 
 
+def test_tcp_probe_passes_once_the_port_accepts_connections(
+    probe_js: Path, server: tuple[str, list[int]]
+) -> None:
+    """Without a health path the probe only needs the port to accept a connection."""
+    base, statuses = server
+    statuses.append(500)  # whatever it answers over HTTP: accepting connections is enough
+    result, _ = probe(probe_js, base.replace("http://", "tcp://"), 5)
+    assert result.ok and result.status == "connected"
+
+
+def test_tcp_probe_of_a_closed_port_names_the_port(probe_js: Path) -> None:
+    """Nothing listening: a bounded wait, and a sentence pointing at --port."""
+    url = f"tcp://127.0.0.1:{free_port()}"
+    result, elapsed = probe(probe_js, url, 1.5)
+    assert not result.ok
+    assert result.problems == (
+        f"nothing accepted connections at {url} within 1.5 s (ECONNREFUSED): is the service "
+        "listening on that port (--port)?",
+    )
+    assert elapsed < 1.5 + 5
+
+
 def start_service(app: Path, port: int) -> subprocess.Popen[str]:
     """Start the example service's own command (`node dist/entrypoint.js`) on arm64 Node."""
     return subprocess.Popen(
