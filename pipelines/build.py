@@ -70,6 +70,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--health-path", help="health endpoint the probe GETs, such as /healthz")
     p.add_argument("--node-options", help="NODE_OPTIONS in the runtime image")
     p.add_argument("--bindings-output", help="where compile:bindings leaves its .node files")
+    p.add_argument("--allow-missing",
+                   help="comma-separated packages the service accepts without a binary on a "
+                        "target (shown as waived, never as passed)")
     p.add_argument("--emulation", choices=["allow", "warn", "fail"],
                    help="what to do when a target runs emulated (default warn)")
     p.add_argument("--audit", choices=["online", "offline"],

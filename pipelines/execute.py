@@ -113,14 +113,17 @@ async def check_targets(plan: Plan, images: Images, clock: Clock, report: Report
 
 async def _smoke(checking: Checking, target: Target) -> None:
     plan = checking.plan
-    packages = [p.path or p.name for p in target.native_packages if not p.own]
+    packages = [p.path or p.name for p in target.native_packages
+                if not p.own and p.verdict != "waived"]
     addons = [plan.bindings_output] if plan.compile_bindings else []
     ctr = smoke_container(checking.images.runtimes[target.platform],
                           arch=target.platform.node_arch, libc=target.libc,
                           packages=packages, addons=addons)
     out, err, code = await checking.clock.run("smoke", target, _outcome(ctr))
     result = parse_smoke(out, str(target.platform), exit_code=code, stderr=err)
-    checking.report.record_check(str(target.platform), "smoke", result.describe())
+    waived = [p.name for p in target.native_packages if p.verdict == "waived"]
+    checking.report.record_check(str(target.platform), "smoke",
+                                 {**result.describe(), "waived": waived})
     result.raise_for_failure()
     get_logger().info("smoke_passed", platform=str(target.platform), packages=len(result.packages))
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 from pipelines.audit import (
     AuditReport,
     Mechanism,
-    MissingBinaryError,
     RegistryUnavailableError,
+    Verdict,
     audit_source,
 )
 from pipelines.audit import Target as AuditTarget
@@ -31,17 +31,22 @@ def audit_for_build(
     compiles with Alpine's toolchain; the audit's verdicts for the musl targets say which.
     """
     report = _audit(settings, libc)
-    try:
-        report.check()
-    except MissingBinaryError as error:
-        hint = ""
-        if libc == "musl":
-            hint = f"; a glibc base such as node:{node_major}-bookworm-slim may have one"
-        raise BuildBlockedError(
-            f"no binary for a production package: {error} "
-            f"(see `python -m pipelines.audit` for every package){hint}"
-        ) from None
-    return {p: _target_audit(report, str(p)) for p in settings.platforms}
+    waived = set(settings.allow_missing)
+    blockers = []
+    for target in report.targets:
+        for package in report.missing(target.platform):
+            if package.name in waived:
+                continue
+            reason = package.targets[target.platform].reason
+            hint = f"; a glibc base such as node:{node_major}-bookworm-slim may have one" if (
+                libc == "musl") else ""
+            blockers.append(BuildBlockedError(
+                f"no binary for {package.name}@{package.version} on {target}: {reason}{hint} "
+                f"(if the service runs without it there, pass --allow-missing {package.name})"
+            ))
+    if blockers:
+        raise ExceptionGroup("production packages without a binary", blockers)
+    return {p: _target_audit(report, str(p), waived) for p in settings.platforms}
 
 
 def _audit(settings: Settings, libc: str) -> AuditReport:
@@ -56,9 +61,11 @@ def _audit(settings: Settings, libc: str) -> AuditReport:
         return audit_source(settings.source, targets, offline=True)
 
 
-def _target_audit(report: AuditReport, platform: str) -> TargetAudit:
+def _target_audit(report: AuditReport, platform: str, waived: set[str]) -> TargetAudit:
     packages = tuple(
-        NativePackage(p.name, p.version, str(verdict), path=p.path, own=p.own)
+        NativePackage(p.name, p.version,
+                      "waived" if verdict is Verdict.MISSING and p.name in waived
+                      else str(verdict), path=p.path, own=p.own)
         for p, verdict in report.for_target(platform)
     )
     scripted = tuple(dict.fromkeys(

@@ -11,11 +11,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipelines.plan import Plan
+from pipelines.plan import Plan, Target
 
 JSON_NAME = "node-pipelines-report.json"
 MARKDOWN_NAME = "node-pipelines-report.md"
-STAGES = ("deps", "bindings", "runtime", "smoke", "hygiene", "probe")
+STAGES = ("deps", "rebuild", "scripts", "bindings", "runtime", "smoke", "hygiene", "probe")
 
 
 @dataclass
@@ -66,7 +66,7 @@ class Report:
             size = self.sizes.get(platform)
             cells = [
                 platform,
-                "emulated" if target.emulated else "native",
+                _ran(self.plan, target),
                 "yes" if target.toolchain else "no",
                 packages or "none",
                 f"{size / 1e6:.1f} MB" if size else "-",
@@ -84,6 +84,13 @@ def write_report(report: Report, directory: Path) -> tuple[Path, Path]:
     as_json.write_text(json.dumps(report.to_json(), indent=2) + "\n", encoding="utf-8")
     as_markdown.write_text(report.to_markdown(), encoding="utf-8")
     return as_json, as_markdown
+
+
+def _ran(plan: Plan, target: Target) -> str:
+    work = target.emulated_work(plan.compile_bindings, bool(plan.shape.apt_packages))
+    if work:
+        return f"emulated ({', '.join(work)})"
+    return "cross" if target.emulated else "native"
 
 
 def _seconds(value: float | None) -> str:

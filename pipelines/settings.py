@@ -73,6 +73,7 @@ class Settings(BaseSettings):
     health_path: str = ""  # empty: the health check waits for the port to accept connections
     node_options: str = "--max-old-space-size=2048"
     bindings_output: str = "build/Release"
+    allow_missing: Annotated[tuple[str, ...], NoDecode] = ()
     emulation: Literal["allow", "warn", "fail"] = "warn"
     audit: Literal["online", "offline"] = "online"
     log_format: Literal["auto", "console", "json"] = "auto"
@@ -88,7 +89,7 @@ class Settings(BaseSettings):
         return items
 
     @field_validator("tags", "start_command", "include", "exclude", "apt_packages",
-                     "build_apt_packages", mode="before")
+                     "build_apt_packages", "allow_missing", mode="before")
     @classmethod
     def _parse_lists(cls, value: Any) -> Any:
         return _split_list(value)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from pipelines.platforms import Platform
@@ -17,19 +19,44 @@ def settings(case: str, **values: object) -> Settings:
     return Settings(source=LOCKFILES / case, audit="offline", **values)
 
 
-def test_missing_platform_package_blocks_the_build() -> None:
-    """A lockfile without the arm64 platform packages stops the build with exit 2."""
-    with pytest.raises(BuildBlockedError) as caught:
+def blockers(group: pytest.ExceptionInfo[ExceptionGroup]) -> list[str]:
+    """The sentences of every blocker, each one a BuildBlockedError with exit code 2."""
+    assert all(isinstance(e, BuildBlockedError) and e.exit_code == 2
+               for e in group.value.exceptions)
+    return [str(e) for e in group.value.exceptions]
+
+
+def test_missing_platform_packages_block_the_build_all_named_at_once() -> None:
+    """A lockfile without the arm64 platform packages stops the build, naming every package
+    without a binary (not only the first), each with the fix and the waiver."""
+    with pytest.raises(ExceptionGroup) as caught:
         audit_for_build(settings("missing-arm64"))
-    assert caught.value.exit_code == 2
-    assert "linux/arm64" in str(caught.value)
-    assert "npm install" in str(caught.value)
+    sentences = blockers(caught)
+    assert len(sentences) == 3
+    assert all("linux/arm64" in s and "npm install" in s for s in sentences)
+    named = {re.match(r"no binary for (@?[^@]+)@", s).group(1) for s in sentences}  # type: ignore[union-attr]
+    assert named == {"esbuild", "@node-rs/argon2", "sharp"}
+    assert "--allow-missing sharp" in " ".join(sentences)
+
+
+def test_allow_missing_waives_exactly_the_named_packages() -> None:
+    """Waived packages show as `waived` on the target; the others still block."""
+    with pytest.raises(ExceptionGroup) as caught:
+        audit_for_build(settings("missing-arm64", allow_missing=("sharp",)))
+    assert len(blockers(caught)) == 2
+    every = settings("missing-arm64", allow_missing=("sharp", "esbuild", "@node-rs/argon2"))
+    audits = audit_for_build(every)
+    arm = {p.name: p.verdict for p in audits[ARM64].dependencies}
+    assert arm["sharp"] == "waived" and "missing" not in arm.values()
+    amd = {p.name: p.verdict for p in audits[Platform.parse("linux/amd64")].dependencies}
+    assert "waived" not in amd.values(), "only a target without a binary is waived"
 
 
 def test_musl_base_is_refused_only_where_a_binary_is_missing() -> None:
     """On musl, a platform package with no musl build for a target blocks, naming glibc."""
-    with pytest.raises(BuildBlockedError, match="glibc base such as node:22-bookworm-slim"):
+    with pytest.raises(ExceptionGroup) as caught:
         audit_for_build(settings("missing-arm64"), "musl")
+    assert all("glibc base such as node:22-bookworm-slim" in s for s in blockers(caught))
 
 
 def test_musl_base_with_compiled_addons_is_accepted() -> None:
