@@ -1,0 +1,171 @@
+"""The node-pipelines object: the project's settings as constructor arguments, one function per
+artefact. Each function maps its arguments to the pipeline's settings, builds the same plan
+as `python -m pipelines.build` and hands it to the same stages."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from functools import partial
+from typing import Any
+
+import anyio
+import dagger
+from dagger import function, object_type
+from pydantic import SecretStr
+
+from pipelines.audit import Target as AuditTarget
+from pipelines.audit import audit_source, render_json
+from pipelines.credentials import explicit_credentials
+from pipelines.execute import check_targets, execute
+from pipelines.platforms import Platform
+from pipelines.report import Report
+from pipelines.run import Clock, Images, build_graph
+from pipelines.stages.app import app_files
+from pipelines.stages.image import oci_archive
+from pipelines.verify import NotVerified, verify_index
+
+from .arguments import (
+    AllowUnsupported,
+    AptPackages,
+    AuditMode,
+    BaseImage,
+    BindingsOutput,
+    BuildAptPackages,
+    BuildScript,
+    CacheNamespace,
+    Emulation,
+    Exclude,
+    Health,
+    HealthPath,
+    Image,
+    Include,
+    Init,
+    NodeMajor,
+    NodeOptions,
+    OnePlatform,
+    Password,
+    Platforms,
+    Port,
+    Reference,
+    Source,
+    StartCommand,
+    Tags,
+    Username,
+)
+from .plan import first_error, local_copy, planned, settings_for
+
+
+@object_type
+class NodePipelines:
+    """Multi-platform images of Node.js services with native addons."""
+
+    source: Source
+    platforms: Platforms = ("linux/amd64", "linux/arm64")
+    allow_unsupported_platforms: AllowUnsupported = False
+    node_major: NodeMajor = None
+    base_image: BaseImage = ""
+    cache_namespace: CacheNamespace = "nodepipe"
+    build_script: BuildScript = None
+    start_command: StartCommand = ()
+    include: Include = ()
+    exclude: Exclude = ()
+    apt_packages: AptPackages = ()
+    build_apt_packages: BuildAptPackages = ()
+    init: Init = False
+    port: Port = 8080
+    health: Health = "auto"
+    health_path: HealthPath = ""
+    node_options: NodeOptions = "--max-old-space-size=2048"
+    bindings_output: BindingsOutput = "build/Release"
+    emulation: Emulation = "warn"
+    audit_mode: AuditMode = "online"
+
+    def _settings(self, **overrides: Any) -> dict[str, Any]:
+        """The constructor's arguments under their settings names, with per-call overrides."""
+        fields = dataclasses.fields(self)  # type: ignore[arg-type] # @object_type makes a dataclass
+        values = {f.name: getattr(self, f.name) for f in fields}
+        del values["source"]
+        values["audit"] = values.pop("audit_mode")
+        return {**values, **overrides}
+
+    async def _images(self, **overrides: Any) -> tuple[Report, Images]:
+        """The plan and its lazy graph, over the Directory the caller passed."""
+        _, plan = await planned(self.source, self._settings(**overrides))
+        return Report(plan), build_graph(plan, self.source)
+
+    @function
+    async def build_image(self, platform: OnePlatform) -> dagger.Container:
+        """The runtime image of one platform (not yet smoke-tested), ready to chain."""
+        with first_error():
+            _, images = await self._images(platforms=[platform])
+            return images.runtimes[Platform.parse(platform)]
+
+    @function
+    async def build_output(self) -> dagger.Directory:
+        """The application as the build stage leaves it: the files the image ships in /app."""
+        with first_error():
+            _, images = await self._images()
+            return app_files(images.app)
+
+    @function
+    async def build(self) -> dagger.File:
+        """Every platform's image, checked, as one multi-platform OCI archive."""
+        with first_error():
+            report, images = await self._images()
+            await check_targets(report.plan, images, Clock(report.durations), report)
+            return oci_archive(images.variants)
+
+    @function
+    async def smoke(self, platform: OnePlatform) -> str:
+        """Smoke, hygiene and health checks of one platform's image, as JSON."""
+        with first_error():
+            report, images = await self._images(platforms=[platform])
+            await check_targets(report.plan, images, Clock(report.durations), report)
+            return json.dumps(report.checks[str(Platform.parse(platform))], indent=2)
+
+    @function
+    async def publish(
+        self,
+        image: Image,
+        tags: Tags = ("latest",),
+        username: Username = "",
+        password: Password = None,
+    ) -> str:
+        """Publish by digest, check and verify, then move the tags; returns REPO@sha256:..."""
+        secret = SecretStr(await password.plaintext() if password else "")
+        with first_error():
+            settings, plan = await planned(self.source, self._settings(
+                publish=True, image=image, tags=list(tags),
+                registry_username=username, registry_password=secret,
+            ))
+            return await execute(settings, Report(plan), {})
+
+    @function
+    async def audit(self) -> str:
+        """Which production dependencies are native and how each platform gets them, as JSON."""
+        with first_error():
+            settings = settings_for(await local_copy(self.source), self._settings())
+            targets = [AuditTarget.parse(str(p), settings.libc) for p in settings.platforms]
+            offline = settings.audit == "offline"
+            report = await anyio.to_thread.run_sync(
+                partial(audit_source, settings.source, targets, offline=offline)
+            )
+            return render_json(report)
+
+    @function
+    async def verify(
+        self,
+        reference: Reference,
+        platforms: Platforms = ("linux/amd64", "linux/arm64"),
+        username: Username = "",
+        password: Password = None,
+    ) -> str:
+        """Check an image index in its registry (every platform once, real digests); JSON."""
+        secret = SecretStr(await password.plaintext() if password else "")
+        with first_error():
+            login = explicit_credentials(username, secret)
+            report = await verify_index(reference, platforms, login)
+            if not report.ok:
+                raise NotVerified(report)
+            return json.dumps(report.to_json(), indent=2)
