@@ -1,5 +1,8 @@
 """The Dagger module for real: its functions called with the `dagger call` CLI on an engine.
 
+The last tests call the module's Python code directly over an SDK session instead: they prove
+the adapter (source export, settings, plan, stages) on a real engine, not the module runtime.
+
 Runs where a Dagger CLI is found (`_EXPERIMENTAL_DAGGER_CLI_BIN`, else `dagger` on PATH) and an
 engine session is available (see conftest.py); the CLI finds its engine as usual
 (`_EXPERIMENTAL_DAGGER_RUNNER_HOST`, else its own). A Python module also needs the engine's
@@ -9,14 +12,19 @@ source lacks them and fails while loading the module, which these tests report a
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import shutil
 import subprocess
+import sys
 import tarfile
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 import pytest
+from dagger import dag
 
 from tests.conftest import EXAMPLE, REPO
 
@@ -93,3 +101,41 @@ def test_the_help_lists_every_function() -> None:
     assert result.returncode == 0, result.stderr[-4000:]
     for name in ("build-image", "build-output", "build", "publish", "smoke", "audit", "verify"):
         assert name in result.stdout.split(), f"wanted {name} in:\n{result.stdout}"
+
+
+@pytest.fixture(scope="module")
+def module() -> ModuleType:
+    """The module's package, imported from .dagger/src as the module runtime does."""
+    source = str(REPO / ".dagger" / "src")
+    sys.path.insert(0, source)
+    try:
+        return importlib.import_module("node_pipelines_module")
+    finally:
+        sys.path.remove(source)
+
+
+def example(module: ModuleType, **arguments: object) -> Any:
+    """The module's object on the example, its source loaded as DefaultPath and Ignore would."""
+    ignored = importlib.import_module("node_pipelines_module.arguments").IGNORED
+    source = dag.host().directory(str(EXAMPLE), exclude=ignored)
+    return module.NodePipelines(source=source, **arguments)
+
+
+async def test_module_code_builds_the_arm64_runtime_image(engine: None, module: ModuleType) -> None:
+    """Over an SDK session, build_image returns the arm64 runtime: user node, Node says arm64."""
+    runtime = await example(module).build_image("linux/arm64")
+    out = await runtime.with_exec(["sh", "-c", "id -un && node -p process.arch"]).stdout()
+    assert out.split() == ["node", "arm64"]
+
+
+async def test_module_code_returns_the_build_output(engine: None, module: ModuleType) -> None:
+    """Over an SDK session, build_output holds dist/ and package.json, no node_modules."""
+    entries = await (await example(module).build_output()).entries()
+    assert {"package.json", "dist/"} <= set(entries), entries
+    assert "node_modules/" not in entries
+
+
+async def test_module_code_audits_offline(engine: None, module: ModuleType) -> None:
+    """Over an SDK session, audit returns the audit JSON with the example's native packages."""
+    report = json.loads(await example(module, audit_mode="offline").audit())
+    assert {"bcrypt", "better-sqlite3", "sharp"} <= {p["name"] for p in report["packages"]}
