@@ -19,6 +19,7 @@ import shutil
 import subprocess
 import sys
 import tarfile
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -26,6 +27,13 @@ from typing import Any
 import pytest
 from dagger import dag
 
+from tests.components.registry import (
+    PASSWORD,
+    USER,
+    LocalRegistry,
+    assert_no_secret,
+    running_registry,
+)
 from tests.conftest import EXAMPLE, REPO
 
 pytestmark = pytest.mark.engine
@@ -139,3 +147,28 @@ async def test_module_code_audits_offline(engine: None, module: ModuleType) -> N
     """Over an SDK session, audit returns the audit JSON with the example's native packages."""
     report = json.loads(await example(module, audit_mode="offline").audit())
     assert {"bcrypt", "better-sqlite3", "sharp"} <= {p["name"] for p in report["packages"]}
+
+
+@pytest.fixture
+def registry(tmp_path: Path) -> Iterator[LocalRegistry]:
+    """A real local registry with htpasswd auth; the engine reaches it on 127.0.0.1."""
+    with running_registry(tmp_path / "registry") as started:
+        yield started
+
+
+@pytest.mark.registry
+async def test_module_code_publishes_and_verifies(
+    engine: None, module: ModuleType, registry: LocalRegistry, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Over an SDK session, publish with a Secret password returns REF@sha256 of a verified
+    two-platform index, verify agrees, and the password is in no output."""
+    pipelines = example(module)
+    password = dag.set_secret("registry-password", PASSWORD)
+    pinned = await pipelines.publish(f"{registry.host}/team/native-service", ["t1"],
+                                     USER, password)
+    assert pinned.startswith(f"{registry.host}/team/native-service@sha256:"), pinned
+    report = json.loads(await pipelines.verify(pinned, ["linux/amd64", "linux/arm64"],
+                                               USER, password))
+    assert report["ok"] and [row["status"] for row in report["platforms"]] == ["ok", "ok"]
+    out, err = capfd.readouterr()
+    assert_no_secret(out + err)

@@ -17,6 +17,7 @@ from pydantic import SecretStr
 from pipelines.audit import Target as AuditTarget
 from pipelines.audit import audit_source, render_json
 from pipelines.credentials import explicit_credentials
+from pipelines.emulation import report_emulation
 from pipelines.execute import check_targets, execute
 from pipelines.platforms import Platform
 from pipelines.report import Report
@@ -91,7 +92,8 @@ class NodePipelines:
 
     async def _images(self, **overrides: Any) -> tuple[Report, Images]:
         """The plan and its lazy graph, over the Directory the caller passed."""
-        _, plan = await planned(self.source, self._settings(**overrides))
+        settings, plan = await planned(self.source, self._settings(**overrides))
+        report_emulation(plan, settings.emulation)  # publish leaves this to execute()
         return Report(plan), build_graph(plan, self.source)
 
     @function

@@ -17,7 +17,6 @@ import anyio
 import dagger
 
 from pipelines.build import leaves
-from pipelines.emulation import report_emulation
 from pipelines.errors import NodePipelinesError
 from pipelines.logs import configure_logging
 from pipelines.plan import Plan
@@ -57,9 +56,7 @@ async def planned(source: dagger.Directory, arguments: Mapping[str, Any]) -> tup
     settings = settings_for(await local_copy(source), arguments)
     engine = await engine_platform()
     # prepare() runs the online audit in its own event loop: never inside this one.
-    plan = await anyio.to_thread.run_sync(prepare, settings, engine)
-    report_emulation(plan, settings.emulation)
-    return settings, plan
+    return settings, await anyio.to_thread.run_sync(prepare, settings, engine)
 
 
 @contextmanager
