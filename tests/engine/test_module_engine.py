@@ -7,7 +7,8 @@ Runs where a Dagger CLI is found (`_EXPERIMENTAL_DAGGER_CLI_BIN`, else `dagger` 
 engine session is available (see conftest.py); the CLI finds its engine as usual
 (`_EXPERIMENTAL_DAGGER_RUNNER_HOST`, else its own). A Python module also needs the engine's
 bundled Python SDK runtime and the images it pulls (python:3.x-slim, uv): an engine built from
-source lacks them and fails while loading the module, which these tests report as a failure.
+source has no builtin SDK content, so loading the module fails there; the `dagger call` tests
+then skip, quoting the engine's error, and any other failure to load the module fails them.
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ from tests.conftest import EXAMPLE, REPO
 pytestmark = pytest.mark.engine
 
 CALL_TIMEOUT_S = 1800  # a cold build of the example with an emulated arm64 leg takes minutes
+# What an engine without Dagger's bundled SDK content says when it loads a Python module.
+NO_BUILTIN_SDK = "lookup builtin image manifest"
 
 
 def dagger_cli() -> str:
@@ -49,46 +52,69 @@ def dagger_cli() -> str:
     return cli
 
 
+def run(command: list[str]) -> subprocess.CompletedProcess[str]:
+    """Run the CLI in the repository, plain progress and no colours in its output."""
+    return subprocess.run(command, capture_output=True, text=True, check=False, cwd=REPO,
+                          timeout=CALL_TIMEOUT_S, env={**os.environ, "NO_COLOR": "1"})
+
+
+@pytest.fixture(scope="module")
+def functions() -> str:
+    """`dagger functions` on the module: loads it once; skips when the engine cannot run it."""
+    result = run([dagger_cli(), "--progress=plain", "functions", "-m", str(REPO)])
+    if result.returncode != 0 and NO_BUILTIN_SDK in result.stderr:
+        error = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+        pytest.skip("this engine has no builtin Python SDK (an engine built from source lacks "
+                    f"the SDK content of Dagger's release image): {(error or [''])[-1][-240:]}")
+    assert result.returncode == 0, result.stderr[-4000:]
+    return result.stdout
+
+
 def call(*args: str) -> str:
     """`dagger call -m <repo> --source <example> ARGS...`; its stdout, or a failure with stderr."""
     command = [dagger_cli(), "--progress=plain", "call", "-m", str(REPO),
                "--source", str(EXAMPLE), *args]
-    result = subprocess.run(command, capture_output=True, text=True, check=False,
-                            cwd=REPO, timeout=CALL_TIMEOUT_S)
+    result = run(command)
     if result.returncode != 0:
         pytest.fail(f"`dagger call {' '.join(args)}` exited {result.returncode}, wanted 0:\n"
                     + result.stderr[-4000:])
     return result.stdout
 
 
-def test_build_image_returns_the_runtime_container_of_the_platform() -> None:
+def test_the_module_lists_every_function(functions: str) -> None:
+    """`dagger functions` on the module lists every function issue 11 asks for."""
+    for name in ("build-image", "build-output", "build", "publish", "smoke", "audit", "verify"):
+        assert name in functions.split(), f"wanted {name} in:\n{functions}"
+
+
+def test_build_image_returns_the_runtime_container_of_the_platform(functions: str) -> None:
     """build-image returns a Container callers chain: it runs as node, Node says arm64."""
     out = call("build-image", "--platform", "linux/arm64",
                "with-exec", "--args", "sh,-c,id -un && node -p process.arch", "stdout")
     assert out.split() == ["node", "arm64"]
 
 
-def test_build_output_is_the_application_directory() -> None:
+def test_build_output_is_the_application_directory(functions: str) -> None:
     """build-output holds the compiled app and its package.json, and no node_modules."""
     entries = call("build-output", "entries").split()
     assert {"package.json", "dist/"} <= set(entries), entries
     assert "node_modules/" not in entries
 
 
-def test_audit_reports_the_native_packages() -> None:
+def test_audit_reports_the_native_packages(functions: str) -> None:
     """audit prints the audit JSON, naming the example's native packages."""
     report = json.loads(call("--audit-mode", "offline", "audit"))
     names = {p["name"] for p in report["packages"]}
     assert {"bcrypt", "better-sqlite3", "sharp"} <= names, names
 
 
-def test_smoke_passes_on_amd64() -> None:
+def test_smoke_passes_on_amd64(functions: str) -> None:
     """smoke returns the checks of one platform as JSON, every one passed."""
     checks = json.loads(call("smoke", "--platform", "linux/amd64"))
     assert checks["smoke"]["ok"] and checks["hygiene"]["ok"], checks
 
 
-def test_build_exports_a_two_platform_archive(tmp_path: Path) -> None:
+def test_build_exports_a_two_platform_archive(functions: str, tmp_path: Path) -> None:
     """build returns the OCI archive as a File; its index lists amd64 and arm64 once each."""
     path = tmp_path / "image.oci.tar"
     call("build", "export", "--path", str(path))
@@ -100,15 +126,6 @@ def test_build_exports_a_two_platform_archive(tmp_path: Path) -> None:
     platforms = sorted(f"{m['platform']['os']}/{m['platform']['architecture']}"
                        for m in index["manifests"])
     assert platforms == ["linux/amd64", "linux/arm64"]
-
-
-def test_the_help_lists_every_function() -> None:
-    """`dagger functions` on the module lists every function issue 11 asks for."""
-    result = subprocess.run([dagger_cli(), "functions", "-m", str(REPO)], capture_output=True,
-                            text=True, check=False, cwd=REPO, timeout=CALL_TIMEOUT_S)
-    assert result.returncode == 0, result.stderr[-4000:]
-    for name in ("build-image", "build-output", "build", "publish", "smoke", "audit", "verify"):
-        assert name in result.stdout.split(), f"wanted {name} in:\n{result.stdout}"
 
 
 @pytest.fixture(scope="module")
