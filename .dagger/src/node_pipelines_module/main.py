@@ -27,6 +27,7 @@ from pipelines.stages.image import oci_archive
 from pipelines.verify import NotVerified, verify_index
 
 from .arguments import (
+    AllowMissing,
     AllowUnsupported,
     AptPackages,
     AuditMode,
@@ -79,6 +80,7 @@ class NodePipelines:
     health_path: HealthPath = ""
     node_options: NodeOptions = "--max-old-space-size=2048"
     bindings_output: BindingsOutput = "build/Release"
+    allow_missing: AllowMissing = ()
     emulation: Emulation = "warn"
     audit_mode: AuditMode = "online"
 
