@@ -38,13 +38,20 @@ from pipelines.verify import verify_index
 PROBE_TIMEOUT_S = 60  # emulated services boot slowly: Node under QEMU takes seconds to start
 
 
-async def execute(settings: Settings, report: Report, environ: Mapping[str, str]) -> str:
-    """Run the report's plan on the connected engine, filling in the report; returns stdout."""
+async def execute(
+    settings: Settings, report: Report, environ: Mapping[str, str],
+    source: dagger.Directory | None = None,
+) -> str:
+    """Run the report's plan on the connected engine, filling in the report; returns stdout.
+
+    `source` is the project as a Dagger directory (the Dagger module passes its argument);
+    by default it is read from the plan's source path on the host.
+    """
     # Credentials are resolved first: a half-set login fails before anything is built.
     login = _login(settings, environ) if report.plan.output.kind == "publish" else None
     plan = report.plan = report.plan.on_engine(await engine_platform())
     report_emulation(plan, settings.emulation)
-    images = build_graph(plan, source_directory(plan))
+    images = build_graph(plan, source if source is not None else source_directory(plan))
     clock = Clock(report.durations)
     await build_all(plan, images, clock)
     if plan.output.kind == "export":

@@ -15,7 +15,13 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, EnvSettingsSource, NoDecode, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from pipelines.errors import InputError
 from pipelines.platforms import Platform, libc_of_image
@@ -79,6 +85,16 @@ class Settings(BaseSettings):
     log_format: Literal["auto", "console", "json"] = "auto"
     report_dir: Path | None = None  # None: no report files
     timeout_s: float = Field(default=3600.0, gt=0)
+
+    @classmethod
+    def settings_customise_sources(
+        cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Only the values given: `load_settings` reads the environment it is handed, so the
+        process's own NODEPIPE_* variables never leak into a test or the Dagger module."""
+        return (init_settings,)
 
     @field_validator("platforms", mode="before")
     @classmethod

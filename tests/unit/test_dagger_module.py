@@ -160,11 +160,6 @@ def test_config_file_applies_where_an_argument_is_left_at_its_default(
     assert plan.settings_for(tmp_path, changed).port == 9000
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="load_settings(flags, environ={}) still reads os.environ: Settings is a BaseSettings "
-    "whose own env source fills the fields not given (fix belongs in pipelines/settings.py)",
-)
 def test_the_module_reads_no_environment(
     module: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -143,7 +143,7 @@ class NodePipelines:
                 publish=True, image=image, tags=list(tags),
                 registry_username=username, registry_password=secret,
             ))
-            return await execute(settings, Report(plan), {})
+            return await execute(settings, Report(plan), {}, source=self.source)
 
     @function
     async def audit(self) -> str:
