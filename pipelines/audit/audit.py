@@ -31,10 +31,16 @@ from pipelines.audit.model import (
     Mechanism,
     PackageAudit,
     Target,
+    TargetVerdict,
+    Verdict,
 )
 from pipelines.audit.own import own_addons
 from pipelines.audit.registry import NpmRegistry, RegistryConfig
 from pipelines.errors import NodePipelinesError
+
+NOT_BUILT = ("the package manager never runs its install script (not in pnpm's "
+             "onlyBuiltDependencies, or in neverBuiltDependencies, or yarn's enableScripts off "
+             "without dependenciesMeta built: true): allow its build there")
 
 
 def audit_source(
@@ -140,6 +146,9 @@ def _audit(
         verdicts = simple_verdicts(mechanism, targets)
     else:
         verdicts = {}
+    if not entry.build and mechanism in (Mechanism.DOWNLOAD, Mechanism.COMPILE):
+        verdicts = {t.platform: TargetVerdict(Verdict.MISSING, NOT_BUILT) for t in targets}
+        found = [*found, NOT_BUILT]
     if mechanism.native:
         verdicts = constrain(entry, verdicts, targets)
     return PackageAudit(entry.name, entry.version, entry.path, entry.dev, entry.optional,

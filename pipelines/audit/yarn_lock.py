@@ -1,0 +1,351 @@
+"""yarn.lock, berry (YAML, yarn 2+) and classic (yarn 1's own format), as the audit's entries.
+
+Both linkers the audit accepts hoist: a package sits at node_modules/<name> unless another
+version of that name took the place, then under its dependent's node_modules. `hoist` computes
+that layout the simple way (the version the workspaces depend on, else the most depended on,
+wins the top); yarn's own hoister may nest a duplicate elsewhere, and the smoke test falls back
+to loading by name.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pipelines.audit.graph import Node, package_name, read_yaml, to_entries, workspace_dirs
+from pipelines.audit.lockfile import LockEntry, mapping, read_json, strings
+from pipelines.audit.model import AuditError
+from pipelines.audit.prebuilds import platform_tag
+
+LOCKFILE = "yarn.lock"
+_FIELDS = ("dependencies", "optionalDependencies", "devDependencies")
+
+
+@dataclass
+class _Package:
+    """One resolved package of yarn.lock, before it has a node_modules path."""
+
+    id: str
+    name: str
+    version: str
+    deps: dict[str, str] = field(default_factory=dict)  # name -> id
+    specs: dict[str, str] = field(default_factory=dict)  # name -> range, as locked
+    optional: set[str] = field(default_factory=set)
+    os: tuple[str, ...] = ()
+    cpu: tuple[str, ...] = ()
+    libc: tuple[str, ...] = ()
+    resolved: str | None = None
+    workspace: str | None = None  # its directory relative to the root, for workspaces
+    dev: dict[str, str] = field(default_factory=dict)  # a workspace's devDependencies -> id
+
+
+def workspace_globs(manifest: Mapping[str, Any]) -> tuple[str, ...]:
+    """package.json `workspaces`, as a list or as {packages: [...]}."""
+    value = manifest.get("workspaces")
+    if isinstance(value, dict):
+        value = value.get("packages")
+    return strings(value)
+
+
+# --- yarn berry ------------------------------------------------------------------------------
+
+def read_berry_lockfile(root: Path, manifest: Mapping[str, Any],
+                        scripts_enabled: bool) -> dict[str, LockEntry]:
+    """A berry yarn.lock (with the node-modules linker) keyed by node_modules path."""
+    path = root / LOCKFILE
+    lock = read_yaml(path, "yarn")
+    if not isinstance(lock.get("__metadata"), dict):
+        raise AuditError(f"{path} has no __metadata: it is not a yarn 2+ lockfile; regenerate "
+                         "it with `yarn install`")
+    by_descriptor: dict[str, str] = {}
+    packages: dict[str, _Package] = {}
+    for key, raw in lock.items():
+        if key == "__metadata":
+            continue
+        if not isinstance(raw, dict) or not isinstance(raw.get("resolution"), str):
+            raise AuditError(f"{path}: entry {key!r} has no resolution: regenerate it with "
+                             "`yarn install`")
+        package = _berry_package(raw)
+        packages[package.id] = package
+        for descriptor in str(key).split(", "):
+            by_descriptor[descriptor.strip()] = package.id
+    for package in packages.values():
+        for name, spec in list(package.specs.items()):
+            package.deps[name] = _lookup(by_descriptor, f"{name}@{spec}", package.name, path)
+    _berry_dev_and_sync(root, manifest, packages, by_descriptor, path)
+    built = _berry_built(manifest, scripts_enabled)
+    return to_entries(hoist(packages, scripts_known=False), built)
+
+
+def _berry_package(raw: Mapping[str, Any]) -> _Package:
+    resolution = str(raw["resolution"])
+    name = package_name(resolution)
+    meta = raw.get("dependenciesMeta")
+    optional = {n for n, m in (meta.items() if isinstance(meta, dict) else ())
+                if isinstance(m, dict) and m.get("optional")}
+    conditions = _conditions(str(raw.get("conditions") or ""))
+    protocol = resolution[len(name) + 1:]
+    workspace = protocol[len("workspace:"):] if protocol.startswith("workspace:") else None
+    specs = dict(mapping(raw.get("dependencies")))
+    if specs.get("node-gyp") == "npm:latest":
+        # yarn adds node-gyp to whatever it guesses may build (nan and node-addon-api too):
+        # yarn's guess, not the package's dependency, so it is no evidence of a native build.
+        del specs["node-gyp"]
+    return _Package(
+        id=resolution, name=name, version=str(raw.get("version", "")),
+        specs=specs, optional=optional,
+        os=conditions.get("os", ()), cpu=conditions.get("cpu", ()),
+        libc=conditions.get("libc", ()), workspace=workspace)
+
+
+def _conditions(text: str) -> dict[str, tuple[str, ...]]:
+    """`os=linux & cpu=arm64 & libc=glibc` -> {os: (linux,), ...}; `|` alternatives kept."""
+    found: dict[str, list[str]] = {}
+    for part in re.split(r"[&|()]", text):
+        key, sep, value = part.strip().partition("=")
+        if sep:
+            found.setdefault(key.strip(), []).append(value.strip())
+    return {k: tuple(v) for k, v in found.items()}
+
+
+def _lookup(by_descriptor: Mapping[str, str], descriptor: str, needed_by: str,
+            path: Path) -> str:
+    found = by_descriptor.get(descriptor)
+    if found is None:
+        raise AuditError(f"{path} is incomplete: {descriptor} (needed by {needed_by}) has no "
+                         "entry; restore it or regenerate it with `yarn install`")
+    return found
+
+
+def _berry_dev_and_sync(root: Path, manifest: Mapping[str, Any],
+                        packages: Mapping[str, _Package], by_descriptor: Mapping[str, str],
+                        path: Path) -> None:
+    """Berry lists a workspace's dev and prod dependencies together; package.json splits
+    them. A declared range the lockfile lacks is what `yarn install --immutable` refuses."""
+    for package in packages.values():
+        if package.workspace is None:
+            continue
+        where = package.workspace
+        own = manifest if where in ("", ".") else read_json(
+            root / where / "package.json", f"{where}/package.json")
+        for fieldname in _FIELDS:
+            for name, spec in mapping(own.get(fieldname)).items():
+                descriptor = f"{name}@{spec if ':' in spec else 'npm:' + spec}"
+                if descriptor not in by_descriptor:
+                    label = "package.json" if where in ("", ".") else f"{where}/package.json"
+                    raise AuditError(
+                        f"{label} and yarn.lock are out of sync: {name}@{spec} is declared "
+                        "but not locked; run `yarn install` and commit the lockfile")
+                if fieldname == "devDependencies" and name in package.deps:
+                    package.dev[name] = package.deps.pop(name)
+                if fieldname == "optionalDependencies":
+                    package.optional.add(name)
+
+
+def _berry_built(manifest: Mapping[str, Any], scripts_enabled: bool) -> Any:
+    """dependenciesMeta `built` in package.json wins; otherwise yarn's enableScripts."""
+    meta = manifest.get("dependenciesMeta")
+    flags = {package_name(k): v.get("built") for k, v in
+             (meta.items() if isinstance(meta, dict) else ()) if isinstance(v, dict)}
+
+    def built(name: str) -> bool:
+        flag = flags.get(name)
+        return scripts_enabled if flag is None else bool(flag)
+
+    return built
+
+
+# --- yarn classic ----------------------------------------------------------------------------
+
+def parse_classic(text: str, path: Path) -> dict[str, dict[str, Any]]:
+    """yarn 1's lockfile format: `key:` blocks, two-space indented `field value` lines."""
+    entries: dict[str, dict[str, Any]] = {}
+    current: dict[str, Any] | None = None
+    section: dict[str, str] | None = None
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        indent = len(line) - len(line.lstrip(" "))
+        content = line.strip()
+        if indent == 0 and content.endswith(":"):
+            current, section = {}, None
+            for key in content[:-1].split(", "):
+                entries[_unquote(key)] = current
+        elif indent == 2 and current is not None and content.endswith(":"):
+            section = current.setdefault(_unquote(content[:-1]), {})
+        elif indent == 2 and current is not None:
+            key, value = _field(content, path, number)
+            current[key], section = value, None
+        elif indent == 4 and section is not None:
+            key, value = _field(content, path, number)
+            section[key] = value
+        else:
+            raise AuditError(f"{path} line {number} is not yarn lockfile syntax: restore it or "
+                             "regenerate it with `yarn install`")
+    return entries
+
+
+def _field(content: str, path: Path, number: int) -> tuple[str, str]:
+    if content.startswith('"'):
+        end = content.find('"', 1)
+        key, rest = content[1:end], content[end + 1:]
+    else:
+        key, _, rest = content.partition(" ")
+    if not rest.strip() or not key:
+        raise AuditError(f"{path} line {number} is not yarn lockfile syntax: restore it or "
+                         "regenerate it with `yarn install`")
+    return key, _unquote(rest.strip())
+
+
+def _unquote(text: str) -> str:
+    text = text.strip()
+    return text[1:-1] if len(text) >= 2 and text[0] == text[-1] == '"' else text
+
+
+def read_classic_lockfile(root: Path, manifest: Mapping[str, Any]) -> dict[str, LockEntry]:
+    """A yarn 1 yarn.lock; it records no os/cpu/libc, so platform packages are recognised by
+    their names (`@img/sharp-linux-arm64`, `-linux-arm64-gnu`)."""
+    path = root / LOCKFILE
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise AuditError(f"cannot read {path}: {error}") from None
+    raw = parse_classic(text, path)
+    by_descriptor: dict[str, str] = {}
+    packages: dict[str, _Package] = {}
+    for descriptor, data in raw.items():
+        version = data.get("version")
+        if not isinstance(version, str):
+            raise AuditError(f"{path}: entry {descriptor!r} has no version: regenerate it with "
+                             "`yarn install`")
+        name = package_name(descriptor)
+        ident = f"{name}@{version}"
+        by_descriptor[descriptor] = ident
+        if ident not in packages:
+            packages[ident] = _classic_package(ident, name, version, data)
+    workspaces = _classic_workspaces(root, manifest, packages)
+    for package in packages.values():
+        if package.workspace is not None:
+            continue
+        for dep, spec in package.specs.items():
+            package.deps[dep] = workspaces.get(dep) or _lookup(
+                by_descriptor, f"{dep}@{spec}", package.name, path)
+    for package in packages.values():
+        if package.workspace is not None:
+            _classic_workspace_deps(package, root, manifest, workspaces, by_descriptor, path)
+    _name_platforms(packages)
+    return to_entries(hoist(packages, scripts_known=False), lambda _name: True)
+
+
+def _classic_package(ident: str, name: str, version: str, data: Mapping[str, Any]) -> _Package:
+    deps = dict(mapping(data.get("dependencies")))
+    optional = dict(mapping(data.get("optionalDependencies")))
+    resolved = data.get("resolved")
+    url = resolved.split("#", 1)[0] if isinstance(resolved, str) else None
+    # registry.yarnpkg.com mirrors the npm registry: let the configured registry answer.
+    if url and "registry.yarnpkg.com/" in url:
+        url = None
+    return _Package(id=ident, name=name, version=version, specs={**deps, **optional},
+                    optional=set(optional), resolved=url)
+
+
+def _classic_workspaces(root: Path, manifest: Mapping[str, Any],
+                        packages: dict[str, _Package]) -> dict[str, str]:
+    """The root and the workspace packages (yarn 1 leaves them out of yarn.lock)."""
+    found = {}
+    packages[""] = _Package(id="", name=str(manifest.get("name") or ""), version="",
+                            workspace="")
+    for directory in workspace_dirs(root, workspace_globs(manifest)):
+        where = directory.relative_to(root).as_posix()
+        own = read_json(directory / "package.json", f"{where}/package.json")
+        name = str(own.get("name") or where)
+        packages[where] = _Package(id=where, name=name, version=str(own.get("version") or ""),
+                                   workspace=where)
+        found[name] = where
+    return found
+
+
+def _classic_workspace_deps(package: _Package, root: Path, manifest: Mapping[str, Any],
+                            workspaces: Mapping[str, str], by_descriptor: Mapping[str, str],
+                            path: Path) -> None:
+    where = package.workspace or ""
+    own = manifest if not where else read_json(root / where / "package.json",
+                                               f"{where}/package.json")
+    label = f"{where}/package.json" if where else "package.json"
+    for fieldname in _FIELDS:
+        for name, spec in mapping(own.get(fieldname)).items():
+            ident = workspaces.get(name) or by_descriptor.get(f"{name}@{spec}")
+            if ident is None:
+                raise AuditError(
+                    f"{label} and yarn.lock are out of sync: {name}@{spec} is declared but "
+                    "not locked; run `yarn install` and commit the lockfile")
+            if fieldname == "devDependencies":
+                package.dev[name] = ident
+            else:
+                package.deps[name] = ident
+                package.specs[name] = spec
+            if fieldname == "optionalDependencies":
+                package.optional.add(name)
+
+
+def _name_platforms(packages: Mapping[str, _Package]) -> None:
+    """Platform packages by name: os/cpu from the name, glibc where a musl sibling exists."""
+    for parent in packages.values():
+        children = [packages[parent.deps[n]] for n in parent.optional if n in parent.deps]
+        tags = {c.id: platform_tag(c.name.rpartition("/")[2]) for c in children}
+        platformed = {i: t for i, t in tags.items() if t.os and t.cpu}
+        if len(platformed) < 2:
+            continue  # one optional dependency with a platform word is no platform set
+        musl = any(t.libc == "musl" for t in platformed.values())
+        for ident, tag in platformed.items():
+            child = packages[ident]
+            libc = tag.libc or ("glibc" if musl and tag.os == "linux" else None)
+            child.os, child.cpu = (str(tag.os),), (str(tag.cpu),)
+            child.libc = (libc,) if libc else ()
+
+
+# --- node_modules layout ---------------------------------------------------------------------
+
+def hoist(packages: Mapping[str, _Package], *, scripts_known: bool) -> dict[str, Node]:
+    """Nodes at hoisted node_modules paths: one version of each name on top, others nested."""
+    workspaces = [p for p in packages.values() if p.workspace is not None]
+    top: dict[str, str] = {}
+    for workspace in sorted(workspaces, key=lambda w: (w.workspace not in ("", "."), w.id)):
+        for name, ident in {**workspace.deps, **workspace.dev}.items():
+            if packages[ident].workspace is None:
+                top.setdefault(name, ident)
+    wanted = Counter(i for p in packages.values() for i in p.deps.values())
+    for ident, _count in wanted.most_common():
+        package = packages[ident]
+        if package.workspace is None:
+            top.setdefault(package.name, ident)
+    paths = {w.id: ("" if w.workspace in ("", ".") else str(w.workspace)) for w in workspaces}
+    paths |= {ident: f"node_modules/{name}" for name, ident in top.items()}
+    queue = [w.id for w in workspaces] + list(top.values())
+    while queue:
+        package = packages[queue.pop(0)]
+        for name, ident in {**package.deps, **package.dev}.items():
+            if ident not in paths:
+                base = paths[package.id]
+                paths[ident] = f"{base}/node_modules/{name}" if base else f"node_modules/{name}"
+                queue.append(ident)
+    return {paths[p.id]: _node(p, paths, scripts_known) for p in packages.values()
+            if p.id in paths}
+
+
+def _node(package: _Package, paths: Mapping[str, str], scripts_known: bool) -> Node:
+    where = paths[package.id]
+    return Node(
+        path=where, name=package.name, version=package.version,
+        dependencies={n: package.specs.get(n, "") for n in package.deps},
+        optional_dependencies={n: package.specs.get(n, "") for n in package.optional},
+        links={n: paths[i] for n, i in package.deps.items()},
+        dev_links={n: paths[i] for n, i in package.dev.items()},
+        os=package.os, cpu=package.cpu, libc=package.libc,
+        scripts_known=scripts_known or package.workspace is not None,
+        resolved=package.resolved, local=package.workspace is not None and where != "",
+        importer=package.workspace is not None)
