@@ -124,8 +124,8 @@ class _Reader:
             snap = _mapping_of(raw, self.path, key) if raw is not None else {}
             meta = self._meta(key)
             stem = key.lstrip("/").split("(", 1)[0]
-            deps, optional = mapping(snap.get("dependencies")), mapping(
-                snap.get("optionalDependencies"))
+            deps = dict(mapping(snap.get("dependencies")))
+            optional = dict(mapping(snap.get("optionalDependencies")))
             links = {n: p for n, r in {**deps, **optional}.items()
                      if (p := self.link(n, r, stem)) is not None}
             resolution = meta.get("resolution")

@@ -236,7 +236,8 @@ def read_classic_lockfile(root: Path, manifest: Mapping[str, Any]) -> dict[str, 
                 by_descriptor, f"{dep}@{spec}", package.name, path)
     for package in packages.values():
         if package.workspace is not None:
-            _classic_workspace_deps(package, root, manifest, workspaces, by_descriptor, path)
+            _classic_workspace_deps(package, root, manifest, workspaces=workspaces,
+                                    by_descriptor=by_descriptor, path=path)
     _name_platforms(packages)
     return to_entries(hoist(packages, scripts_known=False), lambda _name: True)
 
@@ -269,7 +270,7 @@ def _classic_workspaces(root: Path, manifest: Mapping[str, Any],
     return found
 
 
-def _classic_workspace_deps(package: _Package, root: Path, manifest: Mapping[str, Any],
+def _classic_workspace_deps(package: _Package, root: Path, manifest: Mapping[str, Any], *,
                             workspaces: Mapping[str, str], by_descriptor: Mapping[str, str],
                             path: Path) -> None:
     where = package.workspace or ""

@@ -108,7 +108,7 @@ def _yarn(root: Path, version: str, integrity: str) -> Packager:
         raise PackagerError(f"{root / 'yarn.lock'} is neither a yarn 1 nor a yarn 2+ lockfile: "
                             "restore it or regenerate it with `yarn install`")
     berry = metadata is not None
-    if version and (version.split(".")[0] != "1") != berry:
+    if version and (version.split(".", maxsplit=1)[0] != "1") != berry:
         kind = "yarn 2+" if berry else "yarn 1"
         raise PackagerError(f"package.json's packageManager is yarn@{version} but yarn.lock is "
                             f"a {kind} lockfile: run `yarn install` with yarn {version} and "

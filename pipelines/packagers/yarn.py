@@ -51,7 +51,7 @@ class YarnBerry:
         if self.enable_scripts is not None:
             return self.enable_scripts
         parts = [int(p) if p.isdigit() else 0 for p in self.version.split(".")[:2]]
-        return (parts + [0, 0])[:2] < [4, 14]
+        return [*parts, 0, 0][:2] < [4, 14]
 
     def manifests(self) -> tuple[str, ...]:
         """What `yarn install` reads: manifests, lockfile, .yarnrc.yml, releases, plugins."""
