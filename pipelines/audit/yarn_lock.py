@@ -239,7 +239,8 @@ def read_classic_lockfile(root: Path, manifest: Mapping[str, Any]) -> dict[str, 
             _classic_workspace_deps(package, root, manifest, workspaces=workspaces,
                                     by_descriptor=by_descriptor, path=path)
     _name_platforms(packages)
-    return to_entries(hoist(packages, scripts_known=False), lambda _name: True)
+    return to_entries(hoist(packages, scripts_known=False, popular_on_top=True),
+                      lambda _name: True)
 
 
 def _classic_package(ident: str, name: str, version: str, data: Mapping[str, Any]) -> _Package:
@@ -311,31 +312,59 @@ def _name_platforms(packages: Mapping[str, _Package]) -> None:
 
 # --- node_modules layout ---------------------------------------------------------------------
 
-def hoist(packages: Mapping[str, _Package], *, scripts_known: bool) -> dict[str, Node]:
-    """Nodes at hoisted node_modules paths: one version of each name on top, others nested."""
-    workspaces = [p for p in packages.values() if p.workspace is not None]
-    top: dict[str, str] = {}
-    for workspace in sorted(workspaces, key=lambda w: (w.workspace not in ("", "."), w.id)):
+def hoist(packages: Mapping[str, _Package], *, scripts_known: bool,
+          popular_on_top: bool = False) -> dict[str, Node]:
+    """Nodes at hoisted node_modules paths, placed as yarn and npm place them: each package as
+    high up its dependent's chain of node_modules as it can go without another version of
+    that name shadowing it; workspace dependencies first, then breadth first. yarn 1 gives
+    the top level to the most depended-on version (`popular_on_top`); berry's hoister does
+    not, and matched real installs better without it."""
+    workspaces = sorted((p for p in packages.values() if p.workspace is not None),
+                        key=lambda w: (w.workspace not in ("", "."), w.id))
+    paths = {w.id: ("" if w.workspace in ("", ".") else str(w.workspace)) for w in workspaces}
+    placed: dict[str, dict[str, str]] = {"": {}}  # directory -> name -> package id
+    # The top level goes to what the workspaces name, then to the most wanted version.
+    for workspace in workspaces:
         for name, ident in {**workspace.deps, **workspace.dev}.items():
             if packages[ident].workspace is None:
-                top.setdefault(name, ident)
+                placed[""].setdefault(name, ident)
     wanted = Counter(i for p in packages.values() for i in p.deps.values())
-    for ident, _count in wanted.most_common():
-        package = packages[ident]
-        if package.workspace is None:
-            top.setdefault(package.name, ident)
-    paths = {w.id: ("" if w.workspace in ("", ".") else str(w.workspace)) for w in workspaces}
-    paths |= {ident: f"node_modules/{name}" for name, ident in top.items()}
-    queue = [w.id for w in workspaces] + list(top.values())
+    for ident, _count in wanted.most_common() if popular_on_top else ():
+        if packages[ident].workspace is None:
+            placed[""].setdefault(packages[ident].name, ident)
+    queue = [w.id for w in workspaces]
     while queue:
         package = packages[queue.pop(0)]
         for name, ident in {**package.deps, **package.dev}.items():
-            if ident not in paths:
-                base = paths[package.id]
-                paths[ident] = f"{base}/node_modules/{name}" if base else f"node_modules/{name}"
+            if packages[ident].workspace is not None:
+                continue
+            where = _place(placed, paths[package.id], name, ident)
+            if where is None and placed[""].get(name) == ident:
+                where = f"node_modules/{name}"
+            if where is not None and ident not in paths:
+                paths[ident] = where
                 queue.append(ident)
     return {paths[p.id]: _node(p, paths, scripts_known) for p in packages.values()
             if p.id in paths}
+
+
+def _place(placed: dict[str, dict[str, str]], directory: str, name: str,
+           ident: str) -> str | None:
+    """Put `name` (package `ident`) where `directory` resolves it; None if it already does."""
+    chain = [directory]
+    while chain[-1]:
+        head, sep, _ = chain[-1].rpartition("/node_modules/")
+        chain.append(head if sep else "")
+    best = directory
+    for level in chain:  # deepest first, as Node looks
+        holder = placed.get(level, {}).get(name)
+        if holder == ident:
+            return None
+        if holder is not None:
+            break
+        best = level
+    placed.setdefault(best, {})[name] = ident
+    return f"{best}/node_modules/{name}" if best else f"node_modules/{name}"
 
 
 def _node(package: _Package, paths: Mapping[str, str], scripts_known: bool) -> Node:
