@@ -16,7 +16,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipelines.audit.graph import Node, package_name, read_yaml, to_entries, workspace_dirs
+from pipelines.audit.graph import (
+    Node,
+    package_name,
+    read_yaml,
+    to_entries,
+    truthy,
+    workspace_dirs,
+)
 from pipelines.audit.lockfile import LockEntry, mapping, read_json, strings
 from pipelines.audit.model import AuditError
 from pipelines.audit.prebuilds import platform_tag
@@ -86,7 +93,7 @@ def _berry_package(raw: Mapping[str, Any]) -> _Package:
     name = package_name(resolution)
     meta = raw.get("dependenciesMeta")
     optional = {n for n, m in (meta.items() if isinstance(meta, dict) else ())
-                if isinstance(m, dict) and m.get("optional")}
+                if isinstance(m, dict) and truthy(m.get("optional"))}
     conditions = _conditions(str(raw.get("conditions") or ""))
     protocol = resolution[len(name) + 1:]
     workspace = protocol[len("workspace:"):] if protocol.startswith("workspace:") else None
