@@ -130,30 +130,34 @@ class _Reader:
         return found
 
     def packages(self) -> dict[str, Node]:
+        """Every snapshot as a Node at its .pnpm path."""
         nodes = {}
         for key, raw in self.snapshots.items():
             snap = _mapping_of(raw, self.path, key) if raw is not None else {}
-            meta = self._meta(key)
-            stem = key.lstrip("/").split("(", 1)[0]
-            deps = dict(mapping(snap.get("dependencies")))
-            optional = dict(mapping(snap.get("optionalDependencies")))
-            links = {n: p for n, r in {**deps, **optional}.items()
-                     if (p := self.link(n, r, stem)) is not None}
-            peers = meta.get("peerDependenciesMeta")
-            optional_peers = frozenset(
-                n for n, m in (peers.items() if isinstance(peers, dict) else ())
-                if isinstance(m, dict) and truthy(m.get("optional")))
-            resolution = meta.get("resolution")
-            tarball = resolution.get("tarball") if isinstance(resolution, dict) else None
-            nodes[self.paths[key]] = Node(
-                path=self.paths[key], name=str(meta.get("name") or package_name(stem)),
-                version=str(meta.get("version") or stem[len(package_name(stem)) + 1:]),
-                dependencies=deps, optional_dependencies=optional, links=links,
-                optional_peers=optional_peers, os=strings(meta.get("os")), cpu=strings(meta.get("cpu")),
-                libc=strings(meta.get("libc")),
-                has_install_script=truthy(meta.get("requiresBuild")), scripts_known=not self.v9,
-                resolved=tarball if isinstance(tarball, str) else None)
+            node = self._package(key, snap, self._meta(key))
+            nodes[node.path] = node
         return nodes
+
+    def _package(self, key: str, snap: Mapping[str, Any], meta: Mapping[str, Any]) -> Node:
+        stem = key.lstrip("/").split("(", 1)[0]
+        deps = dict(mapping(snap.get("dependencies")))
+        optional = dict(mapping(snap.get("optionalDependencies")))
+        links = {n: p for n, r in {**deps, **optional}.items()
+                 if (p := self.link(n, r, stem)) is not None}
+        peers = meta.get("peerDependenciesMeta")
+        optional_peers = frozenset(
+            n for n, m in (peers.items() if isinstance(peers, dict) else ())
+            if isinstance(m, dict) and truthy(m.get("optional")))
+        resolution = meta.get("resolution")
+        tarball = resolution.get("tarball") if isinstance(resolution, dict) else None
+        return Node(
+            path=self.paths[key], name=str(meta.get("name") or package_name(stem)),
+            version=str(meta.get("version") or stem[len(package_name(stem)) + 1:]),
+            dependencies=deps, optional_dependencies=optional, links=links,
+            optional_peers=optional_peers, os=strings(meta.get("os")),
+            cpu=strings(meta.get("cpu")), libc=strings(meta.get("libc")),
+            has_install_script=truthy(meta.get("requiresBuild")), scripts_known=not self.v9,
+            resolved=tarball if isinstance(tarball, str) else None)
 
     def importer(self, importer: str, data: Mapping[str, Any],
                  root_manifest: Mapping[str, Any]) -> Node:

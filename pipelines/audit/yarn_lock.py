@@ -1,4 +1,5 @@
-"""yarn.lock, berry (YAML, yarn 2+) and classic (yarn 1's own format), as the audit's entries.
+"""yarn berry's yarn.lock (YAML, yarn 2+) as the audit's entries, and the hoisted layout both
+yarns' node-modules linkers share (yarn_classic.py reads yarn 1's format).
 
 Both linkers the audit accepts hoist: a package sits at node_modules/<name> unless another
 version of that name took the place, then under its dependent's node_modules. `hoist` computes
@@ -22,18 +23,16 @@ from pipelines.audit.graph import (
     read_yaml,
     to_entries,
     truthy,
-    workspace_dirs,
 )
 from pipelines.audit.lockfile import LockEntry, mapping, read_json, strings
 from pipelines.audit.model import AuditError
-from pipelines.audit.prebuilds import platform_tag
 
 LOCKFILE = "yarn.lock"
-_FIELDS = ("dependencies", "optionalDependencies", "devDependencies")
+FIELDS = ("dependencies", "optionalDependencies", "devDependencies")
 
 
 @dataclass
-class _Package:
+class Package:
     """One resolved package of yarn.lock, before it has a node_modules path."""
 
     id: str
@@ -69,7 +68,7 @@ def read_berry_lockfile(root: Path, manifest: Mapping[str, Any],
         raise AuditError(f"{path} has no __metadata: it is not a yarn 2+ lockfile; regenerate "
                          "it with `yarn install`")
     by_descriptor: dict[str, str] = {}
-    packages: dict[str, _Package] = {}
+    packages: dict[str, Package] = {}
     for key, raw in lock.items():
         if key == "__metadata":
             continue
@@ -82,13 +81,13 @@ def read_berry_lockfile(root: Path, manifest: Mapping[str, Any],
             by_descriptor[descriptor.strip()] = package.id
     for package in packages.values():
         for name, spec in list(package.specs.items()):
-            package.deps[name] = _lookup(by_descriptor, f"{name}@{spec}", package.name, path)
+            package.deps[name] = lookup(by_descriptor, f"{name}@{spec}", package.name, path)
     _berry_dev_and_sync(root, manifest, packages, by_descriptor, path)
     built = _berry_built(manifest, scripts_enabled)
     return to_entries(hoist(packages, scripts_known=False), built)
 
 
-def _berry_package(raw: Mapping[str, Any]) -> _Package:
+def _berry_package(raw: Mapping[str, Any]) -> Package:
     resolution = str(raw["resolution"])
     name = package_name(resolution)
     meta = raw.get("dependenciesMeta")
@@ -102,7 +101,7 @@ def _berry_package(raw: Mapping[str, Any]) -> _Package:
         # yarn adds node-gyp to whatever it guesses may build (nan and node-addon-api too):
         # yarn's guess, not the package's dependency, so it is no evidence of a native build.
         del specs["node-gyp"]
-    return _Package(
+    return Package(
         id=resolution, name=name, version=str(raw.get("version", "")),
         specs=specs, optional=optional,
         os=conditions.get("os", ()), cpu=conditions.get("cpu", ()),
@@ -119,7 +118,7 @@ def _conditions(text: str) -> dict[str, tuple[str, ...]]:
     return {k: tuple(v) for k, v in found.items()}
 
 
-def _lookup(by_descriptor: Mapping[str, str], descriptor: str, needed_by: str,
+def lookup(by_descriptor: Mapping[str, str], descriptor: str, needed_by: str,
             path: Path) -> str:
     found = by_descriptor.get(descriptor)
     if found is None:
@@ -129,7 +128,7 @@ def _lookup(by_descriptor: Mapping[str, str], descriptor: str, needed_by: str,
 
 
 def _berry_dev_and_sync(root: Path, manifest: Mapping[str, Any],
-                        packages: Mapping[str, _Package], by_descriptor: Mapping[str, str],
+                        packages: Mapping[str, Package], by_descriptor: Mapping[str, str],
                         path: Path) -> None:
     """Berry lists a workspace's dev and prod dependencies together; package.json splits
     them. A declared range the lockfile lacks is what `yarn install --immutable` refuses."""
@@ -139,7 +138,7 @@ def _berry_dev_and_sync(root: Path, manifest: Mapping[str, Any],
         where = package.workspace
         own = manifest if where in ("", ".") else read_json(
             root / where / "package.json", f"{where}/package.json")
-        for fieldname in _FIELDS:
+        for fieldname in FIELDS:
             for name, spec in mapping(own.get(fieldname)).items():
                 descriptor = f"{name}@{spec if ':' in spec else 'npm:' + spec}"
                 if descriptor not in by_descriptor:
@@ -166,160 +165,9 @@ def _berry_built(manifest: Mapping[str, Any], scripts_enabled: bool) -> Any:
     return built
 
 
-# --- yarn classic ----------------------------------------------------------------------------
-
-def parse_classic(text: str, path: Path) -> dict[str, dict[str, Any]]:
-    """yarn 1's lockfile format: `key:` blocks, two-space indented `field value` lines."""
-    entries: dict[str, dict[str, Any]] = {}
-    current: dict[str, Any] | None = None
-    section: dict[str, str] | None = None
-    for number, line in enumerate(text.splitlines(), 1):
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
-        indent = len(line) - len(line.lstrip(" "))
-        content = line.strip()
-        if indent == 0 and content.endswith(":"):
-            current, section = {}, None
-            for key in content[:-1].split(", "):
-                entries[_unquote(key)] = current
-        elif indent == 2 and current is not None and content.endswith(":"):
-            section = current.setdefault(_unquote(content[:-1]), {})
-        elif indent == 2 and current is not None:
-            key, value = _field(content, path, number)
-            current[key], section = value, None
-        elif indent == 4 and section is not None:
-            key, value = _field(content, path, number)
-            section[key] = value
-        else:
-            raise AuditError(f"{path} line {number} is not yarn lockfile syntax: restore it or "
-                             "regenerate it with `yarn install`")
-    return entries
-
-
-def _field(content: str, path: Path, number: int) -> tuple[str, str]:
-    if content.startswith('"'):
-        end = content.find('"', 1)
-        key, rest = content[1:end], content[end + 1:]
-    else:
-        key, _, rest = content.partition(" ")
-    if not rest.strip() or not key:
-        raise AuditError(f"{path} line {number} is not yarn lockfile syntax: restore it or "
-                         "regenerate it with `yarn install`")
-    return key, _unquote(rest.strip())
-
-
-def _unquote(text: str) -> str:
-    text = text.strip()
-    return text[1:-1] if len(text) >= 2 and text[0] == text[-1] == '"' else text
-
-
-def read_classic_lockfile(root: Path, manifest: Mapping[str, Any]) -> dict[str, LockEntry]:
-    """A yarn 1 yarn.lock; it records no os/cpu/libc, so platform packages are recognised by
-    their names (`@img/sharp-linux-arm64`, `-linux-arm64-gnu`)."""
-    path = root / LOCKFILE
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise AuditError(f"cannot read {path}: {error}") from None
-    raw = parse_classic(text, path)
-    by_descriptor: dict[str, str] = {}
-    packages: dict[str, _Package] = {}
-    for descriptor, data in raw.items():
-        version = data.get("version")
-        if not isinstance(version, str):
-            raise AuditError(f"{path}: entry {descriptor!r} has no version: regenerate it with "
-                             "`yarn install`")
-        name = package_name(descriptor)
-        ident = f"{name}@{version}"
-        by_descriptor[descriptor] = ident
-        if ident not in packages:
-            packages[ident] = _classic_package(ident, name, version, data)
-    workspaces = _classic_workspaces(root, manifest, packages)
-    for package in packages.values():
-        if package.workspace is not None:
-            continue
-        for dep, spec in package.specs.items():
-            package.deps[dep] = workspaces.get(dep) or _lookup(
-                by_descriptor, f"{dep}@{spec}", package.name, path)
-    for package in packages.values():
-        if package.workspace is not None:
-            _classic_workspace_deps(package, root, manifest, workspaces=workspaces,
-                                    by_descriptor=by_descriptor, path=path)
-    _name_platforms(packages)
-    return to_entries(hoist(packages, scripts_known=False, popular_on_top=True),
-                      lambda _name: True)
-
-
-def _classic_package(ident: str, name: str, version: str, data: Mapping[str, Any]) -> _Package:
-    deps = dict(mapping(data.get("dependencies")))
-    optional = dict(mapping(data.get("optionalDependencies")))
-    resolved = data.get("resolved")
-    url = resolved.split("#", 1)[0] if isinstance(resolved, str) else None
-    # registry.yarnpkg.com mirrors the npm registry: let the configured registry answer.
-    if url and "registry.yarnpkg.com/" in url:
-        url = None
-    return _Package(id=ident, name=name, version=version, specs={**deps, **optional},
-                    optional=set(optional), resolved=url)
-
-
-def _classic_workspaces(root: Path, manifest: Mapping[str, Any],
-                        packages: dict[str, _Package]) -> dict[str, str]:
-    """The root and the workspace packages (yarn 1 leaves them out of yarn.lock)."""
-    found = {}
-    packages[""] = _Package(id="", name=str(manifest.get("name") or ""), version="",
-                            workspace="")
-    for directory in workspace_dirs(root, workspace_globs(manifest)):
-        where = directory.relative_to(root).as_posix()
-        own = read_json(directory / "package.json", f"{where}/package.json")
-        name = str(own.get("name") or where)
-        packages[where] = _Package(id=where, name=name, version=str(own.get("version") or ""),
-                                   workspace=where)
-        found[name] = where
-    return found
-
-
-def _classic_workspace_deps(package: _Package, root: Path, manifest: Mapping[str, Any], *,
-                            workspaces: Mapping[str, str], by_descriptor: Mapping[str, str],
-                            path: Path) -> None:
-    where = package.workspace or ""
-    own = manifest if not where else read_json(root / where / "package.json",
-                                               f"{where}/package.json")
-    label = f"{where}/package.json" if where else "package.json"
-    for fieldname in _FIELDS:
-        for name, spec in mapping(own.get(fieldname)).items():
-            ident = workspaces.get(name) or by_descriptor.get(f"{name}@{spec}")
-            if ident is None:
-                raise AuditError(
-                    f"{label} and yarn.lock are out of sync: {name}@{spec} is declared but "
-                    "not locked; run `yarn install` and commit the lockfile")
-            if fieldname == "devDependencies":
-                package.dev[name] = ident
-            else:
-                package.deps[name] = ident
-                package.specs[name] = spec
-            if fieldname == "optionalDependencies":
-                package.optional.add(name)
-
-
-def _name_platforms(packages: Mapping[str, _Package]) -> None:
-    """Platform packages by name: os/cpu from the name, glibc where a musl sibling exists."""
-    for parent in packages.values():
-        children = [packages[parent.deps[n]] for n in parent.optional if n in parent.deps]
-        tags = {c.id: platform_tag(c.name.rpartition("/")[2]) for c in children}
-        platformed = {i: t for i, t in tags.items() if t.os and t.cpu}
-        if len(platformed) < 2:
-            continue  # one optional dependency with a platform word is no platform set
-        musl = any(t.libc == "musl" for t in platformed.values())
-        for ident, tag in platformed.items():
-            child = packages[ident]
-            libc = tag.libc or ("glibc" if musl and tag.os == "linux" else None)
-            child.os, child.cpu = (str(tag.os),), (str(tag.cpu),)
-            child.libc = (libc,) if libc else ()
-
-
 # --- node_modules layout ---------------------------------------------------------------------
 
-def hoist(packages: Mapping[str, _Package], *, scripts_known: bool,
+def hoist(packages: Mapping[str, Package], *, scripts_known: bool,
           popular_on_top: bool = False) -> dict[str, Node]:
     """Nodes at hoisted node_modules paths, placed as yarn and npm place them: each package as
     high up its dependent's chain of node_modules as it can go without another version of
@@ -374,7 +222,7 @@ def _place(placed: dict[str, dict[str, str]], directory: str, name: str,
     return f"{best}/node_modules/{name}" if best else f"node_modules/{name}"
 
 
-def _node(package: _Package, paths: Mapping[str, str], scripts_known: bool) -> Node:
+def _node(package: Package, paths: Mapping[str, str], scripts_known: bool) -> Node:
     where = paths[package.id]
     return Node(
         path=where, name=package.name, version=package.version,

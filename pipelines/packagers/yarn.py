@@ -163,6 +163,6 @@ class YarnClassic:
 
     def read_lockfile(self, root: Path, manifest: Mapping[str, Any]) -> Mapping[str, LockEntry]:
         """yarn 1's yarn.lock at hoisted node_modules paths."""
-        from pipelines.audit.yarn_lock import read_classic_lockfile  # noqa: PLC0415 - cycle
+        from pipelines.audit.yarn_classic import read_classic_lockfile  # noqa: PLC0415 - cycle
 
         return read_classic_lockfile(root, manifest)

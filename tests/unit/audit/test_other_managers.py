@@ -10,7 +10,7 @@ import pytest
 from pipelines.audit import AuditReport, RegistryConfig, Verdict
 from pipelines.audit.lockfile import load_project
 from pipelines.audit.pnpm_lock import store_dir
-from pipelines.audit.yarn_lock import parse_classic
+from pipelines.audit.yarn_classic import parse_classic
 from pipelines.errors import InputError
 
 from .conftest import LOCKFILES, copy_case, offline, run_cli
