@@ -179,3 +179,50 @@ def test_the_cli_audits_a_pnpm_project() -> None:
     result = run_cli(str(LOCKFILES / "pnpm9-platform-packages"), "--offline", "--format", "json")
     assert result.returncode == 0, result.stderr
     assert '"sharp"' in result.stdout
+
+
+def test_invalid_yaml_names_the_line(tmp_path: Path) -> None:
+    """A pnpm-lock.yaml that is not YAML is one sentence with its line."""
+    source = copy_case("pnpm9-compile", tmp_path)
+    (source / "pnpm-lock.yaml").write_text("lockfileVersion: '9.0'\nimporters: [\n  : :\n")
+    with pytest.raises(InputError, match=r"pnpm-lock\.yaml is not valid YAML \(line \d+\): "
+                                         r"restore it or regenerate it with pnpm"):
+        load_project(source)
+
+
+@pytest.mark.parametrize("case", ["yarn1-compile", "yarn4-compile"])
+def test_yarn_out_of_sync_is_one_sentence(case: str, tmp_path: Path) -> None:
+    """A range the lockfile lacks is refused as `yarn install --frozen-lockfile` would."""
+    source = copy_case(case, tmp_path)
+    manifest = json.loads((source / "package.json").read_text())
+    manifest["dependencies"]["left-pad"] = "^1.3.0"
+    (source / "package.json").write_text(json.dumps(manifest))
+    with pytest.raises(InputError, match=r"package\.json and yarn\.lock are out of sync: "
+                                         r"left-pad@\^1\.3\.0 is declared but not locked"):
+        load_project(source)
+
+
+def test_a_dangling_pnpm_reference_is_refused(tmp_path: Path) -> None:
+    """A dependency with no snapshot of its own means the lockfile is incomplete."""
+    source = copy_case("pnpm9-compile", tmp_path)
+    lock = source / "pnpm-lock.yaml"
+    lock.write_text(lock.read_text().replace("\n  nan@2.30.0: {}\n", "\n"))
+    assert "nan@2.30.0: {}" not in lock.read_text()
+    with pytest.raises(InputError, match=r"is incomplete: nan@2\.30\.0 \(needed by "):
+        load_project(source)
+
+
+def test_hoisting_nests_a_second_version_under_its_dependent() -> None:
+    """Two versions of one name: the one the root names on top, the other nested."""
+    from pipelines.audit.yarn_lock import Package, hoist  # noqa: PLC0415
+
+    packages = {
+        "": Package("", "root", "", deps={"a": "a@1", "b": "b@1"}, workspace=""),
+        "a@1": Package("a@1", "a", "1.0.0"),
+        "b@1": Package("b@1", "b", "1.0.0", deps={"a": "a@2"}),
+        "a@2": Package("a@2", "a", "2.0.0"),
+    }
+    nodes = hoist(packages, scripts_known=False)
+    assert nodes["node_modules/a"].version == "1.0.0"
+    assert nodes["node_modules/b/node_modules/a"].version == "2.0.0"
+    assert nodes["node_modules/b"].links == {"a": "node_modules/b/node_modules/a"}
