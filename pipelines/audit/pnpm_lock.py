@@ -170,7 +170,10 @@ class _Reader:
         for fieldname in _DEP_FIELDS:
             locked = _mapping_of(data.get(fieldname) or {}, self.path, importer)
             declared = mapping(manifest.get(fieldname))
-            _check_in_sync(declared, locked, path or ".", fieldname, self.path)
+            # pnpm installs a workspace package's peers and locks them as its dependencies.
+            peers = mapping(manifest.get("peerDependencies")) if fieldname == "dependencies" \
+                else {}
+            _check_in_sync(declared, locked, path or ".", fieldname, self.path, peers)
             for name, value in locked.items():
                 ref = str(value.get("version", "")) if isinstance(value, dict) else str(value)
                 target = self.link(name, ref, path)
@@ -185,7 +188,7 @@ class _Reader:
 
 
 def _check_in_sync(declared: Mapping[str, str], locked: Mapping[str, Any], importer: str,
-                   fieldname: str, lock_path: Path) -> None:
+                   fieldname: str, lock_path: Path, peers: Mapping[str, str]) -> None:
     """pnpm install --frozen-lockfile refuses specifiers that differ from package.json."""
     where = "package.json" if importer == "." else f"{importer}/package.json"
     for name, spec in declared.items():
@@ -200,7 +203,7 @@ def _check_in_sync(declared: Mapping[str, str], locked: Mapping[str, Any], impor
                 f"{where} and {lock_path.name} are out of sync: {name} is {spec!r} in "
                 f"{where} but {specifier!r} in the lockfile; run `pnpm install`")
     for name in locked:
-        if name not in declared:
+        if name not in declared and name not in peers:
             raise AuditError(
                 f"{where} and {lock_path.name} are out of sync: {name} ({fieldname}) is locked "
                 "but no longer declared; run `pnpm install` and commit the lockfile")
