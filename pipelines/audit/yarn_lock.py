@@ -79,12 +79,37 @@ def read_berry_lockfile(root: Path, manifest: Mapping[str, Any],
         packages[package.id] = package
         for descriptor in str(key).split(", "):
             by_descriptor[descriptor.strip()] = package.id
+    resolutions = _resolutions(manifest)
     for package in packages.values():
         for name, spec in list(package.specs.items()):
-            package.deps[name] = lookup(by_descriptor, f"{name}@{spec}", package.name, path)
-    _berry_dev_and_sync(root, manifest, packages, by_descriptor, path)
+            descriptor = f"{name}@{spec}"
+            if descriptor not in by_descriptor:  # package.json `resolutions` replaced it
+                descriptor = resolutions.get(descriptor) or resolutions.get(
+                    f"{package.name}/{name}") or resolutions.get(name) or descriptor
+            package.deps[name] = lookup(by_descriptor, descriptor, package.name, path)
+    _berry_dev_and_sync(root, manifest, packages, set(by_descriptor) | set(resolutions), path)
     built = _berry_built(manifest, scripts_enabled)
     return to_entries(hoist(packages, scripts_known=False), built)
+
+
+def _resolutions(manifest: Mapping[str, Any]) -> dict[str, str]:
+    """package.json `resolutions` (`name`, `name@range`, `parent/name`) as pattern ->
+    the descriptor yarn locked instead, e.g. lodash@npm:4.17.21 -> lodash@npm:^4.18.1."""
+    found = {}
+    for pattern, spec in mapping(manifest.get("resolutions")).items():
+        parts = pattern.split("/")
+        cut = -2 if len(parts) >= 2 and parts[-2].startswith("@") else -1
+        parent, child = "/".join(parts[:cut]), "/".join(parts[cut:])
+        key = f"{parent}/{_npm(child)}" if parent else _npm(child)
+        found[key] = f"{package_name(child)}@{spec if ':' in spec else 'npm:' + spec}"
+    return found
+
+
+def _npm(pattern: str) -> str:
+    """`lodash@4.17.21` -> `lodash@npm:4.17.21`, as the lockfile spells descriptors."""
+    name = package_name(pattern)
+    spec = pattern[len(name) + 1:]
+    return pattern if not spec or ":" in spec else f"{name}@npm:{spec}"
 
 
 def _berry_package(raw: Mapping[str, Any]) -> Package:
@@ -128,8 +153,7 @@ def lookup(by_descriptor: Mapping[str, str], descriptor: str, needed_by: str,
 
 
 def _berry_dev_and_sync(root: Path, manifest: Mapping[str, Any],
-                        packages: Mapping[str, Package], by_descriptor: Mapping[str, str],
-                        path: Path) -> None:
+                        packages: Mapping[str, Package], known: set[str], path: Path) -> None:
     """Berry lists a workspace's dev and prod dependencies together; package.json splits
     them. A declared range the lockfile lacks is what `yarn install --immutable` refuses."""
     for package in packages.values():
@@ -141,7 +165,7 @@ def _berry_dev_and_sync(root: Path, manifest: Mapping[str, Any],
         for fieldname in FIELDS:
             for name, spec in mapping(own.get(fieldname)).items():
                 descriptor = f"{name}@{spec if ':' in spec else 'npm:' + spec}"
-                if descriptor not in by_descriptor:
+                if descriptor not in known and name not in known:  # `resolutions` may force it
                     label = "package.json" if where in ("", ".") else f"{where}/package.json"
                     raise AuditError(
                         f"{label} and yarn.lock are out of sync: {name}@{spec} is declared "

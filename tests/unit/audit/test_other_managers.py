@@ -226,3 +226,12 @@ def test_hoisting_nests_a_second_version_under_its_dependent() -> None:
     assert nodes["node_modules/a"].version == "1.0.0"
     assert nodes["node_modules/b/node_modules/a"].version == "2.0.0"
     assert nodes["node_modules/b"].links == {"a": "node_modules/b/node_modules/a"}
+
+
+def test_berry_resolutions_redirect_descriptors() -> None:
+    """package.json `resolutions` (name@range and name forms) are followed, as yarn did."""
+    entries = load_project(LOCKFILES / "yarn4-resolutions").entries
+    cpu = entries["node_modules/cpu-features"]
+    assert entries[cpu.links["nan"]].version == "2.26.2"
+    compose = next(e for e in entries.values() if e.name == "@types/koa-compose")
+    assert entries[compose.links["@types/koa"]].version == "2.15.0"
