@@ -173,7 +173,7 @@ class _Reader:
             # pnpm installs a workspace package's peers and locks them as its dependencies.
             peers = mapping(manifest.get("peerDependencies")) if fieldname == "dependencies" \
                 else {}
-            _check_in_sync(declared, locked, path or ".", fieldname, self.path, peers)
+            _check_in_sync(declared, locked, path or ".", fieldname, self.path, peers=peers)
             for name, value in locked.items():
                 ref = str(value.get("version", "")) if isinstance(value, dict) else str(value)
                 target = self.link(name, ref, path)
@@ -188,7 +188,7 @@ class _Reader:
 
 
 def _check_in_sync(declared: Mapping[str, str], locked: Mapping[str, Any], importer: str,
-                   fieldname: str, lock_path: Path, peers: Mapping[str, str]) -> None:
+                   fieldname: str, lock_path: Path, *, peers: Mapping[str, str]) -> None:
     """pnpm install --frozen-lockfile refuses specifiers that differ from package.json."""
     where = "package.json" if importer == "." else f"{importer}/package.json"
     for name, spec in declared.items():
