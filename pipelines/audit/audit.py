@@ -21,6 +21,7 @@ from pipelines.audit.evidence import (
     facts_for,
     files_wanted,
     manifests_wanted,
+    platform_of,
     spec_key,
 )
 from pipelines.audit.lockfile import LockEntry, load_project
@@ -156,7 +157,8 @@ def _audit(
 
 
 def _platform_audit(evidence: Evidence, parent: LockEntry) -> PackageAudit:
-    children = evidence.parents[parent.path]
+    named = evidence.parents[parent.path]
+    children = [platform_of(evidence, c) for c in named]
     absent = {name: evidence.manifests.get(spec_key(name, spec))
               for name, spec in absent_platform_deps(evidence.project, parent).items()}
     facts = facts_for(evidence, parent)
@@ -165,6 +167,10 @@ def _platform_audit(evidence: Evidence, parent: LockEntry) -> PackageAudit:
     linux = sum(1 for c in children if "linux" in c.os or not c.os)
     found = [f"lockfile: {len(children)} platform packages as optional dependencies "
              f"({linux} for linux)"]
+    if any(not c.platform_known for c in named):
+        source = ("lockfile records none, read from their names" if children == named else
+                  f"{evidence.registry_from} (the lockfile records none)")
+        found.append(f"os/cpu/libc of the platform packages: {source}")
     if any(doc is not None for doc in absent.values()):
         found.append(f"{evidence.registry_from}: os/cpu/libc of platform packages the "
                      "lockfile lacks")

@@ -41,6 +41,7 @@ class Node:
     resolved: str | None = None
     local: bool = False
     importer: bool = False  # the root or a workspace package: where the walks start
+    platform_known: bool = True  # False for os/cpu/libc guessed from the name (yarn 1)
 
 
 def to_entries(nodes: Mapping[str, Node], build: Callable[[str], bool]) -> dict[str, LockEntry]:
@@ -61,7 +62,8 @@ def to_entries(nodes: Mapping[str, Node], build: Callable[[str], bool]) -> dict[
             libc=node.libc, dependencies=dict(node.dependencies),
             optional_dependencies=dict(node.optional_dependencies), resolved=node.resolved,
             local=node.local, links={**node.dev_links, **node.links},
-            scripts_known=node.scripts_known, build=node.local or build(node.name))
+            scripts_known=node.scripts_known, build=node.local or build(node.name),
+            platform_known=node.platform_known)
     return entries
 
 

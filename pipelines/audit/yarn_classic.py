@@ -160,3 +160,4 @@ def _name_platforms(packages: Mapping[str, Package]) -> None:
             libc = tag.libc or ("glibc" if musl and tag.os == "linux" else None)
             child.os, child.cpu = (str(tag.os),), (str(tag.cpu),)
             child.libc = (libc,) if libc else ()
+            child.platform_known = False

@@ -47,6 +47,7 @@ class Package:
     resolved: str | None = None
     workspace: str | None = None  # its directory relative to the root, for workspaces
     dev: dict[str, str] = field(default_factory=dict)  # a workspace's devDependencies -> id
+    platform_known: bool = True  # False where os/cpu/libc come from the name (yarn 1)
 
 
 def workspace_globs(manifest: Mapping[str, Any]) -> tuple[str, ...]:
@@ -257,4 +258,4 @@ def _node(package: Package, paths: Mapping[str, str], scripts_known: bool) -> No
         os=package.os, cpu=package.cpu, libc=package.libc,
         scripts_known=scripts_known or package.workspace is not None,
         resolved=package.resolved, local=package.workspace is not None and where != "",
-        importer=package.workspace is not None)
+        importer=package.workspace is not None, platform_known=package.platform_known)

@@ -37,7 +37,8 @@ def test_offline_verdicts_equal_npms(manager: str, case: str, empty_cache: Regis
 
 
 @pytest.mark.npm_registry
-@pytest.mark.parametrize(("manager", "case"), [(m, "bundled-prebuilds") for m in MANAGERS])
+@pytest.mark.parametrize(("manager", "case"), [
+    (m, c) for m in MANAGERS for c in ("bundled-prebuilds", "platform-packages")])
 def test_online_verdicts_equal_npms(manager: str, case: str) -> None:
     """Online, registry documents and tarballs decide alike for every manager."""
     from pipelines.audit import audit_source  # noqa: PLC0415
@@ -235,3 +236,20 @@ def test_berry_resolutions_redirect_descriptors() -> None:
     assert entries[cpu.links["nan"]].version == "2.26.2"
     compose = next(e for e in entries.values() if e.name == "@types/koa-compose")
     assert entries[compose.links["@types/koa"]].version == "2.15.0"
+
+
+@pytest.mark.npm_registry
+def test_yarn1_platforms_come_from_the_registry_online() -> None:
+    """Online, yarn 1's platform packages get os/cpu/libc from their version documents."""
+    from pipelines.audit import audit_source  # noqa: PLC0415
+
+    report = audit_source(LOCKFILES / "yarn1-platform-packages", offline=False)
+    sharp = next(p for p in report.packages if p.name == "sharp")
+    assert any("(the lockfile records none)" in e for e in sharp.evidence), sharp.evidence
+
+
+def test_yarn1_platforms_come_from_names_offline(empty_cache: RegistryConfig) -> None:
+    """Offline, the evidence says the platforms were read from the package names."""
+    sharp = next(p for p in offline("yarn1-platform-packages", empty_cache).packages
+                 if p.name == "sharp")
+    assert any("read from their names" in e for e in sharp.evidence), sharp.evidence
