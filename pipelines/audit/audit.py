@@ -39,9 +39,9 @@ from pipelines.audit.own import own_addons
 from pipelines.audit.registry import NpmRegistry, RegistryConfig
 from pipelines.errors import NodePipelinesError
 
-NOT_BUILT = ("the package manager never runs its install script (not in pnpm's "
-             "onlyBuiltDependencies, or in neverBuiltDependencies, or yarn's enableScripts off "
-             "without dependenciesMeta built: true): allow its build there")
+NOT_BUILT = ("the package manager is told not to run its install script (pnpm: not in "
+             "onlyBuiltDependencies or in neverBuiltDependencies; yarn: enableScripts off "
+             "and no dependenciesMeta built): allow its build")
 
 
 def audit_source(
