@@ -9,6 +9,7 @@ so the smoke test loads exactly the copy the lockfile names.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import posixpath
 import re
@@ -80,7 +81,33 @@ def read_pnpm_lockfile(root: Path, manifest: Mapping[str, Any], major: int) -> d
     for importer, data in _mapping_of(importers, path, "importers").items():
         nodes[reader.importer_path(importer)] = reader.importer(
             importer, _mapping_of(data, path, importer), manifest)
+    if _hoisted_linker(root):
+        nodes = _rehoist(nodes)
     return to_entries(nodes, build_policy(root, manifest, major))
+
+
+def _hoisted_linker(root: Path) -> bool:
+    """`node-linker=hoisted` in .npmrc, or `nodeLinker: hoisted` in pnpm-workspace.yaml."""
+    npmrc = root / ".npmrc"
+    text = npmrc.read_text(encoding="utf-8", errors="replace") if npmrc.is_file() else ""
+    if re.search(r"^\s*node-linker\s*=\s*hoisted\s*$", text, re.M):
+        return True
+    return str(workspace_settings(root).get("nodeLinker", "")) == "hoisted"
+
+
+def _rehoist(nodes: Mapping[str, Node]) -> dict[str, Node]:
+    """The same graph at the paths pnpm's hoisted linker uses: npm's flat layout."""
+    from pipelines.audit.yarn_lock import Package, hoisted_paths  # noqa: PLC0415 - the layout
+
+    packages = {path: Package(id=path, name=n.name, version=n.version, deps=dict(n.links),
+                              dev=dict(n.dev_links), workspace=path if n.importer else None)
+                for path, n in nodes.items()}
+    moved = hoisted_paths(packages)
+    return {moved[path]: dataclasses.replace(
+                n, path=moved[path],
+                links={k: moved[v] for k, v in n.links.items() if v in moved},
+                dev_links={k: moved[v] for k, v in n.dev_links.items() if v in moved})
+            for path, n in nodes.items() if path in moved}
 
 
 class _Reader:

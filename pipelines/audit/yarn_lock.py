@@ -194,7 +194,15 @@ def _berry_built(manifest: Mapping[str, Any], scripts_enabled: bool) -> Any:
 
 def hoist(packages: Mapping[str, Package], *, scripts_known: bool,
           popular_on_top: bool = False) -> dict[str, Node]:
-    """Nodes at hoisted node_modules paths, placed as yarn and npm place them: each package as
+    """Nodes at the paths `hoisted_paths` gives them."""
+    paths = hoisted_paths(packages, popular_on_top=popular_on_top)
+    return {paths[p.id]: _node(p, paths, scripts_known) for p in packages.values()
+            if p.id in paths}
+
+
+def hoisted_paths(packages: Mapping[str, Package], *,
+                  popular_on_top: bool = False) -> dict[str, str]:
+    """Package id -> hoisted node_modules path, placed as yarn and npm place them: each package as
     high up its dependent's chain of node_modules as it can go without another version of
     that name shadowing it; workspace dependencies first, then breadth first. yarn 1 gives
     the top level to the most depended-on version (`popular_on_top`); berry's hoister does
@@ -224,8 +232,7 @@ def hoist(packages: Mapping[str, Package], *, scripts_known: bool,
             if where is not None and ident not in paths:
                 paths[ident] = where
                 queue.append(ident)
-    return {paths[p.id]: _node(p, paths, scripts_known) for p in packages.values()
-            if p.id in paths}
+    return paths
 
 
 def _place(placed: dict[str, dict[str, str]], directory: str, name: str,

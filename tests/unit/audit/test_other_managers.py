@@ -253,3 +253,13 @@ def test_yarn1_platforms_come_from_names_offline(empty_cache: RegistryConfig) ->
     sharp = next(p for p in offline("yarn1-platform-packages", empty_cache).packages
                  if p.name == "sharp")
     assert any("read from their names" in e for e in sharp.evidence), sharp.evidence
+
+
+def test_pnpm_hoisted_linker_uses_flat_paths(tmp_path: Path, empty_cache: RegistryConfig) -> None:
+    """With node-linker=hoisted, entries sit at node_modules/<name>, with the same verdicts."""
+    source = copy_case("pnpm9-download", tmp_path)
+    (source / ".npmrc").write_text("node-linker=hoisted\n")
+    entries = load_project(source).entries
+    assert entries["node_modules/better-sqlite3"].name == "better-sqlite3"
+    assert not any(".pnpm" in path for path in entries)
+    assert _verdicts(_audit(source, empty_cache)) == _verdicts(offline("download", empty_cache))
