@@ -105,3 +105,13 @@ def test_a_garbled_yarn_lock_is_refused(tmp_path: Path) -> None:
     (root / "yarn.lock").write_text("hello: world\n")
     with pytest.raises(PackagerError, match="neither a yarn 1 nor a yarn 2"):
         detect(root, manifest)
+
+
+def test_host_setup_installs_the_default_versions() -> None:
+    """tests/host-setup.sh installs exactly the versions detect() picks without packageManager."""
+    from pipelines.packagers import detect as module  # noqa: PLC0415
+
+    setup = (LOCKFILES.parents[1] / "host-setup.sh").read_text()
+    for spec in (f"pnpm@{module.PNPM_FOR_LOCKFILE['9']}", f"pnpm@{module.PNPM_10}",
+                 f"yarn@{module.YARN_CLASSIC}", f"@yarnpkg/cli-dist@{module.YARN_4}"):
+        assert spec in setup, f"wanted {spec} in tests/host-setup.sh"
