@@ -109,7 +109,7 @@ def test_a_garbled_yarn_lock_is_refused(tmp_path: Path) -> None:
 
 def test_host_setup_installs_the_default_versions() -> None:
     """tests/host-setup.sh installs exactly the versions detect() picks without packageManager."""
-    from pipelines.packagers import detect as module  # noqa: PLC0415
+    import pipelines.packagers.detect as module  # noqa: PLC0415
 
     setup = (LOCKFILES.parents[1] / "host-setup.sh").read_text()
     for spec in (f"pnpm@{module.PNPM_FOR_LOCKFILE['9']}", f"pnpm@{module.PNPM_10}",
