@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import shutil
 from pathlib import Path
@@ -109,7 +110,8 @@ def test_a_garbled_yarn_lock_is_refused(tmp_path: Path) -> None:
 
 def test_host_setup_installs_the_default_versions() -> None:
     """tests/host-setup.sh installs exactly the versions detect() picks without packageManager."""
-    import pipelines.packagers.detect as module  # noqa: PLC0415
+    # The package re-exports the function detect(), which hides the module of that name.
+    module = importlib.import_module("pipelines.packagers.detect")
 
     setup = (LOCKFILES.parents[1] / "host-setup.sh").read_text()
     for spec in (f"pnpm@{module.PNPM_FOR_LOCKFILE['9']}", f"pnpm@{module.PNPM_10}",
