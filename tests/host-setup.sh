@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the component tests run for real: a local OCI registry with htpasswd auth, skopeo,
 # arm64 emulation (qemu-user-static + binfmt), arm64 C/C++ runtimes and a cross compiler, and
-# Node for both architectures from the npm registry. Idempotent; needs root (or sudo).
+# Node for both architectures from the npm registry, and pnpm 9 and 10, yarn 1 and yarn 4 (the
+# versions pipelines/packagers/detect.py picks when package.json pins none). Idempotent; needs
+# root (or sudo).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 tools="$here/.tools"
@@ -39,6 +41,19 @@ for arch in x64 arm64; do
     rm -rf "$tmp"
   fi
 done
+# Package managers from the npm registry into their own prefixes (no corepack download here:
+# the component tests run the install commands, corepack is the build containers' business).
+for spec in pnpm-9:pnpm@9.15.9 pnpm-10:pnpm@10.34.9 yarn-1:yarn@1.22.22 \
+            yarn-4:@yarnpkg/cli-dist@4.18.1; do
+  dir=${spec%%:*}
+  if [ ! -x "$tools/$dir/bin/${dir%%-*}" ]; then
+    echo "host-setup: installing ${spec#*:} into $tools/$dir" >&2
+    npm install --global --silent --no-audit --no-fund --prefix "$tools/$dir" "${spec#*:}"
+  fi
+done
+
 "$tools/node-x64/bin/node" --version >/dev/null
 "$tools/node-arm64/bin/node" -e 'if (process.arch !== "arm64") process.exit(1)'
-echo "host-setup: ready (node $node_version for x64 and arm64 in $tools)" >&2
+"$tools/pnpm-10/bin/pnpm" --version >/dev/null
+"$tools/yarn-4/bin/yarn" --version >/dev/null
+echo "host-setup: ready (node $node_version for x64 and arm64, pnpm 9/10, yarn 1/4 in $tools)" >&2

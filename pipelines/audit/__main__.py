@@ -28,7 +28,7 @@ def parser() -> argparse.ArgumentParser:
         description="Which production dependencies are native, and how each target platform "
                     "gets their binaries: prebuilt, download, compile or missing.")
     cli.add_argument("source", nargs="?", type=Path,
-                     help="directory with package.json and package-lock.json "
+                     help="directory with package.json and a lockfile (npm, pnpm or yarn) "
                           "(default: the pipeline's source, NODEPIPE_SOURCE or the example)")
     cli.add_argument("--platform", action="append", dest="platforms", metavar="P",
                      help="target platform, repeatable or comma-separated "

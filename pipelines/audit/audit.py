@@ -21,6 +21,7 @@ from pipelines.audit.evidence import (
     facts_for,
     files_wanted,
     manifests_wanted,
+    platform_of,
     spec_key,
 )
 from pipelines.audit.lockfile import LockEntry, load_project
@@ -31,10 +32,16 @@ from pipelines.audit.model import (
     Mechanism,
     PackageAudit,
     Target,
+    TargetVerdict,
+    Verdict,
 )
 from pipelines.audit.own import own_addons
 from pipelines.audit.registry import NpmRegistry, RegistryConfig
 from pipelines.errors import NodePipelinesError
+
+NOT_BUILT = ("the package manager is told not to run its install script (pnpm: not in "
+             "onlyBuiltDependencies or in neverBuiltDependencies; yarn: enableScripts off "
+             "and no dependenciesMeta built): allow its build")
 
 
 def audit_source(
@@ -140,6 +147,9 @@ def _audit(
         verdicts = simple_verdicts(mechanism, targets)
     else:
         verdicts = {}
+    if not entry.build and mechanism in (Mechanism.DOWNLOAD, Mechanism.COMPILE):
+        verdicts = {t.platform: TargetVerdict(Verdict.MISSING, NOT_BUILT) for t in targets}
+        found = [*found, NOT_BUILT]
     if mechanism.native:
         verdicts = constrain(entry, verdicts, targets)
     return PackageAudit(entry.name, entry.version, entry.path, entry.dev, entry.optional,
@@ -147,7 +157,8 @@ def _audit(
 
 
 def _platform_audit(evidence: Evidence, parent: LockEntry) -> PackageAudit:
-    children = evidence.parents[parent.path]
+    named = evidence.parents[parent.path]
+    children = [platform_of(evidence, c) for c in named]
     absent = {name: evidence.manifests.get(spec_key(name, spec))
               for name, spec in absent_platform_deps(evidence.project, parent).items()}
     facts = facts_for(evidence, parent)
@@ -156,6 +167,10 @@ def _platform_audit(evidence: Evidence, parent: LockEntry) -> PackageAudit:
     linux = sum(1 for c in children if "linux" in c.os or not c.os)
     found = [f"lockfile: {len(children)} platform packages as optional dependencies "
              f"({linux} for linux)"]
+    if any(not c.platform_known for c in named):
+        source = ("lockfile records none, read from their names" if children == named else
+                  f"{evidence.registry_from} (the lockfile records none)")
+        found.append(f"os/cpu/libc of the platform packages: {source}")
     if any(doc is not None for doc in absent.values()):
         found.append(f"{evidence.registry_from}: os/cpu/libc of platform packages the "
                      "lockfile lacks")

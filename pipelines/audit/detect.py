@@ -64,7 +64,11 @@ def _is_platform_set(parent: LockEntry, children: list[LockEntry]) -> bool:
 
 
 def resolve(project: Project, from_path: str, name: str) -> LockEntry | None:
-    """Find the entry `name` resolves to from `from_path`, the way Node walks node_modules."""
+    """Find the entry `name` resolves to from `from_path`: the entry's own links (pnpm's
+    layout), else the way Node walks node_modules."""
+    start = project.entries.get(from_path)
+    if start is not None and name in start.links:
+        return project.entries.get(start.links[name])
     base = from_path
     while True:
         prefix = f"{base}/" if base else ""
@@ -94,6 +98,12 @@ def classify(entry: LockEntry, facts: Facts) -> tuple[Mechanism, list[str]]:
     if entry.has_install_script:
         evidence.append("lockfile: hasInstallScript (script text not inspected)")
         return _from_hints(entry, facts, evidence, script=True)
+    if not entry.scripts_known and hints:
+        # pnpm 9+ and yarn lockfiles record no install scripts: a package depending on a
+        # native build helper is taken to run it, as npm's hasInstallScript would show.
+        evidence.append("lockfile: records no install scripts, so one is assumed")
+        return _from_hints(entry, facts, evidence,
+                           script=any(d in entry.dependencies for d in ADDON_HEADERS))
     return _from_hints(entry, facts, evidence, script=False)
 
 
@@ -163,6 +173,8 @@ def _from_files(
 
 def compile_fallback(facts: Facts, entry: LockEntry) -> bool:
     """True when a package whose prebuilt binary is absent still builds from source."""
+    if not entry.build:
+        return False  # the package manager is told never to run its scripts
     script = facts.install_scripts
     if script is not None:
         if _LOADER_SCRIPT.search(script) or _COMPILE_SCRIPT.search(script):
@@ -171,4 +183,5 @@ def compile_fallback(facts: Facts, entry: LockEntry) -> bool:
             return False
         known = facts.files is not None and has_binding_gyp(facts.files)
         return known and facts.gypfile is not False
-    return entry.has_install_script and any(d in entry.dependencies for d in PREBUILD_LOADERS)
+    scripted = entry.has_install_script or not entry.scripts_known
+    return scripted and any(d in entry.dependencies for d in PREBUILD_LOADERS)

@@ -9,7 +9,7 @@ from pipelines.audit.coverage import fits
 from pipelines.audit.detect import Facts, classify, install_scripts, platform_children, resolve
 from pipelines.audit.detect import wants_metadata as _wants_metadata
 from pipelines.audit.installed import installed_facts
-from pipelines.audit.lockfile import LockEntry, Project
+from pipelines.audit.lockfile import LockEntry, Project, strings
 from pipelines.audit.model import Mechanism, Target
 
 
@@ -64,6 +64,9 @@ def manifests_wanted(evidence: Evidence) -> list[tuple[str, str]]:
             wanted[spec_key(entry.name, entry.version)] = (entry.name, entry.version)
     for parent_path, children in evidence.parents.items():
         parent = evidence.project.entries[parent_path]
+        for child in children:
+            if not child.platform_known:  # named, not recorded: the registry says for sure
+                wanted[spec_key(child.name, child.version)] = (child.name, child.version)
         if all(any(fits(c.os, c.cpu, c.libc, t) for c in children) for t in evidence.targets):
             continue  # every target is covered: absent siblings cannot change a verdict
         for name, version in absent_platform_deps(evidence.project, parent).items():
@@ -71,6 +74,15 @@ def manifests_wanted(evidence: Evidence) -> list[tuple[str, str]]:
         if parent.has_install_script:
             wanted[spec_key(parent.name, parent.version)] = (parent.name, parent.version)
     return [v for k, v in wanted.items() if k not in evidence.manifests]
+
+
+def platform_of(evidence: Evidence, child: LockEntry) -> LockEntry:
+    """A platform package with the registry's os/cpu/libc where the lockfile records none."""
+    document = evidence.manifests.get(spec_key(child.name, child.version))
+    if child.platform_known or document is None:
+        return child
+    return replace(child, os=strings(document.get("os")), cpu=strings(document.get("cpu")),
+                   libc=strings(document.get("libc")), platform_known=True)
 
 
 def absent_platform_deps(project: Project, parent: LockEntry) -> dict[str, str]:

@@ -1,21 +1,22 @@
-"""Reading package.json and package-lock.json (versions 2 and 3) into plain entries."""
+"""Reading package.json and the project's lockfile into plain entries.
+
+`load_project` asks `pipelines.packagers.detect` which manager the project uses and lets that
+manager read its lockfile; npm's package-lock.json (versions 2 and 3) is read here.
+"""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipelines.audit.model import AuditError
 
-OTHER_LOCKFILES = {
-    "pnpm-lock.yaml": "pnpm",
-    "yarn.lock": "yarn",
-    "bun.lockb": "bun",
-    "bun.lock": "bun",
-}
+if TYPE_CHECKING:
+    from pipelines.packagers.base import Packager
+
 _ROOT_DEP_FIELDS = ("dependencies", "devDependencies", "optionalDependencies")
 
 
@@ -36,6 +37,18 @@ class LockEntry:
     optional_dependencies: Mapping[str, str]
     resolved: str | None
     local: bool  # a file: or workspace package whose source is in the tree
+    # Where each dependency name resolves to (entry paths), for layouts Node's walk up
+    # node_modules cannot compute from the path alone (pnpm's .pnpm store); empty for npm.
+    links: Mapping[str, str] = field(default_factory=dict)
+    # False when the lockfile format records no install scripts at all (pnpm v9, yarn), so
+    # `has_install_script` is a guess from the dependencies, not a fact.
+    scripts_known: bool = True
+    # False when the manager is configured never to run this package's install scripts
+    # (pnpm onlyBuiltDependencies/neverBuiltDependencies, yarn dependenciesMeta built: false).
+    build: bool = True
+    # False when os/cpu/libc were read from the package's name (yarn 1 records none); the
+    # registry's version document replaces them when the audit reads it.
+    platform_known: bool = True
 
     @property
     def constrained(self) -> bool:
@@ -45,26 +58,32 @@ class LockEntry:
 
 @dataclass(frozen=True)
 class Project:
-    """A source tree's manifest and lockfile."""
+    """A source tree's manifest, its package manager and its lockfile's entries."""
 
     root: Path
     manifest: Mapping[str, Any]
-    lockfile_version: int
-    entries: Mapping[str, LockEntry]  # by lockfile key
+    entries: Mapping[str, LockEntry]  # by node_modules path ("" is the project itself)
+    packager: Packager
 
 
 def load_project(source: Path) -> Project:
-    """Read `source`/package.json and its package-lock.json, or raise AuditError."""
+    """Read `source`/package.json, detect its package manager and read its lockfile; raise
+    AuditError or PackagerError (both exit 2) with one sentence otherwise."""
+    from pipelines.packagers.detect import detect  # noqa: PLC0415 - packagers import the audit
+
     if not source.is_dir():
         raise AuditError(f"source {source} is not a directory")
-    manifest = _read_json(source / "package.json", "package.json")
-    lock_path = source / "package-lock.json"
-    if not lock_path.is_file():
-        _refuse_other_lockfiles(source)
-        raise AuditError(
-            f"{source} has no package-lock.json: run `npm install --package-lock-only` there "
-            "and commit the lockfile")
-    lock = _read_json(lock_path, "package-lock.json")
+    manifest = read_json(source / "package.json", "package.json")
+    packager = detect(source, manifest)
+    return Project(source, manifest, packager.read_lockfile(source, manifest), packager)
+
+
+def read_npm_lockfile(
+    source: Path, manifest: Mapping[str, Any], filename: str = "package-lock.json"
+) -> dict[str, LockEntry]:
+    """package-lock.json (or npm-shrinkwrap.json) versions 2 and 3, checked against package.json."""
+    lock_path = source / filename
+    lock = read_json(lock_path, filename)
     version = lock.get("lockfileVersion")
     if version == 1 or (version in (2, 3) and not isinstance(lock.get("packages"), dict)):
         raise AuditError(
@@ -74,18 +93,11 @@ def load_project(source: Path) -> Project:
         raise AuditError(f"{lock_path} has unknown lockfileVersion {version!r}: expected 2 or 3")
     entries = _entries(lock["packages"], lock_path)
     _check_in_sync(manifest, lock["packages"].get(""), lock_path)
-    return Project(source, manifest, int(version), entries)
+    return entries
 
 
-def _refuse_other_lockfiles(source: Path) -> None:
-    for filename, tool in OTHER_LOCKFILES.items():
-        if (source / filename).exists():
-            raise AuditError(
-                f"{source} uses {tool} ({filename}), which is not supported yet: the audit "
-                "reads npm's package-lock.json only")
-
-
-def _read_json(path: Path, what: str) -> dict[str, Any]:
+def read_json(path: Path, what: str) -> dict[str, Any]:
+    """A JSON object from `path`, or an AuditError naming the file and the line."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -124,15 +136,16 @@ def _entry(key: str, raw: Mapping[str, Any], lock_path: Path) -> LockEntry:
         dev=bool(raw.get("dev")),
         optional=bool(raw.get("optional") or raw.get("devOptional")),
         has_install_script=bool(raw.get("hasInstallScript")),
-        os=_strings(raw.get("os")), cpu=_strings(raw.get("cpu")), libc=_strings(raw.get("libc")),
-        dependencies=_mapping(raw.get("dependencies")),
-        optional_dependencies=_mapping(raw.get("optionalDependencies")),
+        os=strings(raw.get("os")), cpu=strings(raw.get("cpu")), libc=strings(raw.get("libc")),
+        dependencies=mapping(raw.get("dependencies")),
+        optional_dependencies=mapping(raw.get("optionalDependencies")),
         resolved=raw.get("resolved") if isinstance(raw.get("resolved"), str) else None,
         local=key != "" and "node_modules/" not in key,
     )
 
 
-def _strings(value: Any) -> tuple[str, ...]:
+def strings(value: Any) -> tuple[str, ...]:
+    """A string or a list of them as a tuple; anything else as ()."""
     if isinstance(value, str):
         return (value,)
     if isinstance(value, list):
@@ -140,7 +153,8 @@ def _strings(value: Any) -> tuple[str, ...]:
     return ()
 
 
-def _mapping(value: Any) -> Mapping[str, str]:
+def mapping(value: Any) -> Mapping[str, str]:
+    """A JSON/YAML object as str -> str; anything else as {}."""
     return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
 
 
@@ -148,9 +162,9 @@ def _check_in_sync(manifest: Mapping[str, Any], root: Any, lock_path: Path) -> N
     """npm ci refuses a lockfile whose root dependencies differ from package.json; so do we."""
     if not isinstance(root, dict):
         raise AuditError(f"{lock_path} has no root entry (\"\"): regenerate it with npm")
-    declared = _declared(manifest)
-    locked = _declared(root)
-    for name, spec in declared.items():
+    wanted = declared(manifest)
+    locked = declared(root)
+    for name, spec in wanted.items():
         if name not in locked:
             raise AuditError(
                 f"package.json and {lock_path.name} are out of sync: {name} is declared but "
@@ -160,14 +174,15 @@ def _check_in_sync(manifest: Mapping[str, Any], root: Any, lock_path: Path) -> N
                 f"package.json and {lock_path.name} are out of sync: {name} is {spec!r} in "
                 f"package.json but {locked[name]!r} in the lockfile; run `npm install`")
     for name in locked:
-        if name not in declared:
+        if name not in wanted:
             raise AuditError(
                 f"package.json and {lock_path.name} are out of sync: {name} is locked but "
                 "no longer declared; run `npm install` and commit the lockfile")
 
 
-def _declared(manifest: Mapping[str, Any]) -> dict[str, str]:
-    declared: dict[str, str] = {}
+def declared(manifest: Mapping[str, Any]) -> dict[str, str]:
+    """Every dependency a manifest declares (prod, dev, optional), name -> spec."""
+    found: dict[str, str] = {}
     for fieldname in _ROOT_DEP_FIELDS:
-        declared |= _mapping(manifest.get(fieldname))
-    return declared
+        found |= mapping(manifest.get(fieldname))
+    return found

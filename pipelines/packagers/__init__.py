@@ -5,6 +5,8 @@ from __future__ import annotations
 from pipelines.packagers.base import CacheDir, Command, Install, Packager, TargetSpec
 from pipelines.packagers.detect import PackagerError, detect
 from pipelines.packagers.npm import Npm
+from pipelines.packagers.pnpm import Pnpm
+from pipelines.packagers.yarn import YarnBerry, YarnClassic
 
 __all__ = [
     "CacheDir",
@@ -13,6 +15,9 @@ __all__ = [
     "Npm",
     "Packager",
     "PackagerError",
+    "Pnpm",
     "TargetSpec",
+    "YarnBerry",
+    "YarnClassic",
     "detect",
 ]

@@ -72,6 +72,6 @@ class Npm:
 
     def read_lockfile(self, root: Path, manifest: Mapping[str, Any]) -> Mapping[str, LockEntry]:
         """package-lock.json versions 2 and 3, through the audit's reader."""
-        from pipelines.audit.lockfile import load_project  # noqa: PLC0415 - audit imports us
+        from pipelines.audit.lockfile import read_npm_lockfile  # noqa: PLC0415 - audit imports us
 
-        return load_project(root).entries
+        return read_npm_lockfile(root, manifest, self.lockfile)

@@ -29,7 +29,6 @@ def _error(result: object) -> str:
 
 
 @pytest.mark.parametrize(("case", "words"), [
-    ("pnpm", "not supported yet"), ("yarn", "not supported yet"),
     ("lockfile-v1", "lockfile version 1"), ("out-of-sync", "out of sync"),
 ])
 def test_bad_sources_exit_2_with_one_sentence(

@@ -20,19 +20,16 @@ def test_audit_error_is_input_error() -> None:
     assert AuditError("x").exit_code == 2
 
 
-@pytest.mark.parametrize(("case", "words"), [
-    ("pnpm", "pnpm (pnpm-lock.yaml)"),
-    ("yarn", "yarn (yarn.lock)"),
-])
-def test_other_package_managers_are_refused_in_one_sentence(
-    case: str, words: str, empty_cache: RegistryConfig
-) -> None:
-    """pnpm and yarn lockfiles are named and declared unsupported."""
-    with pytest.raises(AuditError) as caught:
-        offline(case, empty_cache)
-    assert words in str(caught.value)
-    assert "not supported yet" in str(caught.value)
+def test_bun_is_refused_in_one_sentence(tmp_path: Path, empty_cache: RegistryConfig) -> None:
+    """A bun lockfile is named and declared unsupported, in one sentence (exit 2)."""
+    source = copy_case("pure-js", tmp_path)
+    (source / "package-lock.json").unlink()
+    (source / "bun.lock").write_text("{}")
+    with pytest.raises(InputError) as caught:
+        load_project(source)
+    assert "uses bun (bun.lock), which is not supported" in str(caught.value)
     assert "\n" not in str(caught.value)
+    assert caught.value.exit_code == 2
 
 
 def test_lockfile_version_1_asks_for_a_newer_npm(empty_cache: RegistryConfig) -> None:
@@ -93,7 +90,7 @@ def test_missing_lockfile_and_missing_manifest(tmp_path: Path) -> None:
     """No lockfile, no package.json and no directory each get their own sentence."""
     source = copy_case("compile", tmp_path)
     (source / "package-lock.json").unlink()
-    with pytest.raises(AuditError, match=r"has no package-lock\.json"):
+    with pytest.raises(InputError, match=r"has no lockfile: run `npm install`"):
         load_project(source)
     (source / "package.json").unlink()
     with pytest.raises(AuditError, match=r"has no package\.json"):
@@ -110,4 +107,4 @@ def test_entries_carry_lockfile_flags() -> None:
     assert esbuild.dev and esbuild.has_install_script and not esbuild.optional
     assert arm.optional and arm.os == ("linux",) and arm.cpu == ("arm64",)
     assert arm.libc == ("glibc",)
-    assert project.lockfile_version == 3
+    assert project.packager.name == "npm"

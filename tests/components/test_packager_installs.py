@@ -1,0 +1,89 @@
+"""Each manager's production install for linux/arm64, run for real on this amd64 host, then
+smoke.js on the result under QEMU with the arm64 Node: the path the pipeline takes when every
+native dependency is prebuilt for the target.
+
+The managers come from tests/.tools (tests/host-setup.sh); the install commands, environment
+and target selection are the packager's own, with its cache directories moved under
+tests/.tools/pm-cache. Corepack (setup()) is left out: the build containers run it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from pipelines.audit import Target, audit_source
+from pipelines.audit.lockfile import load_project
+from pipelines.checks import script
+from pipelines.packagers import TargetSpec
+from tests.conftest import REPO, TOOLS, node_binary, require
+
+LOCKFILES = REPO / "tests" / "fixtures" / "lockfiles"
+ARM64 = TargetSpec("linux", "arm64", "glibc")
+BINARIES = {"pnpm9": "pnpm-9/bin", "pnpm10": "pnpm-10/bin", "yarn1": "yarn-1/bin",
+            "yarn4": "yarn-4/bin"}
+CASES = [(m, c) for m in BINARIES for c in ("platform-packages", "workspace")]
+
+
+def _install(manager: str, case: str, work: Path) -> Path:
+    """Copy the fixture and run its packager's production install for linux/arm64."""
+    bindir = TOOLS / BINARIES[manager]
+    require(f"{manager} ({bindir})", bindir.is_dir())
+    app = work / case
+    shutil.copytree(LOCKFILES / f"{manager}-{case}", app)
+    packager = load_project(app).packager
+    cache = TOOLS / "pm-cache" / manager
+    env = {**os.environ, "HOME": str(work / "home"),
+           "PATH": f"{bindir}:{node_binary('x64').parent}:{os.environ['PATH']}"}
+    env |= {k: v.replace("/cache/", f"{cache}/") for k, v in packager.env().items()}
+    (work / "home").mkdir()
+    install = packager.install_production(ARM64)
+    for command in install.commands:
+        done = subprocess.run(command, cwd=app, env=env | dict(install.env), capture_output=True,
+                              text=True, timeout=600, check=False)
+        assert done.returncode == 0, f"{' '.join(command[:4])}: {done.stdout[-2000:]}" \
+                                     f"{done.stderr[-2000:]}"
+    return app
+
+
+def _installed_names(app: Path) -> set[str]:
+    names = set()
+    for folder in (app / "node_modules", app / "node_modules" / ".pnpm" / "node_modules"):
+        for manifest in folder.glob("**/package.json") if folder.is_dir() else ():
+            if "sharp-" in manifest.parent.name:
+                names.add(json.loads(manifest.read_text()).get("name", ""))
+    return names
+
+
+@pytest.mark.qemu
+@pytest.mark.npm_registry
+@pytest.mark.parametrize(("manager", "case"), CASES)
+def test_arm64_install_on_amd64_passes_smoke(manager: str, case: str, tmp_path: Path) -> None:
+    """The arm64 platform packages are installed (not the x64 ones) and load under QEMU."""
+    node = node_binary("arm64")
+    app = _install(manager, case, tmp_path)
+    names = _installed_names(app)
+    assert "@img/sharp-linux-arm64" in names, f"wanted @img/sharp-linux-arm64, got {names}"
+    assert "@img/sharp-linux-x64" not in names, f"x64 binaries were installed: {names}"
+    assert json.loads((app / "package.json").read_text()) == json.loads(
+        (LOCKFILES / f"{manager}-{case}" / "package.json").read_text()), "package.json changed"
+    report = audit_source(app, (Target("linux/arm64"),), offline=True)
+    # Platform packages and bundled prebuilds (bcrypt): all load without an install script.
+    paths = [p.path for p in report.native()]
+    assert paths, "the audit found no native production package to load"
+    smoke = tmp_path / "smoke.js"
+    smoke.write_text(script("smoke.js"))
+    done = subprocess.run([str(node), str(smoke), "--arch", "arm64", "--libc", "glibc",
+                           "--app", str(app), "--", *paths],
+                          capture_output=True, text=True, timeout=600, check=False)
+    result = json.loads(done.stdout)
+    failed = [p for p in result["packages"] if not p["ok"]]
+    assert done.returncode == 0 and result["ok"], f"wanted every package to load, got {failed}"
+    assert result["arch"] == "arm64"
+    unloaded = [p["name"] for p in result["packages"] if not p["addons"]]
+    assert not unloaded, f"wanted an arm64 addon loaded for each, none for {unloaded}"
