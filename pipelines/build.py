@@ -63,6 +63,8 @@ def parser() -> argparse.ArgumentParser:
                    help="comma-separated system packages of the build and compile stages")
     p.add_argument("--init", action=argparse.BooleanOptionalAction,
                    help="run the service under tini as PID 1 (for services that spawn children)")
+    p.add_argument("--build-env",
+                   help="comma-separated NAME=value for the build containers only (not secrets)")
     p.add_argument("--port", type=int, help="port the service listens on (default 8080)")
     p.add_argument("--health", choices=["auto", "http", "tcp", "none"],
                    help="health check: HTTP GET of --health-path, or a TCP connect to the port "

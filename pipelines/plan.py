@@ -179,6 +179,9 @@ class Plan:
     cache_namespace: str = "nodepipe"
     # Dev-only packages of the lockfile as (node_modules path, version): none may ship.
     dev_packages: tuple[tuple[str, str], ...] = ()
+    # Environment of every build container (never the runtime image): registry settings,
+    # COREPACK_INTEGRITY_KEYS where a mirror serves no signatures.
+    build_env: Mapping[str, str] = field(default_factory=dict)
     warnings: tuple[str, ...] = field(default=())
 
     def dev_lockfile(self) -> str:
@@ -297,6 +300,7 @@ def build_plan(
         output=output,
         cache_namespace=settings.cache_namespace,
         dev_packages=dev_packages,
+        build_env=settings.build_environment,
         warnings=(*platform_warnings(settings), *shape.warnings),
     )
 

@@ -32,6 +32,7 @@ CONFIG_FILE = "node-pipelines.toml"
 BUNDLED_EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "native-service"
 DEFAULT_PLATFORMS = ("linux/amd64", "linux/arm64")
 _NAME_UNSAFE = re.compile(r"[^a-z0-9._-]+")
+_ENV_ITEM = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
 _APT_NAME = re.compile(r"^[a-z0-9][a-z0-9+.:=~-]*$")
 # Settings that must never live in a file of the source tree.
 SECRET_SETTINGS = ("registry_password",)
@@ -74,6 +75,7 @@ class Settings(BaseSettings):
     apt_packages: Annotated[tuple[str, ...], NoDecode] = ()
     build_apt_packages: Annotated[tuple[str, ...], NoDecode] = ()
     init: bool = False
+    build_env: Annotated[tuple[str, ...], NoDecode] = ()  # NAME=value, build containers only
     port: int = Field(default=8080, ge=1, le=65535)
     health: Literal["auto", "http", "tcp", "none"] = "auto"
     health_path: str = ""  # empty: the health check waits for the port to accept connections
@@ -105,7 +107,7 @@ class Settings(BaseSettings):
         return items
 
     @field_validator("tags", "start_command", "include", "exclude", "apt_packages",
-                     "build_apt_packages", "allow_missing", mode="before")
+                     "build_apt_packages", "allow_missing", "build_env", mode="before")
     @classmethod
     def _parse_lists(cls, value: Any) -> Any:
         return _split_list(value)
@@ -139,15 +141,30 @@ class Settings(BaseSettings):
                 f"the registry {missing} is missing: set both NODEPIPE_REGISTRY_USERNAME and "
                 "NODEPIPE_REGISTRY_PASSWORD, or neither (Docker's config.json is used then)"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _check_lists(self) -> Settings:
         for name in self.apt_packages + self.build_apt_packages:
             if not _APT_NAME.match(name):
                 raise ValueError(
                     f"{name!r} is not a Debian or Alpine package name: list names such as "
                     "ffmpeg,tini (comma-separated)"
                 )
+        for item in self.build_env:
+            if not _ENV_ITEM.match(item):
+                raise ValueError(
+                    f"build_env item {item.split('=')[0]!r} is not NAME=value: pass for example "
+                    "COREPACK_INTEGRITY_KEYS=0 (comma-separated)"
+                )
         if self.health == "http" and not self.health_path:
             raise ValueError("--health http needs --health-path, for example /healthz")
         return self
+
+    @property
+    def build_environment(self) -> dict[str, str]:
+        """`build_env` as a mapping."""
+        return dict(item.split("=", 1) for item in self.build_env)
 
     def base_for(self, node_major: int) -> str:
         """The runtime and build base image: the setting, or Node's slim Debian image."""

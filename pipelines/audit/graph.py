@@ -31,7 +31,8 @@ class Node:
     optional_dependencies: dict[str, str] = field(default_factory=dict)
     links: dict[str, str] = field(default_factory=dict)  # name -> path, prod and optional deps
     dev_links: dict[str, str] = field(default_factory=dict)  # workspace devDependencies
-    # Optional peers pnpm links when something else installed them: no reason to ship them.
+    # Optional peers pnpm resolved (to a devDependency, say): `pnpm install --prod` still
+    # installs them (seen: sharp 0.35's @types/node), so they ship, but are never required.
     optional_peers: frozenset[str] = frozenset()
     os: tuple[str, ...] = ()
     cpu: tuple[str, ...] = ()
@@ -47,8 +48,7 @@ class Node:
 def to_entries(nodes: Mapping[str, Node], build: Callable[[str], bool]) -> dict[str, LockEntry]:
     """LockEntry values keyed by path; `build(name)` says whether the manager runs its scripts."""
     importers = [n.path for n in nodes.values() if n.importer]
-    production = _reach(nodes, importers, lambda n: [
-        p for name, p in n.links.items() if name not in n.optional_peers])
+    production = _reach(nodes, importers, lambda n: list(n.links.values()))
     required = _reach(nodes, importers, lambda n: [
         *(p for name, p in n.links.items()
           if name not in n.optional_dependencies and name not in n.optional_peers),

@@ -89,7 +89,10 @@ function buildTools(root, unchecked, allow) {
 }
 
 function rawBuildTools(root, unchecked) {
-  const dirs = new Set([...(process.env.PATH || '').split(':').filter(Boolean), ...BIN_DIRS]);
+  // node_modules/.bin holds npm packages' commands (yarn berry installs node-gyp for packages
+  // it expects to build): the devDependency check judges those, not this one.
+  const dirs = new Set([...(process.env.PATH || '').split(':').filter(Boolean), ...BIN_DIRS]
+    .filter((dir) => !dir.split(path.sep).includes('node_modules')));
   const seen = new Set();
   const found = [];
   for (const dir of dirs) {

@@ -8,7 +8,7 @@ from collections.abc import Callable
 import dagger
 from dagger import dag
 
-from pipelines.packagers import Install, Packager
+from pipelines.packagers import Install
 from pipelines.plan import APP_DIR, NODE_GYP_DIR, Plan
 from pipelines.project.files import BUILD_LEFTOVERS
 from pipelines.stages.caches import with_caches
@@ -23,12 +23,14 @@ _MANAGER_METADATA = [".bin", ".pnpm", ".package-lock.json", ".modules.yaml", ".y
                      ".pnpm-workspace-state-v1.json"]
 
 
-def with_packager(packager: Packager) -> Callable[[dagger.Container], dagger.Container]:
-    """The package manager at its pinned version, its caches' env, quiet output, in /app."""
+def with_packager(plan: Plan) -> Callable[[dagger.Container], dagger.Container]:
+    """The package manager at its pinned version, its caches' env, the declared build
+    environment, quiet output, in /app."""
+    packager = plan.packager
 
     def apply(ctr: dagger.Container) -> dagger.Container:
         ctr = ctr.with_env_variable("NODE_EXTRA_CA_CERTS", SYSTEM_CA_BUNDLE).with_workdir(APP_DIR)
-        for name, value in packager.env().items():
+        for name, value in {**packager.env(), **plan.build_env}.items():
             ctr = ctr.with_env_variable(name, value)
         for command in packager.setup():
             ctr = ctr.with_exec(list(command))
@@ -71,7 +73,7 @@ def app_build(plan: Plan, source: dagger.Directory) -> dagger.Container:
         .from_(plan.base_image)
         .with_(with_caches(plan.build_caches))
         .with_(with_system_packages(plan.shape.build_apt_packages, plan.shape.libc))
-        .with_(with_packager(plan.packager))
+        .with_(with_packager(plan))
         .with_env_variable("npm_config_devdir", NODE_GYP_DIR)
         .with_directory(APP_DIR, manifests(plan, source))
         .with_(with_install(plan.install_all))

@@ -34,7 +34,7 @@ def production_deps(plan: Plan, target: Target, source: dagger.Directory) -> dag
         dag.container()
         .from_(plan.base_image)
         .with_(with_caches(target.caches))
-        .with_(with_packager(plan.packager))
+        .with_(with_packager(plan))
         .with_directory(APP_DIR, manifests(plan, source))
         .with_(with_install(plan.install_production(target)))
     )
@@ -52,7 +52,7 @@ def target_builder(plan: Plan, target: Target, *, toolchain: bool) -> dagger.Con
     )
     if toolchain:
         ctr = ctr.with_(with_toolchain(plan.shape.libc, plan.shape.build_apt_packages))
-    return ctr.with_(with_packager(plan.packager))
+    return ctr.with_(with_packager(plan))
 
 
 def cross_builder(plan: Plan, target: Target) -> dagger.Container:
@@ -82,7 +82,7 @@ def cross_builder(plan: Plan, target: Target) -> dagger.Container:
     for name, value in (("arch", node_arch), ("target_arch", node_arch), ("platform", "linux"),
                         ("target_platform", "linux"), ("libc", target.libc)):
         ctr = ctr.with_env_variable(f"npm_config_{name}", value)
-    return ctr.with_(with_packager(plan.packager))
+    return ctr.with_(with_packager(plan))
 
 
 def compile_builder(plan: Plan, target: Target) -> dagger.Container:

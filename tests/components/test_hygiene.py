@@ -227,3 +227,12 @@ def test_a_production_copy_of_a_dev_only_name_is_not_a_leak(node: Path, image: P
     write_package(app, "debug", "2.6.9")
     assert [str(d) for d in hygiene(node, image, extra=extra).dev_dependencies] == [
         "debug@2.6.9"]
+
+
+def test_commands_of_npm_packages_on_path_are_not_build_tools(node: Path, image: Path) -> None:
+    """node_modules/.bin is on the image's PATH; a node-gyp there is a package (yarn berry puts
+    one in production), judged by the devDependency check, not a system build tool."""
+    bin_dir = image / "app" / "node_modules" / ".bin"
+    executable(bin_dir / "node-gyp")
+    env = {**CLEAN_ENV, "PATH": f"/app/node_modules/.bin:{CLEAN_ENV['PATH']}"}  # image paths
+    assert hygiene(node, image, env=env).build_tools == ()

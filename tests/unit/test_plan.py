@@ -102,7 +102,7 @@ def test_describe_has_the_documented_shape() -> None:
 
 @pytest.mark.parametrize(
     ("remove", "wanted"),
-    [("package.json", "has no package.json"), ("package-lock.json", "has no package-lock.json")],
+    [("package.json", "has no package.json"), ("package-lock.json", "has no lockfile")],
 )
 def test_source_without_manifest_or_lockfile(tmp_path: Path, remove: str, wanted: str) -> None:
     """A source without package.json or lockfile is refused with one sentence."""

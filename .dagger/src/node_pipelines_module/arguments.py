@@ -61,6 +61,10 @@ Health = Annotated[
 HealthPath = Annotated[str, Doc("health endpoint the probe GETs, such as /healthz")]
 NodeOptions = Annotated[str, Doc("NODE_OPTIONS in the runtime image")]
 BindingsOutput = Annotated[str, Doc("where the service's compile:bindings leaves its .node files")]
+BuildEnv = Annotated[
+    Sequence[str],
+    Doc("NAME=value for the build containers only, never the image (no secrets)"),
+]
 AllowMissing = Annotated[
     Sequence[str],
     Doc("production packages allowed to have no binary on a target (waived, never passed)"),

@@ -34,6 +34,7 @@ from .arguments import (
     BaseImage,
     BindingsOutput,
     BuildAptPackages,
+    BuildEnv,
     BuildScript,
     CacheNamespace,
     Emulation,
@@ -75,6 +76,7 @@ class NodePipelines:
     apt_packages: AptPackages = ()
     build_apt_packages: BuildAptPackages = ()
     init: Init = False
+    build_env: BuildEnv = ()
     port: Port = 8080
     health: Health = "auto"
     health_path: HealthPath = ""
