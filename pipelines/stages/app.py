@@ -49,7 +49,8 @@ def with_install(install: Install) -> Callable[[dagger.Container], dagger.Contai
             ctr = ctr.with_env_variable(name, value)
         for command in install.commands:
             ctr = ctr.with_exec(list(command))
-        return ctr
+        # A project with no dependencies gets no node_modules; later stages copy it anyway.
+        return ctr.with_exec(["mkdir", "-p", f"{APP_DIR}/node_modules"])
 
     return apply
 
