@@ -1,80 +1,252 @@
-"""The whole pipeline on a real Dagger engine: build, export and publish the bundled example."""
+"""The whole pipeline on a real Dagger engine, on each path a user takes: export, publish, the
+checks failing, a refused login, the emulation policy, the report files, and real service
+shapes (plain JavaScript, migrations and public assets, a runtime apt package, pnpm, yarn 4).
+
+Everything runs through `execute`, the build's own entry below the command line. The registry
+is Debian's docker-registry on this host's loopback, which a stock engine pushes to over plain
+HTTP as it does for every localhost registry: no engine setting is involved.
+"""
 
 from __future__ import annotations
 
 import json
+import os
+import re
+import shutil
 import tarfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import anyio
+import dagger
+import httpx
 import pytest
-from dagger import dag
 
 from pipelines import run
-from pipelines.build import make_plan
-from pipelines.execute import check_targets, execute
+from pipelines.emulation import EmulationRefusedError
+from pipelines.errors import PipelineError
+from pipelines.execute import execute
 from pipelines.platforms import Platform
-from pipelines.report import Report
-from pipelines.run import Clock, build_all
+from pipelines.prepare import prepare
+from pipelines.report import Report, write_report
 from pipelines.settings import load_settings
+from tests.components.registry import (
+    PASSWORD,
+    USER,
+    LocalRegistry,
+    assert_no_secret,
+    running_registry,
+)
+from tests.conftest import EXAMPLE, REPO
 
 pytestmark = pytest.mark.engine
+SERVICES = REPO / "tests" / "fixtures" / "services"
+# This machine's npm mirror serves packuments without signatures, so corepack's integrity check
+# cannot pass here; on the public registry it does and this is not needed.
+COREPACK_HERE = {"build_env": "COREPACK_INTEGRITY_KEYS=0"}
 
 
-async def _plan_and_images(tmp_path: Path, **flags: object):
-    settings = load_settings({"export_path": str(tmp_path / "image.oci.tar"), **flags}, {})
-    plan = make_plan(settings, await run.engine_platform())
-    return settings, plan, run.build_graph(plan, run.source_directory(plan))
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRegistry]:
+    """A real registry with htpasswd auth on this host's loopback."""
+    with running_registry(tmp_path_factory.mktemp("registry")) as started:
+        yield started
 
 
-async def test_export_writes_a_two_platform_oci_archive(engine: None, tmp_path: Path) -> None:
-    """The exported archive's index lists linux/amd64 and linux/arm64, one manifest each."""
-    settings, plan, _ = await _plan_and_images(tmp_path)
-    path = await execute(settings, Report(plan), {})
+async def build(tmp_path: Path, source: Path = EXAMPLE, **flags: Any) -> tuple[str, Report]:
+    """Plan (in a thread: the audit runs its own event loop) and execute; return the result."""
+    settings = load_settings({"source": str(source), "export_path": str(tmp_path / "image.tar"),
+                              "audit": "offline", **flags}, {})
+    engine_platform = await run.engine_platform()
+    plan = await anyio.to_thread.run_sync(prepare, settings, engine_platform)
+    report = Report(plan)
+    try:
+        report.output = await execute(settings, report, os.environ)
+    finally:
+        write_report(report, tmp_path / "report")
+    return report.output, report
+
+
+def archive_platforms(path: str) -> list[dict[str, Any]]:
+    """The platform entries of the image index inside an OCI archive."""
     with tarfile.open(path) as archive:
         index = json.load(archive.extractfile("index.json"))  # type: ignore[arg-type]
-        if index["manifests"][0]["mediaType"].endswith("image.index.v1+json"):
+        while index["manifests"][0]["mediaType"].endswith("image.index.v1+json"):
             digest = index["manifests"][0]["digest"].split(":")[1]
             index = json.load(archive.extractfile(f"blobs/sha256/{digest}"))  # type: ignore[arg-type]
-    platforms = sorted(f"{m['platform']['os']}/{m['platform']['architecture']}"
-                       for m in index["manifests"])
-    assert platforms == ["linux/amd64", "linux/arm64"]
-    assert len({m["digest"] for m in index["manifests"]}) == 2
+    return [m["platform"] for m in index["manifests"]]
 
 
-async def test_runtime_image_is_lean_and_non_root(engine: None, tmp_path: Path) -> None:
-    """Each runtime image runs as node, has no compiler, and its addons load for its arch."""
-    _, plan, images = await _plan_and_images(tmp_path)
+def tags_of(registry: LocalRegistry, repository: str) -> list[str]:
+    """The tags the registry holds for `repository` (none when it does not exist)."""
+    answer = httpx.get(f"http://{registry.host}/v2/{repository}/tags/list",
+                       auth=(USER, PASSWORD), timeout=10)
+    return [] if answer.status_code == 404 else sorted(answer.json().get("tags") or [])
+
+
+def copy_service(source: Path, tmp_path: Path) -> Path:
+    """A writable copy of a service, without build output."""
+    target = tmp_path / source.name
+    shutil.copytree(source, target, ignore=shutil.ignore_patterns("node_modules", "dist", "build"))
+    return target
+
+
+def sentences(error: BaseException) -> list[str]:
+    """The user-facing sentences of an error or an exception group of them."""
+    if isinstance(error, BaseExceptionGroup):
+        return [s for e in error.exceptions for s in sentences(e)]
+    return [str(error)]
+
+
+async def test_export_writes_a_two_platform_archive_and_both_reports(
+    engine: None, tmp_path: Path
+) -> None:
+    """The example exports one index with linux/amd64 and linux/arm64, passes every check on
+    both, and writes the JSON and Markdown reports with each check's result."""
+    output, _ = await build(tmp_path)
+    assert sorted(f"{p['os']}/{p['architecture']}" for p in archive_platforms(output)) == [
+        "linux/amd64", "linux/arm64"]
+    data = json.loads((tmp_path / "report" / "node-pipelines-report.json").read_text())
+    assert data["ok"] and data["output"] == output
+    for platform in ("linux/amd64", "linux/arm64"):
+        assert {data["checks"][platform][k]["ok"] for k in ("smoke", "hygiene", "probe")} == {True}
+    markdown = (tmp_path / "report" / "node-pipelines-report.md").read_text()
+    assert "| linux/arm64 | cross |" in markdown
+
+
+async def test_publish_pushes_verifies_and_tags_with_a_secret_login(
+    engine: None, tmp_path: Path, registry: LocalRegistry, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Publish returns REPO@sha256 of the verified index, both tags point at it, and the
+    password appears nowhere in the output."""
+    image = f"{registry.host}/team/native-service"
+    output, report = await build(
+        tmp_path, publish=True, image=image, tags="1.0.0,latest",
+        registry_username=USER, registry_password=PASSWORD)
+    assert output.startswith(f"{image}@sha256:")
+    assert tags_of(registry, "team/native-service")[:2] == ["1.0.0", "latest"]
+    assert report.staging.startswith(f"{image}:nodepipe-staging-")
+    captured = capsys.readouterr()
+    assert_no_secret(captured.out + captured.err + json.dumps(report.to_json()))
+
+
+async def test_a_wrong_password_names_registry_and_user_and_tags_nothing(
+    engine: None, tmp_path: Path, registry: LocalRegistry
+) -> None:
+    """A refused login is one sentence naming the registry and the user; no tag appears."""
+    with pytest.raises(PipelineError) as caught:
+        await build(tmp_path, publish=True, image=f"{registry.host}/team/refused",
+                    tags="latest", registry_username=USER,
+                    registry_password="wrong-password")  # noqa: S106 - the wrong one, on purpose
+    text = str(caught.value)
+    assert f"the registry {registry.host} refused user '{USER}'" in text, text
+    assert "no tag was moved" in text
+    assert_no_secret(text, "wrong-password")
+    assert tags_of(registry, "team/refused") == []
+
+
+async def test_a_service_that_never_listens_fails_the_probe_and_tags_nothing(
+    engine: None, tmp_path: Path, registry: LocalRegistry
+) -> None:
+    """The image's command runs but nothing listens on the port: the probe's sentence, and the
+    requested tag never appears (only the staging tag exists)."""
+    source = copy_service(SERVICES / "lifecycle", tmp_path)
+    with pytest.raises(BaseException) as caught:
+        await build(tmp_path, source, publish=True, image=f"{registry.host}/team/deaf",
+                    tags="latest", registry_username=USER, registry_password=PASSWORD,
+                    start_command=["node", "-e", "setInterval(Date.now, 1000)"])
+    text = " ".join(sentences(caught.value))
+    assert "nothing accepted connections at tcp://app:8080" in text, text
+    assert "latest" not in tags_of(registry, "team/deaf")
+
+
+async def test_hygiene_failure_names_the_problem(engine: None, tmp_path: Path) -> None:
+    """A start command that sets NODE_ENV=development fails hygiene with that sentence."""
+    source = copy_service(SERVICES / "lifecycle", tmp_path)
+    manifest = json.loads((source / "package.json").read_text())
+    manifest["scripts"]["start"] = "NODE_ENV=development node server.js"
+    (source / "package.json").write_text(json.dumps(manifest))
+    with pytest.raises(BaseException) as caught:
+        await build(tmp_path, source)
+    text = " ".join(sentences(caught.value))
+    assert "stage hygiene" in text and "NODE_ENV" in text, text
+    assert not (tmp_path / "image.tar").exists(), "a failed build exports nothing"
+
+
+async def test_smoke_failure_names_the_addon(engine: None, tmp_path: Path) -> None:
+    """An own addon that is not where the image expects it fails the smoke test, by name."""
+    with pytest.raises(BaseException) as caught:
+        await build(tmp_path, bindings_output="native/build", platforms="linux/amd64")
+    text = " ".join(sentences(caught.value))
+    assert "stage smoke" in text and "native/build" in text, text
+
+
+async def test_emulation_fail_refuses_before_building(engine: None, tmp_path: Path) -> None:
+    """Runtime apt packages on arm64 run emulated: --emulation fail stops with exit 2."""
+    with pytest.raises(EmulationRefusedError) as caught:
+        await build(tmp_path, SERVICES / "apt-tool", emulation="fail")
+    assert caught.value.exit_code == 2
+    assert "linux/arm64 would run system packages emulated" in str(caught.value)
+
+
+@pytest.mark.parametrize(("service", "flags"), [
+    ("plain-js", {}), ("apt-tool", {}), ("lifecycle", {}),
+    ("pnpm-api", COREPACK_HERE), ("yarn4-api", COREPACK_HERE),
+])
+async def test_real_service_shapes_build_and_pass_on_both_platforms(
+    engine: None, tmp_path: Path, service: str, flags: dict[str, str]
+) -> None:
+    """Plain JavaScript with migrations and public assets, a runtime apt package, lifecycle
+    scripts, a pnpm 10 TypeScript service and a yarn 4 service: each builds for both platforms
+    and passes smoke, the port check and hygiene on both."""
+    output, report = await build(tmp_path, SERVICES / service, **flags)
+    assert len(archive_platforms(output)) == 2
+    for platform in ("linux/amd64", "linux/arm64"):
+        checks = report.checks[platform]
+        assert checks["smoke"]["ok"] and checks["hygiene"]["ok"] and checks["probe"]["ok"]
+        assert checks["probe"]["status"] == "connected"
+
+
+async def test_runtime_images_hold_the_app_as_shipped(engine: None, tmp_path: Path) -> None:
+    """plain-js: server/, db/migrations and public/ are in the image, test/ is not, the user is
+    node, and no compiler is on PATH."""
+    settings = load_settings({"source": str(SERVICES / "plain-js"), "audit": "offline"}, {})
+    plan = await anyio.to_thread.run_sync(prepare, settings, await run.engine_platform())
+    images = run.build_graph(plan, run.source_directory(plan))
     for target in plan.targets:
         runtime = images.runtimes[target.platform]
-        assert (await runtime.with_exec(["id", "-un"]).stdout()).strip() == "node"
-        probe = runtime.with_exec(["sh", "-c", "command -v gcc g++ make python3 || true"])
-        assert (await probe.stdout()).strip() == ""
-        script = ("for (const p of ['bcrypt','better-sqlite3','sharp']) require(p);"
-                  "console.log(process.arch)")
-        arch = await runtime.with_exec(["node", "-e", script]).stdout()
+        listing = await runtime.with_exec(["sh", "-c", "id -un; ls /app; command -v gcc || true"]
+                                          ).stdout()
+        lines = listing.split()
+        assert lines[0] == "node"
+        assert {"server", "db", "public", "package.json"} <= set(lines)
+        assert "test" not in lines and "gcc" not in listing
+        arch = await runtime.with_exec(["node", "-p", "process.arch"]).stdout()
         assert arch.strip() == Platform.parse(str(target.platform)).node_arch
 
 
-async def test_publish_pushes_one_index(engine: None, tmp_path: Path) -> None:
-    """Publishing to a registry service returns REF@sha256 of a two-platform index."""
-    registry = dag.container().from_("registry:2").with_exposed_port(5000).as_service()
-    _, _, images = await _plan_and_images(tmp_path)
-    ref = await dag.container().publish(
-        "registry:5000/native-service:test",
-        platform_variants=images.variants,
-        registry_service=registry,
-    )
-    assert "@sha256:" in ref
+async def test_a_source_only_change_runs_no_install_again(tmp_path: Path) -> None:
+    """After a one-line change in src/, the engine's own progress output shows every install
+    CACHED and the TypeScript build run again."""
+    source = copy_service(EXAMPLE, tmp_path)
+    flags = {"platforms": "linux/amd64,linux/arm64", "cache_namespace": "nodepipe-srcchange"}
+    async with dagger.connection():
+        await build(tmp_path / "first", source, **flags)
+    entry = source / "src" / "entrypoint.ts"
+    entry.write_text(entry.read_text() + "\n// a source-only change\n")
+    log = tmp_path / "engine.log"
+    with log.open("w") as sink:
+        async with dagger.connection(dagger.Config(log_output=sink)):
+            await build(tmp_path / "second", source, **flags)
+    text = _plain(log.read_text())
+    installs = [line for line in text.splitlines()
+                if "withExec npm ci" in line and ("CACHED" in line or "DONE" in line)]
+    assert installs and all("CACHED" in line for line in installs), installs
+    compiles = [line for line in text.splitlines() if "withExec npm run compile" in line]
+    assert compiles and not all("CACHED" in line for line in compiles), compiles
 
 
-async def test_smoke_probe_and_hygiene_pass_on_the_real_images(
-    engine: None, tmp_path: Path
-) -> None:
-    """Every native addon loads, /healthz answers and hygiene is clean on each runtime image."""
-    _, plan, images = await _plan_and_images(tmp_path)
-    clock = Clock()
-    await build_all(plan, images, clock)
-    await check_targets(plan, images, clock, Report(plan))
-    for target in plan.targets:
-        for stage in ("smoke", "hygiene", "probe"):
-            assert f"{stage}:{target.platform}" in clock.durations
+def _plain(text: str) -> str:
+    """The engine's progress output without its colour codes."""
+    return re.sub(r"\x1b\[[0-9;]*m", "", text)
