@@ -239,12 +239,27 @@ async def test_a_source_only_change_runs_no_install_again(tmp_path: Path) -> Non
     with log.open("w") as sink:
         async with dagger.connection(dagger.Config(log_output=sink)):
             await build(tmp_path / "second", source, **flags)
-    text = _plain(log.read_text())
-    installs = [line for line in text.splitlines()
-                if "withExec npm ci" in line and ("CACHED" in line or "DONE" in line)]
-    assert installs and all("CACHED" in line for line in installs), installs
-    compiles = [line for line in text.splitlines() if "withExec npm run compile" in line]
-    assert compiles and not all("CACHED" in line for line in compiles), compiles
+    spans = _exec_spans(log.read_text())
+    installs = [s for s in spans.values() if s["cmd"].startswith("npm ci")]
+    assert len(installs) == 3, f"wanted the build's and two targets' npm ci, got {installs}"
+    assert all(s["cached"] for s in installs), installs
+    compiles = [s for s in spans.values() if s["cmd"] == "npm run compile"]
+    assert compiles and not any(s["cached"] for s in compiles), compiles
+
+
+def _exec_spans(log: str) -> dict[str, dict[str, Any]]:
+    """Each `withExec` span of the engine's progress output: its command, whether the engine
+    answered it from cache (`Container.withExec CACHED`), and whether it printed output."""
+    spans: dict[str, dict[str, Any]] = {}
+    for line in _plain(log).splitlines():
+        span, _, rest = line.partition(":")
+        rest = rest.strip().lstrip("┆ ").strip()
+        if rest.startswith("withExec "):
+            spans.setdefault(span.strip(), {"cmd": rest.removeprefix("withExec "),
+                                            "cached": False})
+        elif span.strip() in spans and "Container.withExec CACHED" in rest:
+            spans[span.strip()]["cached"] = True
+    return spans
 
 
 def _plain(text: str) -> str:
