@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import secrets
 import shutil
 import tarfile
 from collections.abc import Iterator
@@ -234,7 +235,8 @@ async def test_a_source_only_change_runs_no_install_again(tmp_path: Path) -> Non
     async with dagger.connection():
         await build(tmp_path / "first", source, **flags)
     entry = source / "src" / "entrypoint.ts"
-    entry.write_text(entry.read_text() + "\n// a source-only change\n")
+    # A change no earlier run made: the engine's cache is content-addressed.
+    entry.write_text(entry.read_text() + f"\n// a source-only change {secrets.token_hex(8)}\n")
     log = tmp_path / "engine.log"
     with log.open("w") as sink:
         async with dagger.connection(dagger.Config(log_output=sink)):
