@@ -65,6 +65,9 @@ def parser() -> argparse.ArgumentParser:
                    help="run the service under tini as PID 1 (for services that spawn children)")
     p.add_argument("--build-env",
                    help="comma-separated NAME=value for the build containers only (not secrets)")
+    p.add_argument("--env",
+                   help="comma-separated NAME=value for the runtime image's environment "
+                        "(baked into the image: never a secret)")
     p.add_argument("--port", type=int, help="port the service listens on (default 8080)")
     p.add_argument("--health", choices=["auto", "http", "tcp", "none"],
                    help="health check: HTTP GET of --health-path, or a TCP connect to the port "

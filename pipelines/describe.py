@@ -59,7 +59,7 @@ def _describe_image(plan: Plan) -> dict[str, Any]:
         "cmd": list(shape.start.cmd),
         "cmd_from": shape.start.origin,
         "entrypoint": ["tini", "--"] if shape.init else [],
-        "env": dict(shape.start.env),
+        "env": dict(shape.env),
         "apt_packages": list(shape.apt_packages),
         "user": "node",
         "port": plan.port,

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import anyio
 import dagger
@@ -14,6 +15,7 @@ from pipelines.archive import platform_sizes
 from pipelines.checks import parse_hygiene, parse_probe, parse_smoke
 from pipelines.credentials import Credentials, explicit_credentials, resolve_credentials
 from pipelines.emulation import report_emulation
+from pipelines.errors import NodePipelinesError, PipelineError
 from pipelines.gate import GateSteps, publish_gated
 from pipelines.logs import get_logger
 from pipelines.plan import Plan, Target
@@ -35,6 +37,7 @@ from pipelines.stages.checks import health_probe, hygiene_container, smoke_conta
 from pipelines.tags import move_tags
 from pipelines.verify import verify_index
 
+ONCE_TIMEOUT_S = 30  # a service that exits at boot does so long before this
 PROBE_TIMEOUT_S = 60  # emulated services boot slowly: Node under QEMU takes seconds to start
 
 
@@ -107,15 +110,26 @@ class Checking:
 
 
 async def check_targets(plan: Plan, images: Images, clock: Clock, report: Report) -> None:
-    """Smoke, health probe and hygiene for every target, all in parallel."""
+    """Smoke, health probe and hygiene for every target, all in parallel; every check runs to
+    its end, so the report has each result, and every failure is raised together."""
     checking = Checking(plan, images, clock, report)
     probe_base = dag.container().from_(plan.base_image)  # native to the engine: boots fast
+    failures: list[NodePipelinesError] = []
+
+    async def finished(check: Callable[..., Awaitable[None]], *args: Any) -> None:
+        try:
+            await check(checking, *args)
+        except NodePipelinesError as error:
+            failures.append(error)
+
     async with anyio.create_task_group() as group:
         for target in plan.targets:
-            group.start_soon(_smoke, checking, target)
-            group.start_soon(_hygiene, checking, target)
+            group.start_soon(finished, _smoke, target)
+            group.start_soon(finished, _hygiene, target)
             if plan.shape.health != "none":
-                group.start_soon(_probe, checking, target, probe_base)
+                group.start_soon(finished, _probe, target, probe_base)
+    if failures:
+        raise ExceptionGroup("checks failed", failures)
 
 
 async def _smoke(checking: Checking, target: Target) -> None:
@@ -152,10 +166,28 @@ async def _probe(checking: Checking, target: Target, base: dagger.Container) -> 
     path = plan.shape.health_path if plan.shape.health == "http" else None
     ctr = health_probe(checking.images.runtimes[target.platform], probe_image=base,
                        port=plan.port, path=path, timeout_s=PROBE_TIMEOUT_S)
-    out, err, code = await checking.clock.run("probe", target, _outcome(ctr))
+    try:
+        out, err, code = await checking.clock.run("probe", target, _outcome(ctr))
+    except PipelineError as error:
+        if "exited" not in error.message:
+            raise
+        raise PipelineError(
+            f"the service exited instead of listening on port {plan.port}; its output when "
+            "run once more",
+            stage="probe", platform=str(target.platform),
+            stderr=await _once(checking.images.runtimes[target.platform], plan),
+        ) from None
     result = parse_probe(out, str(target.platform), exit_code=code, stderr=err)
     checking.report.record_check(str(target.platform), "probe", result.describe())
     result.raise_for_failure()
+
+
+async def _once(runtime: dagger.Container, plan: Plan) -> str:
+    """What the image's command prints when run once, bounded: why a service exits."""
+    ctr = runtime.with_exec(["timeout", str(ONCE_TIMEOUT_S), *plan.shape.start.cmd],
+                            expect=dagger.ReturnType.ANY)
+    out, err, code = await _outcome(ctr)
+    return f"{out}\n{err}\n(exit code {code})"
 
 
 async def _outcome(ctr: dagger.Container) -> tuple[str, str, int]:

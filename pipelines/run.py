@@ -80,7 +80,8 @@ class Clock:
         except dagger.ExecError as error:
             raise PipelineError(
                 f"`{' '.join(error.command)}` exited with {error.exit_code}",
-                stage=stage, platform=platform, stderr=error.stderr,
+                # pnpm and yarn print their errors on stdout: show it when stderr says nothing.
+                stage=stage, platform=platform, stderr=error.stderr.strip() or error.stdout,
             ) from None
         except dagger.QueryError as error:
             message = (str(error).splitlines() or ["the engine refused the query"])[0]

@@ -76,6 +76,7 @@ class Settings(BaseSettings):
     build_apt_packages: Annotated[tuple[str, ...], NoDecode] = ()
     init: bool = False
     build_env: Annotated[tuple[str, ...], NoDecode] = ()  # NAME=value, build containers only
+    env: Annotated[tuple[str, ...], NoDecode] = ()  # NAME=value, the runtime image's ENV
     port: int = Field(default=8080, ge=1, le=65535)
     health: Literal["auto", "http", "tcp", "none"] = "auto"
     health_path: str = ""  # empty: the health check waits for the port to accept connections
@@ -107,7 +108,7 @@ class Settings(BaseSettings):
         return items
 
     @field_validator("tags", "start_command", "include", "exclude", "apt_packages",
-                     "build_apt_packages", "allow_missing", "build_env", mode="before")
+                     "build_apt_packages", "allow_missing", "build_env", "env", mode="before")
     @classmethod
     def _parse_lists(cls, value: Any) -> Any:
         return _split_list(value)
@@ -151,12 +152,13 @@ class Settings(BaseSettings):
                     f"{name!r} is not a Debian or Alpine package name: list names such as "
                     "ffmpeg,tini (comma-separated)"
                 )
-        for item in self.build_env:
-            if not _ENV_ITEM.match(item):
-                raise ValueError(
-                    f"build_env item {item.split('=')[0]!r} is not NAME=value: pass for example "
-                    "COREPACK_INTEGRITY_KEYS=0 (comma-separated)"
-                )
+        for name, items in (("build_env", self.build_env), ("env", self.env)):
+            for item in items:
+                if not _ENV_ITEM.match(item):
+                    raise ValueError(
+                        f"{name} item {item.split('=')[0]!r} is not NAME=value: pass for "
+                        "example LOG_LEVEL=info (comma-separated)"
+                    )
         if self.health == "http" and not self.health_path:
             raise ValueError("--health http needs --health-path, for example /healthz")
         return self
@@ -165,6 +167,11 @@ class Settings(BaseSettings):
     def build_environment(self) -> dict[str, str]:
         """`build_env` as a mapping."""
         return dict(item.split("=", 1) for item in self.build_env)
+
+    @property
+    def runtime_environment(self) -> dict[str, str]:
+        """`env` as a mapping."""
+        return dict(item.split("=", 1) for item in self.env)
 
     def base_for(self, node_major: int) -> str:
         """The runtime and build base image: the setting, or Node's slim Debian image."""

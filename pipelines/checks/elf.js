@@ -35,13 +35,21 @@ function header(file) {
   }
 }
 
-function* addons(dir) {
+// A package's prebuilds/<platform>-<arch>/ directories hold binaries for other platforms on
+// purpose (node-pty ships darwin and win32 ones); only the target's own are checked there.
+function forTarget(name, arch) {
+  return name.startsWith('linux') && name.split(/[-_.]/).includes(arch);
+}
+
+function* addons(dir, arch) {
   let entries;
   try { entries = fs.readdirSync(dir, { withFileTypes: true }); } catch (_) { return; }
+  const prebuilds = path.basename(dir) === 'prebuilds';
   for (const entry of entries) {
     const full = path.join(dir, entry.name);
-    if (entry.isDirectory()) yield* addons(full);
-    else if (entry.isFile() && entry.name.endsWith('.node')) yield full;
+    if (entry.isDirectory()) {
+      if (!prebuilds || forTarget(entry.name, arch)) yield* addons(full, arch);
+    } else if (entry.isFile() && entry.name.endsWith('.node')) yield full;
   }
 }
 
@@ -53,7 +61,7 @@ function main() {
   if (!wanted) usage(`unknown arch ${arch}`);
   const files = [];
   for (const dir of argv.slice(2)) {
-    for (const file of addons(dir)) {
+    for (const file of addons(dir, arch)) {
       const found = header(file);
       const ok = !!found && found.machine === wanted.machine && found.bits === wanted.bits;
       const got = found ? `${NAMES[found.machine] || `machine ${found.machine}`} ${found.bits}-bit` : 'not ELF';

@@ -93,8 +93,9 @@ class YarnBerry:
         return Install((setting, focus), env)
 
     def rebuild(self, packages: Sequence[str]) -> Command:
-        """`yarn rebuild NAME...`, with scripts enabled for it (yarn 4.14+ disables them)."""
-        return ("env", "YARN_ENABLE_SCRIPTS=true", "yarn", "rebuild", *packages)
+        """`npm rebuild NAME...` in the node-modules tree: `yarn rebuild` re-runs a full,
+        unfocused install first, which would put the devDependencies back (seen with yarn 4)."""
+        return ("npm", "rebuild", *packages)
 
     def run_script(self, script: str) -> Command:
         """`yarn run SCRIPT`."""

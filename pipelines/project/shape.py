@@ -7,7 +7,8 @@ each with the setting that lifts it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Literal
 
 from pipelines.errors import InputError
@@ -42,6 +43,7 @@ class Shape:
     init: bool
     health: Health
     health_path: str
+    env: Mapping[str, str] = field(default_factory=dict)  # the image's ENV beyond the defaults
     warnings: tuple[str, ...] = ()
 
 
@@ -80,6 +82,7 @@ def shape_of(settings: Settings, project: NodeProject) -> Shape:
         init=settings.init,
         health=health,
         health_path=settings.health_path,
+        env={**start.env, **settings.runtime_environment},
         warnings=tuple(warnings),
     )
 

@@ -40,7 +40,7 @@ def runtime_image(  # noqa: PLR0917 - the outputs of every stage the image is ma
         # As under `npm start`: the dependencies' commands (next, prisma) are on PATH.
         .with_env_variable("PATH", f"{APP_DIR}/node_modules/.bin:${{PATH}}", expand=True)
     )
-    for name, value in shape.start.env.items():
+    for name, value in shape.env.items():
         ctr = ctr.with_env_variable(name, value)
     ctr = (
         ctr.with_workdir(APP_DIR)

@@ -87,3 +87,22 @@ def test_arm64_install_on_amd64_passes_smoke(manager: str, case: str, tmp_path: 
     assert result["arch"] == "arm64"
     unloaded = [p["name"] for p in result["packages"] if not p["addons"]]
     assert not unloaded, f"wanted an arm64 addon loaded for each, none for {unloaded}"
+
+
+@pytest.mark.npm_registry
+def test_yarn4_rebuild_compiles_only_the_named_package_and_keeps_the_tree_focused(
+    tmp_path: Path,
+) -> None:
+    """After the production install, the packager's rebuild of a compile package builds its
+    addon and brings no devDependency back (`yarn rebuild` would re-run an unfocused install)."""
+    app = _install("yarn4", "compile", tmp_path)
+    packager = load_project(app).packager
+    before = {p.parent.name for p in (app / "node_modules").glob("*/package.json")}
+    env = {**os.environ, "PATH": f"{node_binary('x64').parent}:{os.environ['PATH']}",
+           "npm_config_nodedir": str(node_binary("x64").parent.parent)}
+    done = subprocess.run(packager.rebuild(["cpu-features"]), cwd=app, env=env,
+                          capture_output=True, text=True, timeout=600, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    after = {p.parent.name for p in (app / "node_modules").glob("*/package.json")}
+    assert after == before, f"the rebuild changed the tree: {sorted(after ^ before)}"
+    assert list((app / "node_modules" / "cpu-features" / "build").rglob("*.node"))

@@ -267,3 +267,21 @@ def _exec_spans(log: str) -> dict[str, dict[str, Any]]:
 def _plain(text: str) -> str:
     """The engine's progress output without its colour codes."""
     return re.sub(r"\x1b\[[0-9;]*m", "", text)
+
+
+async def test_a_service_that_exits_at_boot_shows_why_and_every_check_still_reports(
+    engine: None, tmp_path: Path
+) -> None:
+    """The probe's sentence carries what the service printed before exiting, and the checks of
+    both platforms all finished: each has its result in the report."""
+    source = copy_service(SERVICES / "lifecycle", tmp_path)
+    crash = ["node", "-e", "console.error('JWT_SECRET is not set'); process.exit(1)"]
+    with pytest.raises(BaseException) as caught:
+        await build(tmp_path, source, start_command=crash)
+    text = " ".join(sentences(caught.value))
+    assert "the service exited instead of listening on port 8080" in text, text
+    assert "JWT_SECRET is not set" in text, text
+    data = json.loads((tmp_path / "report" / "node-pipelines-report.json").read_text())
+    for platform in ("linux/amd64", "linux/arm64"):
+        assert data["checks"][platform]["smoke"]["ok"]
+        assert data["checks"][platform]["hygiene"]["ok"]

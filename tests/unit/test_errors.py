@@ -121,3 +121,16 @@ async def test_long_stage_logs_a_heartbeat_naming_platform_and_emulation(
     assert 2 <= len(beats) <= 4
     assert all(b["platform"] == "linux/arm64" and b["emulated"] is True for b in beats)
     assert events[-1]["event"] == "stage_finished"
+
+
+async def test_a_command_that_explains_itself_on_stdout_shows_stdout() -> None:
+    """pnpm prints ERR_PNPM_* on stdout with an empty stderr: the tail shown is stdout's."""
+    error = exec_error("")
+    error.stdout = "Progress: resolved 1\nERR_PNPM_FETCH_404  GET .../pds-0.4.219.tgz: Not Found"
+
+    async def fail() -> None:
+        raise error
+
+    with pytest.raises(PipelineError) as caught:
+        await Clock().run("deps", ARM64, fail())
+    assert "ERR_PNPM_FETCH_404" in str(caught.value)

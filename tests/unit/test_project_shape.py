@@ -193,3 +193,13 @@ def test_secret_in_the_config_file_is_refused(tmp_path: Path) -> None:
         read_config_file(tmp_path)
     assert "NODEPIPE_REGISTRY_PASSWORD" in str(caught.value)
     assert "hunter2" not in str(caught.value)
+
+
+def test_runtime_env_setting_joins_the_start_scripts_variables(tmp_path: Path) -> None:
+    """`env` adds image environment; on a clash with a start-script prefix, the setting wins."""
+    src = service(tmp_path, {"scripts": {"start": "LOG=debug MODE=a node server.js"}},
+                  {"server.js": ""})
+    assert dict(shape(src, env="JWT_SECRET=x,MODE=b").env) == {
+        "LOG": "debug", "MODE": "b", "JWT_SECRET": "x"}
+    with pytest.raises(SettingsError, match="env item 'oops' is not NAME=value"):
+        shape(src, env="oops")

@@ -65,6 +65,10 @@ BuildEnv = Annotated[
     Sequence[str],
     Doc("NAME=value for the build containers only, never the image (no secrets)"),
 ]
+Env = Annotated[
+    Sequence[str],
+    Doc("NAME=value for the runtime image's environment (baked in: never a secret)"),
+]
 AllowMissing = Annotated[
     Sequence[str],
     Doc("production packages allowed to have no binary on a target (waived, never passed)"),

@@ -38,6 +38,7 @@ from .arguments import (
     BuildScript,
     CacheNamespace,
     Emulation,
+    Env,
     Exclude,
     Health,
     HealthPath,
@@ -77,6 +78,7 @@ class NodePipelines:
     build_apt_packages: BuildAptPackages = ()
     init: Init = False
     build_env: BuildEnv = ()
+    env: Env = ()
     port: Port = 8080
     health: Health = "auto"
     health_path: HealthPath = ""
