@@ -112,7 +112,9 @@ def _from_scripts(entry: LockEntry, facts: Facts) -> tuple[Mechanism, list[str]]
     evidence = [f"{facts.scripts_from}: install script {script!r}" if script
                 else f"{facts.scripts_from}: no install script"]
     if _DOWNLOAD_SCRIPT.search(script):
-        return Mechanism.DOWNLOAD, evidence
+        # A downloader that also ships prebuilds/ loads those at runtime (node-pty-prebuilt-
+        # multiarch): the bundled binaries decide, the download is only the fallback.
+        return _from_files(facts, evidence, fallback=Mechanism.DOWNLOAD)
     if _LOADER_SCRIPT.search(script):
         return Mechanism.BUNDLED_PREBUILDS, evidence
     if _COMPILE_SCRIPT.search(script):

@@ -109,7 +109,8 @@ def facts_for(evidence: Evidence, entry: LockEntry) -> Facts:
 
 
 def files_wanted(evidence: Evidence) -> list[tuple[LockEntry, str | None]]:
-    """Tarballs whose file list decides a verdict: bundled prebuilds and script-less addons.
+    """Tarballs whose file list decides a verdict: bundled prebuilds, downloads (which may
+    bundle them too) and script-less addons.
 
     The URL is None when neither the lockfile nor a version document names it (lockfiles made
     with omit-lockfile-registry-resolved); the disk cache is keyed by name@version anyway.
@@ -123,7 +124,8 @@ def files_wanted(evidence: Evidence) -> list[tuple[LockEntry, str | None]]:
         facts = facts_for(evidence, entry)
         mechanism, _ = classify(entry, facts)
         scriptless = facts.install_scripts == "" and _wants_metadata(entry)
-        if mechanism is Mechanism.BUNDLED_PREBUILDS or scriptless:
+        # A download may ship prebuilds/ it loads at runtime: its file list decides that too.
+        if mechanism in (Mechanism.BUNDLED_PREBUILDS, Mechanism.DOWNLOAD) or scriptless:
             document = evidence.manifests.get(spec_key(entry.name, entry.version))
             wanted.append((entry, tarball_url(entry, document)))
     return wanted

@@ -42,6 +42,10 @@ ONLINE = {
         "argon2": (Mechanism.DOWNLOAD, D, D), "re2": (Mechanism.DOWNLOAD, D, D),
     },
     "compile": {"libpq": (Mechanism.COMPILE, C, C), "cpu-features": (Mechanism.COMPILE, C, C)},
+    # prebuild-install in its install script, and prebuilds/linux-{x64,arm64} in its tarball,
+    # which it loads at runtime: the bundled binaries decide (dockge ships this package).
+    "download-with-prebuilds": {
+        "@homebridge/node-pty-prebuilt-multiarch": (Mechanism.BUNDLED_PREBUILDS, P, P)},
     "missing-arm64": {
         "esbuild": (Mechanism.PLATFORM_PACKAGES, P, M),
         "@node-rs/argon2": (Mechanism.PLATFORM_PACKAGES, P, M),
