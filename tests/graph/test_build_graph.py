@@ -11,13 +11,15 @@ from dagger import dag
 
 from pipelines import run
 from pipelines.credentials import Credentials
-from pipelines.execute import _auth
+from pipelines.execute import _auth, pulled
 from pipelines.plan import NativePackage, Plan, TargetAudit
 from pipelines.platforms import Platform
 from pipelines.prepare import prepare
 from pipelines.run import Images
 from pipelines.settings import load_settings
+from pipelines.stages.app import app_files
 from pipelines.stages.image import oci_archive
+from tests.conftest import REPO
 from tests.graph import query
 
 TOOLCHAIN_WORDS = ("apt-get", "g++", "make", "python3", "node-gyp")
@@ -249,8 +251,6 @@ def test_registry_login_reaches_the_engine_as_a_secret() -> None:
 def test_checks_after_a_publish_run_on_the_pushed_image(plan: Plan, images: Images) -> None:
     """When publishing, each target's checks start from the staged index by digest, pulled for
     that target's platform with the registry login: what is tested is what ships."""
-    from pipelines.execute import pulled  # noqa: PLC0415 - keeps the import next to its test
-
     reference = "registry.example/svc@sha256:" + "0" * 64
     checked = pulled(plan, images, reference, lambda ctr: ctr.with_env_variable("AUTH", "1"))
     for target in plan.targets:
@@ -259,3 +259,29 @@ def test_checks_after_a_publish_run_on_the_pushed_image(plan: Plan, images: Imag
         (source,) = query.named(runtime, "from")
         assert source.args["address"] == reference
     assert checked.app is images.app
+
+
+def test_runtime_gets_the_app_files_the_apt_packages_env_and_init() -> None:
+    """The runtime image copies the build stage's app directory (node_modules dropped), installs
+    the declared apt packages with its own target's caches, sets the env setting and runs the
+    start command under tini; no production install runs a root lifecycle script."""
+    settings = load_settings({"source": str(REPO / "tests/fixtures/services/lifecycle"),
+                              "apt_packages": "jq", "init": True, "env": "MODE=demo"}, {})
+    plan = prepare(settings, Platform.parse("linux/amd64"), audit={})
+    images = run.build_graph(plan, dag.directory())
+    for target in plan.targets:
+        runtime = images.runtimes[target.platform]
+        assert any("apt-get install" in " ".join(c) and "jq" in c[-1] for c in query.execs(runtime))
+        assert {key for _, key, _ in query.cache_mounts(runtime)} <= {c.name for c in target.caches}
+        (app,) = [c for c in query.named(runtime, "withDirectory") if c.args["path"] == "/app"]
+        assert query.calls(app.args["source"]) == query.calls(app_files(images.app))
+        env = {c.args["name"]: c.args["value"] for c in query.named(runtime, "withEnvVariable")}
+        assert env["MODE"] == "demo"
+        (entrypoint,) = query.named(runtime, "withEntrypoint")
+        assert entrypoint.args["args"] == ["/usr/bin/tini", "--"]
+        assert query.calls(runtime)[-1].args["args"] == ["node", "server.js"]
+        for command in query.execs(images.deps[target.platform]):
+            assert command[:2] != ["npm", "run"], "a production install ran a script"
+            assert command[0] != "npm" or "--ignore-scripts" in command
+    assert ["npm", "run", "postinstall"] in query.execs(images.app)
+    assert ["npm", "run", "prepare"] in query.execs(images.app)
