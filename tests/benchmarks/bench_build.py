@@ -48,10 +48,12 @@ from pipelines.settings import load_settings  # noqa: E402
 
 EXAMPLE = REPO / "examples" / "native-service"
 PLATFORMS = ("linux/amd64", "linux/arm64")
-# The seed's Dockerfile: every stage per platform, the toolchain in the build stage.
+# The seed's Dockerfile: every stage per platform, the toolchain in the build stage. Like the
+# pipeline's own build containers it reads Node's headers from the image (npm_config_nodedir)
+# and the system CA bundle, so both reach the same network the same way.
 SEED_DOCKERFILE = """\
 FROM node:22-bookworm-slim AS build
-ENV NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt
+ENV NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt npm_config_nodedir=/usr/local
 RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++ pkg-config \\
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
@@ -223,8 +225,9 @@ def main(argv: list[str] | None = None) -> int:
     except BenchError as error:
         print(f"ERROR {error}", file=sys.stderr)
         return error.exit_code
-    except dagger.DaggerError as error:
-        print(f"ERROR a build failed: {str(error).splitlines()[0]}", file=sys.stderr)
+    except (dagger.DaggerError, ExceptionGroup) as error:
+        first = error.exceptions[0] if isinstance(error, ExceptionGroup) else error
+        print(f"ERROR a build failed: {str(first).splitlines()[0][:300]}", file=sys.stderr)
         return 1
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(results, indent=2) + "\n")
