@@ -9,7 +9,7 @@ without a cross compiler (musl), run on the target itself, under emulation when 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import dagger
 from dagger import dag
@@ -55,41 +55,56 @@ def target_builder(plan: Plan, target: Target, *, toolchain: bool) -> dagger.Con
     return ctr.with_(with_packager(plan))
 
 
-def cross_builder(plan: Plan, target: Target) -> dagger.Container:
-    """A build container on the engine's platform that compiles for `target`.
-
-    Debian's cross g++ and the target's multiarch `-dev` packages; node-gyp, prebuild-install
-    and node-pre-gyp are told the target's arch, platform and libc through npm_config_*.
-    """
-    arch, triplet = target.platform.arch, target.triplet
-    cross_gxx = "g++-" + triplet.replace("_", "-")
-    dev = [f"{name}:{arch}" for name in plan.shape.build_apt_packages]
-    ctr = (
-        dag.container()
-        .from_(plan.base_image)
-        .with_(with_caches(target.caches))
-        .with_exec(["dpkg", "--add-architecture", arch])
-        .with_(with_system_packages(("python3", "make", "pkg-config", cross_gxx, *dev), "glibc"))
+def engine_toolchain(plan: Plan) -> dagger.Container:
+    """One toolchain on the engine's own platform for every target compiled there: native g++
+    and the cross g++ of each foreign glibc target, with the declared build packages for each
+    (`NAME:<arch>` through Debian multiarch), installed once for all of them."""
+    cross = sorted({(t.platform.arch, t.triplet) for t in plan.targets if t.cross})
+    packages = ["python3", "make", "pkg-config", "g++", *plan.shape.build_apt_packages]
+    for arch, triplet in cross:
+        packages += ["g++-" + triplet.replace("_", "-"),
+                     *(f"{name}:{arch}" for name in plan.shape.build_apt_packages)]
+    apt = [c for c in plan.build_caches if c.path.startswith("/var/")]
+    ctr = dag.container().from_(plan.base_image).with_(with_caches(apt))
+    for arch, _ in cross:
+        ctr = ctr.with_exec(["dpkg", "--add-architecture", arch])
+    return (
+        ctr.with_(with_system_packages(tuple(dict.fromkeys(packages)), "glibc"))
+        # node-gyp compiles against the headers of the image's own Node, never a download.
         .with_env_variable("npm_config_nodedir", "/usr/local")
         .with_env_variable("npm_config_devdir", NODE_GYP_DIR)
-        .with_env_variable("PKG_CONFIG_LIBDIR",
-                           f"/usr/lib/{triplet}/pkgconfig:/usr/share/pkgconfig")
     )
-    for name, tool in (("CC", "gcc"), ("CXX", "g++"), ("LINK", "g++"), ("AR", "ar"),
-                       ("RANLIB", "ranlib"), ("STRIP", "strip")):
-        ctr = ctr.with_env_variable(name, f"{triplet}-{tool}")
-    node_arch = target.platform.node_arch
-    for name, value in (("arch", node_arch), ("target_arch", node_arch), ("platform", "linux"),
-                        ("target_platform", "linux"), ("libc", target.libc)):
-        ctr = ctr.with_env_variable(f"npm_config_{name}", value)
-    return ctr.with_(with_packager(plan))
+
+
+def with_cross_env(target: Target) -> Callable[[dagger.Container], dagger.Container]:
+    """Compile for `target`: Debian's `<triplet>-` tools, and node-gyp, prebuild-install and
+    node-pre-gyp told the target's arch, platform and libc through npm_config_*."""
+    triplet, node_arch = target.triplet, target.platform.node_arch
+
+    def apply(ctr: dagger.Container) -> dagger.Container:
+        ctr = ctr.with_env_variable("PKG_CONFIG_LIBDIR",
+                                    f"/usr/lib/{triplet}/pkgconfig:/usr/share/pkgconfig")
+        for name, tool in (("CC", "gcc"), ("CXX", "g++"), ("LINK", "g++"), ("AR", "ar"),
+                           ("RANLIB", "ranlib"), ("STRIP", "strip")):
+            ctr = ctr.with_env_variable(name, f"{triplet}-{tool}")
+        for name, value in (("arch", node_arch), ("target_arch", node_arch),
+                            ("platform", "linux"), ("target_platform", "linux"),
+                            ("libc", target.libc)):
+            ctr = ctr.with_env_variable(f"npm_config_{name}", value)
+        return ctr
+
+    return apply
 
 
 def compile_builder(plan: Plan, target: Target) -> dagger.Container:
-    """Where the target's compiles run: the engine (natively or cross), else the target."""
-    if target.cross:
-        return cross_builder(plan, target)
-    # The engine's own platform (native), or a target no cross compiler serves (emulated).
+    """Where the target's compiles run: the engine's shared toolchain (natively, or cross for
+    a foreign glibc target); else the target itself (musl: Debian has no musl cross g++)."""
+    if target.cross or (not target.emulated and plan.shape.libc == "glibc"):
+        own = [c for c in target.caches if not c.path.startswith("/var/")]
+        ctr = engine_toolchain(plan).with_(with_caches(own))
+        if target.cross:
+            ctr = ctr.with_(with_cross_env(target))
+        return ctr.with_(with_packager(plan))
     return target_builder(plan, target, toolchain=True)
 
 

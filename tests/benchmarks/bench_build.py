@@ -194,12 +194,17 @@ def table(results: dict[str, dict[str, dict[str, float]]]) -> str:
     for scenario, designs in results.items():
         seed_total = designs["seed"]["total"]
         for design, f in designs.items():
-            ratio = f["total"] / seed_total if design == "node-pipelines" else 1.0
+            ratio = _ratio(f["total"], seed_total) if design == "node-pipelines" else "1.00"
             lines.append(
                 f"{scenario:10} {design:15} {f['linux/amd64']:8.1f} {f['linux/arm64']:8.1f} "
-                f"{f['total']:8.1f} {ratio:8.2f} {f['total'] / cold:11.2f} "
-                f"{f['linux/arm64'] / f['linux/amd64']:12.2f}")
+                f"{f['total']:8.1f} {ratio:>8} {_ratio(f['total'], cold):>11} "
+                f"{_ratio(f['linux/arm64'], f['linux/amd64']):>12}")
     return "\n".join(lines)
+
+
+def _ratio(part: float, whole: float) -> str:
+    """part/whole, or '-' when the whole rounds to nothing (a fully cached warm build)."""
+    return f"{part / whole:.2f}" if whole >= 0.05 else "-"
 
 
 def check_inputs(cold_reset: str | None) -> None:

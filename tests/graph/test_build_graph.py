@@ -112,9 +112,16 @@ def test_cache_mounts_match_the_plan(plan: Plan, images: Images) -> None:
     """Every cache volume a target's stages mount is one the plan names for that target."""
     for target in plan.targets:
         own = [images.deps[target.platform], images.bindings[target.platform]]
-        mounted = {key for ctr in own for _, key, _ in query.cache_mounts(ctr)}
-        assert mounted <= {c.name for c in target.caches}
+        mounted = {key for ctr in below(own) for _, key, _ in query.cache_mounts(ctr)}
+        # The one toolchain on the engine keeps apt's caches under the engine's own key.
+        allowed = {c.name for c in target.caches} | {c.name for c in plan.build_caches}
+        assert mounted <= allowed, f"wanted only {allowed}, got {mounted - allowed}"
         assert any("apt-archives" in key for key in mounted), "the addon compile uses apt caches"
+
+
+def below(containers: list[object]) -> list[object]:
+    """The containers and every container chain they take input from."""
+    return [c for ctr in containers for c in query.containers_below(ctr)]
 
 
 def test_bindings_cross_compile_on_the_engine_and_are_checked(plan: Plan, images: Images) -> None:
@@ -285,3 +292,18 @@ def test_runtime_gets_the_app_files_the_apt_packages_env_and_init() -> None:
             assert command[0] != "npm" or "--ignore-scripts" in command
     assert ["npm", "run", "postinstall"] in query.execs(images.app)
     assert ["npm", "run", "prepare"] in query.execs(images.app)
+
+
+def test_one_toolchain_on_the_engine_serves_every_target(plan: Plan, images: Images) -> None:
+    """Both targets' addon builds start from the same engine container with native and cross
+    g++ installed in one apt step, so the toolchain is installed once, not once per target."""
+    prefixes = []
+    for target in plan.targets:
+        calls = query.calls(images.bindings[target.platform])
+        installs = [i for i, c in enumerate(calls) if c.name == "withExec"
+                    and "apt-get install" in " ".join(c.args["args"])]
+        assert len(installs) == 1
+        words = calls[installs[0]].args["args"][-1]
+        assert " g++ " in f" {words} " and "g++-aarch64-linux-gnu" in words
+        prefixes.append(calls[: installs[0] + 1])
+    assert prefixes[0] == prefixes[1]
