@@ -12,30 +12,19 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from pipelines.caches import CacheVolume, build_caches, target_caches
 from pipelines.packagers import Install, Packager, TargetSpec
 from pipelines.platforms import Platform
 from pipelines.project import NodeProject
 from pipelines.project.shape import Shape
 from pipelines.settings import Settings
 
-Sharing = Literal["shared", "locked", "private"]
-
 APP_DIR = "/app"
-NODE_GYP_DIR = "/cache/node-gyp"
 TOOLCHAIN = ("python3", "make", "g++", "pkg-config")
 # Debian's cross compilers by target architecture: a glibc target on another engine compiles
 # natively on the engine with these, instead of under emulation.
 CROSS_TRIPLETS = {"amd64": "x86_64-linux-gnu", "arm64": "aarch64-linux-gnu",
                   "arm": "arm-linux-gnueabihf"}
-
-
-@dataclass(frozen=True)
-class CacheVolume:
-    """A named cache volume and where a stage mounts it."""
-
-    name: str
-    path: str
-    sharing: Sharing = "shared"
 
 
 @dataclass(frozen=True)
@@ -221,48 +210,6 @@ class Plan:
         from pipelines.describe import describe_plan  # noqa: PLC0415 - describe imports plan
 
         return describe_plan(self)
-
-
-def cache_key(platform: Platform, libc: str, node_major: int) -> str:
-    """The name fragment of every arch-specific cache: os, arch, variant, libc, Node major."""
-    return f"{platform.slug}-{libc}-node{node_major}"
-
-
-def packager_caches(namespace: str, packager: Packager, key: str) -> tuple[CacheVolume, ...]:
-    """The package manager's caches: content-addressed stores shared, the rest keyed."""
-    return tuple(
-        CacheVolume(f"{namespace}-{c.key}-{key}" if c.per_target else f"{namespace}-{c.key}",
-                    c.path)
-        for c in packager.caches()
-    )
-
-
-def system_caches(namespace: str, key: str) -> tuple[CacheVolume, ...]:
-    """node-gyp's headers dir and apt's lists and archives, per target; apt's LOCKED because
-    apt refuses concurrent writers."""
-    return (
-        CacheVolume(f"{namespace}-node-gyp-{key}", NODE_GYP_DIR),
-        CacheVolume(f"{namespace}-apt-lists-{key}", "/var/lib/apt/lists", "locked"),
-        CacheVolume(f"{namespace}-apt-archives-{key}", "/var/cache/apt/archives", "locked"),
-    )
-
-
-def build_caches(
-    namespace: str, packager: Packager, engine: Platform, libc: str, node_major: int
-) -> tuple[CacheVolume, ...]:
-    """The build stage's caches: it runs on the engine's platform, so they are keyed by it."""
-    key = cache_key(engine, libc, node_major)
-    return (*packager_caches(namespace, packager, key), *system_caches(namespace, key))
-
-
-def target_caches(
-    namespace: str, packager: Packager, platform: Platform, libc: str, node_major: int
-) -> tuple[CacheVolume, ...]:
-    """Caches of one target. The rule: anything that may hold a compiled binary or a package
-    list for one platform (prebuild downloads, node-gyp, apt) is never shared between targets;
-    only content-addressed package stores are."""
-    key = cache_key(platform, libc, node_major)
-    return (*packager_caches(namespace, packager, key), *system_caches(namespace, key))
 
 
 def build_plan(

@@ -8,8 +8,9 @@ from collections.abc import Callable
 import dagger
 from dagger import dag
 
+from pipelines.caches import NODE_GYP_DIR
 from pipelines.packagers import Install
-from pipelines.plan import APP_DIR, NODE_GYP_DIR, Plan
+from pipelines.plan import APP_DIR, Plan
 from pipelines.project.files import BUILD_LEFTOVERS
 from pipelines.stages.caches import with_caches
 from pipelines.stages.system import with_system_packages

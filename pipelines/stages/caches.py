@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 import dagger
 from dagger import dag
 
-from pipelines.plan import CacheVolume
+from pipelines.caches import CacheVolume
 
 _SHARING = {
     "shared": dagger.CacheSharingMode.SHARED,

@@ -14,8 +14,9 @@ from collections.abc import Callable, Sequence
 import dagger
 from dagger import dag
 
+from pipelines.caches import NODE_GYP_DIR
 from pipelines.checks import script
-from pipelines.plan import APP_DIR, NODE_GYP_DIR, Plan, Target
+from pipelines.plan import APP_DIR, Plan, Target
 from pipelines.stages.app import app_source, manifests, with_install, with_packager
 from pipelines.stages.caches import with_caches
 from pipelines.stages.system import with_system_packages, with_toolchain

@@ -13,9 +13,10 @@ import pytest
 from dagger._exceptions import QueryErrorValue
 
 from pipelines import build, execute, run
+from pipelines.caches import CacheVolume
 from pipelines.errors import PipelineError
 from pipelines.logs import configure_logging
-from pipelines.plan import CacheVolume, Target
+from pipelines.plan import Target
 from pipelines.platforms import Platform
 from pipelines.run import Clock
 
