@@ -21,8 +21,10 @@ from pipelines.audit.evidence import (
     facts_for,
     files_wanted,
     manifests_wanted,
+    platform_files_wanted,
     platform_of,
     spec_key,
+    tarball_url,
 )
 from pipelines.audit.lockfile import LockEntry, load_project
 from pipelines.audit.model import (
@@ -85,6 +87,8 @@ async def _run_async(
                 for entry, url in files_wanted(evidence):
                     if url is not None:
                         group.start_soon(_fetch_files, client, evidence, entry, url)
+                for child in platform_files_wanted(evidence):
+                    group.start_soon(_fetch_platform_files, client, evidence, child)
     except* NodePipelinesError as group:
         # Parallel fetches fail together; the user reads one sentence, the first.
         raise _first(group) from None
@@ -109,6 +113,22 @@ async def _fetch_files(
     client: NpmRegistry, evidence: Evidence, entry: LockEntry, url: str
 ) -> None:
     evidence.files[entry.path] = await client.files(entry.name, entry.version, url)
+
+
+async def _fetch_platform_files(
+    client: NpmRegistry, evidence: Evidence, child: LockEntry
+) -> None:
+    """A platform package's file list; its version document only when the URL is unknown."""
+    listing = client.cached_files(child.name, child.version)
+    if listing is None:
+        key = spec_key(child.name, child.version)
+        url = tarball_url(child, evidence.manifests.get(key))
+        if url is None:
+            url = tarball_url(child, await client.manifest(child.name, child.version))
+        if url is None:
+            return
+        listing = await client.files(child.name, child.version, url)
+    evidence.files[child.path] = listing
 
 
 def _evidence(source: Path, targets: Sequence[Target]) -> Evidence:
@@ -163,7 +183,9 @@ def _platform_audit(evidence: Evidence, parent: LockEntry) -> PackageAudit:
               for name, spec in absent_platform_deps(evidence.project, parent).items()}
     facts = facts_for(evidence, parent)
     fallback = compile_fallback(facts, parent)
-    verdicts = platform_verdicts(parent, children, absent, evidence.targets, fallback=fallback)
+    verdicts = platform_verdicts(parent, children, absent, evidence.targets, fallback=fallback,
+                                 files=evidence.files,
+                                 files_from=f"{evidence.registry_from} tarball")
     linux = sum(1 for c in children if "linux" in c.os or not c.os)
     found = [f"lockfile: {len(children)} platform packages as optional dependencies "
              f"({linux} for linux)"]
@@ -171,6 +193,10 @@ def _platform_audit(evidence: Evidence, parent: LockEntry) -> PackageAudit:
         source = ("lockfile records none, read from their names" if children == named else
                   f"{evidence.registry_from} (the lockfile records none)")
         found.append(f"os/cpu/libc of the platform packages: {source}")
+    listed = sum(1 for c in children if evidence.files.get(c.path) is not None)
+    if listed:
+        found.append(f"{evidence.registry_from} tarball: file lists of {listed} platform "
+                     "packages, read for the C library their binaries are built against")
     if any(doc is not None for doc in absent.values()):
         found.append(f"{evidence.registry_from}: os/cpu/libc of platform packages the "
                      "lockfile lacks")

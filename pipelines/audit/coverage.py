@@ -8,7 +8,7 @@ from typing import Any
 from pipelines.audit.detect import Facts
 from pipelines.audit.lockfile import LockEntry
 from pipelines.audit.model import Mechanism, Target, TargetVerdict, Verdict
-from pipelines.audit.prebuilds import matching_prebuilds, platform_tag
+from pipelines.audit.prebuilds import matching_prebuilds, other_libc_only, platform_tag
 
 Verdicts = dict[str, TargetVerdict]
 
@@ -37,22 +37,31 @@ def regenerate_hint(target: Target) -> str:
 def platform_verdicts(
     parent: LockEntry, children: Sequence[LockEntry],
     absent: Mapping[str, Mapping[str, Any] | None], targets: Sequence[Target],
-    *, fallback: bool,
+    *, fallback: bool, files: Mapping[str, tuple[str, ...] | None] | None = None,
+    files_from: str = "registry tarball",
 ) -> Verdicts:
     """Platform packages: prebuilt when the lockfile holds one for the target.
 
     `absent` maps declared optional dependencies missing from the lockfile to their registry
     document (None offline); `fallback` says the install script compiles when none fits.
+    `files` maps children's lockfile paths to their tarball file lists (online only): a child
+    whose binaries are all for another libc provides none for the target.
     """
     verdicts: Verdicts = {}
     for target in targets:
-        present = [c for c in children if _child_fits(c, target)]
-        if present:
-            names = ", ".join(c.path for c in present)
+        present = [c for c in children if child_fits(c, target)]
+        wrong_libc = {c.path: other_libc_only((files or {}).get(c.path) or (), target)
+                      for c in present}
+        usable = [c for c in present if not wrong_libc[c.path]]
+        if usable:
+            names = ", ".join(c.path for c in usable)
             verdicts[target.platform] = TargetVerdict(Verdict.PREBUILT, f"lockfile: {names}")
             continue
         lacking = [name for name, doc in absent.items() if _absent_fits(name, doc, target)]
-        if lacking:
+        if present:
+            reason = "; ".join(libc_mismatch(files_from, c.path, wrong_libc[c.path], target)
+                               for c in present)
+        elif lacking:
             reason = (f"the lockfile lacks {', '.join(lacking[:3])}, the platform package for "
                       f"{target} "
                       "(npm drops them when the lockfile is made on another platform): "
@@ -67,7 +76,14 @@ def platform_verdicts(
     return verdicts
 
 
-def _child_fits(child: LockEntry, target: Target) -> bool:
+def libc_mismatch(files_from: str, path: str, binaries: Sequence[str], target: Target) -> str:
+    """Why a platform package that fits by os/cpu/libc still has no binary for `target`."""
+    libcs = "/".join(sorted({platform_tag(b).libc or "" for b in binaries}))
+    shown = ", ".join(b.rpartition("/")[2] for b in binaries[:4])
+    return f"{files_from}: {path} ships only {libcs} binaries ({shown}), none for {target}"
+
+
+def child_fits(child: LockEntry, target: Target) -> bool:
     """Lockfiles from npm 8 carry no `libc`: then the name's -gnu/-musl/linuxmusl decides."""
     if not fits(child.os, child.cpu, child.libc, target):
         return False

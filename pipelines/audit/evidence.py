@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from pipelines.audit.coverage import fits
+from pipelines.audit.coverage import child_fits, fits
 from pipelines.audit.detect import Facts, classify, install_scripts, platform_children, resolve
 from pipelines.audit.detect import wants_metadata as _wants_metadata
 from pipelines.audit.installed import installed_facts
@@ -129,6 +129,20 @@ def files_wanted(evidence: Evidence) -> list[tuple[LockEntry, str | None]]:
             document = evidence.manifests.get(spec_key(entry.name, entry.version))
             wanted.append((entry, tarball_url(entry, document)))
     return wanted
+
+
+def platform_files_wanted(evidence: Evidence) -> list[LockEntry]:
+    """Platform packages that fit a target by os/cpu/libc, whose file list is not known yet:
+    it tells whether their binaries are for the target's libc (online only)."""
+    wanted: dict[str, LockEntry] = {}
+    for children in evidence.parents.values():
+        for named in children:
+            child = platform_of(evidence, named)
+            if child.path in evidence.files or child.path in wanted:
+                continue
+            if any(child_fits(child, target) for target in evidence.targets):
+                wanted[child.path] = child
+    return list(wanted.values())
 
 
 def tarball_url(entry: LockEntry, document: dict[str, Any] | None) -> str | None:

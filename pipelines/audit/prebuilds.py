@@ -78,6 +78,19 @@ def matching_prebuilds(files: Iterable[str], target: Target) -> list[str]:
             if platform_tag(f).matches(target, unspecified_libc="glibc")]
 
 
+def other_libc_only(files: Iterable[str], target: Target) -> tuple[str, ...]:
+    """The `.node` files when every one is tagged for a libc other than the target's
+    (`node.napi.musl.node` on glibc): such a package holds no binary for `target`.
+
+    Empty when any binary is untagged or for the target's libc, or there are none.
+    """
+    binaries = tuple(f for f in files if f.lower().endswith(".node"))
+    tags = [platform_tag(f).libc for f in binaries]
+    if binaries and all(tag is not None and tag != target.libc for tag in tags):
+        return binaries
+    return ()
+
+
 def has_binding_gyp(files: Iterable[str]) -> bool:
     """True when the package root (not a vendored dependency) holds binding.gyp."""
     return any(f in ("binding.gyp", "package/binding.gyp") for f in files)

@@ -16,6 +16,7 @@ import pytest
 from pipelines.audit import (
     Mechanism,
     RegistryConfig,
+    Target,
     Verdict,
     audit_source,
     audit_source_async,
@@ -51,10 +52,14 @@ ONLINE = {
         "@node-rs/argon2": (Mechanism.PLATFORM_PACKAGES, P, M),
         "sharp": (Mechanism.PLATFORM_PACKAGES, P, M),
     },
+    # msgpackr-extract 3.0.7's linux-arm64 package ships glibc binaries too: prebuilt there.
     "platform-packages": {
         name: (Mechanism.PLATFORM_PACKAGES, P, P)
         for name in ("sharp", "@node-rs/argon2", "lightningcss", "msgpackr-extract", "esbuild")
     },
+    # 3.0.3's linux-arm64 package ships musl binaries only; its node-gyp-build-optional-packages
+    # install script then compiles from source (binding.gyp and src/ are in its tarball).
+    "msgpackr-extract-musl": {"msgpackr-extract": (Mechanism.PLATFORM_PACKAGES, P, C)},
 }
 
 
@@ -100,6 +105,24 @@ async def test_online_evidence_names_registry_and_tarball(config: RegistryConfig
     compiled = await audit_source_async(LOCKFILES / "compile", registry=config)
     libpq = next(p for p in compiled.packages if p.name == "libpq")
     assert any("registry tarball: binding.gyp and no install script" in e for e in libpq.evidence)
+
+
+async def test_musl_only_platform_package_is_no_glibc_binary(config: RegistryConfig) -> None:
+    """msgpackr-extract 3.0.3: the arm64 tarball's musl-only files decide, offline does not."""
+    report = await audit_source_async(LOCKFILES / "msgpackr-extract-musl", registry=config)
+    (audit,) = report.packages
+    assert audit.targets["linux/amd64"].reason == (
+        "lockfile: node_modules/@msgpackr-extract/msgpackr-extract-linux-x64")
+    assert audit.targets["linux/arm64"].reason == (
+        "registry tarball: node_modules/@msgpackr-extract/msgpackr-extract-linux-arm64 ships "
+        "only musl binaries (node.abi115.musl.node, node.napi.musl.node), none for linux/arm64 "
+        "(glibc); its install script builds from source instead")
+    musl = Target("linux/arm64", "musl")
+    on_musl = await audit_source_async(LOCKFILES / "msgpackr-extract-musl", (musl,),
+                                       registry=config)
+    assert on_musl.packages[0].targets["linux/arm64"].verdict is P
+    offline = audit_source(LOCKFILES / "msgpackr-extract-musl", offline=True, registry=config)
+    assert offline.packages[0].targets["linux/arm64"].verdict is P  # no file lists offline
 
 
 async def test_scripts_are_read_and_found_not_native(config: RegistryConfig) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pipelines.audit import Target
-from pipelines.audit.prebuilds import matching_prebuilds, platform_tag
+from pipelines.audit.prebuilds import matching_prebuilds, other_libc_only, platform_tag
 
 ARM64, AMD64 = Target("linux/arm64"), Target("linux/amd64")
 ARM64_MUSL = Target("linux/arm64", "musl")
@@ -52,3 +52,23 @@ def test_platform_tag_of_names(name: str, os: str, cpu: str, libc: str | None) -
     """Platform package names reveal os, cpu and libc the way their publishers spell them."""
     tag = platform_tag(name)
     assert (tag.os, tag.cpu, tag.libc) == (os, cpu, libc)
+
+
+# The file lists of @msgpackr-extract/msgpackr-extract-linux-{arm64,x64}@3.0.3's tarballs.
+MSGPACKR_ARM64 = ["index.js", "package.json", "README.md", "node.abi115.musl.node",
+                  "node.napi.musl.node"]
+MSGPACKR_X64 = ["index.js", "package.json", "README.md", "node.abi115.glibc.node",
+                "node.abi115.musl.node", "node.napi.glibc.node", "node.napi.musl.node"]
+
+
+@pytest.mark.parametrize(("files", "target", "expected"), [
+    (MSGPACKR_ARM64, ARM64, ("node.abi115.musl.node", "node.napi.musl.node")),
+    (MSGPACKR_ARM64, ARM64_MUSL, ()),
+    (MSGPACKR_X64, AMD64, ()),
+    (["argon2.linux-arm64-gnu.node"], ARM64_MUSL, ("argon2.linux-arm64-gnu.node",)),
+    (["lib/sharp-linux-arm64.node"], ARM64, ()),  # untagged: not known to be foreign
+    (["bin/esbuild", "package.json"], ARM64, ()),  # no addon at all
+])
+def test_other_libc_only(files: list[str], target: Target, expected: tuple[str, ...]) -> None:
+    """A file list is foreign to a target only when every `.node` in it names another libc."""
+    assert other_libc_only(files, target) == expected
