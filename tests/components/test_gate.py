@@ -13,6 +13,7 @@ from pipelines.credentials import Credentials
 from pipelines.errors import PipelineError
 from pipelines.gate import STAGING_PREFIX, GateSteps, publish_gated, staging_tag
 from pipelines.reference import validate_tag
+from pipelines.registry import AuthRefusedError
 from pipelines.tags import move_tags
 from pipelines.variant import add_arm64_variant
 from pipelines.verify import verify_index
@@ -159,6 +160,18 @@ async def test_amend_keeps_an_index_that_already_says_v8(registry: LocalRegistry
     assert gate.refs == [gate.refs[0]] * 3
     assert gate.pusher.tag_digest(REPO, "2.1") == result.staged.digest
     assert gate.refs[0].endswith(f"@{result.staged.digest}")
+
+
+async def test_refused_amend_leaves_tags_untouched(registry: LocalRegistry) -> None:
+    """A registry refusing the corrected index stops the gate before any check; no tag moves."""
+    before = existing_release(registry)
+    gate = Recorder(registry)
+    # Staging pushes with the pusher's own login; amend, verify and move use this wrong one.
+    gate.login = Credentials.of(USER, "not-the-" + PASSWORD)
+    with pytest.raises(AuthRefusedError):
+        await publish_gated(f"{registry.host}/{REPO}", gate.steps(("1.0",), amend=True))
+    assert gate.calls == ["stage", "amend"]
+    assert gate.pusher.tag_digest(REPO, "1.0") == before
 
 
 def test_staging_tags_are_unique_and_valid() -> None:
