@@ -1,11 +1,17 @@
-"""Reading an exported multi-platform OCI archive: the size of each platform's image."""
+"""An exported multi-platform OCI archive: the size of each platform's image, and the arm64
+variant written into its image index."""
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import tarfile
 from pathlib import Path
 from typing import Any
+
+from pipelines.index_checks import normalised
+from pipelines.variant import encode, with_arm64_variant
 
 INDEX_TYPES = ("application/vnd.oci.image.index.v1+json",
                "application/vnd.docker.distribution.manifest.list.v2+json")
@@ -30,8 +36,52 @@ def platform_sizes(path: Path) -> dict[str, int]:
         sizes = {}
         for entry in entries:
             platform = entry.get("platform") or {}
-            name = "/".join(p for p in (platform.get("os"), platform.get("architecture"),
-                                        platform.get("variant")) if p)
+            # Named as the plan names it: linux/arm64/v8 is the target linux/arm64.
+            name = str(normalised(platform.get("os"), platform.get("architecture"),
+                                  platform.get("variant")))
             manifest = blob(entry["digest"])
             sizes[name] = manifest["config"]["size"] + sum(x["size"] for x in manifest["layers"])
         return sizes
+
+
+def add_arm64_variant(path: Path) -> bool:
+    """Rewrite the archive at `path` so its image index lists arm64 with `variant: v8`: a new
+    index blob, index.json pointing at it, the old blob gone. Returns whether anything changed;
+    an archive that needs nothing (or is not laid out as Dagger writes it) is left untouched."""
+    with tarfile.open(path) as archive:
+        top = json.loads(_read(archive, "index.json") or b"{}")
+        entries = top.get("manifests") or []
+        if len(entries) != 1 or entries[0].get("mediaType") not in INDEX_TYPES:
+            return False
+        old_name = f"blobs/{entries[0]['digest'].replace(':', '/', 1)}"
+        index = _read(archive, old_name)
+        fixed = with_arm64_variant(json.loads(index)) if index is not None else None
+    if fixed is None:
+        return False
+    body = encode(fixed)
+    digest = hashlib.sha256(body).hexdigest()
+    top["manifests"] = [{**entries[0], "digest": f"sha256:{digest}", "size": len(body)}]
+    replaced = {"index.json": (encode(top), "index.json"),
+                old_name: (body, f"blobs/sha256/{digest}")}
+    partial = path.with_name(f".{path.name}.variant")
+    try:
+        with tarfile.open(path) as archive, tarfile.open(partial, "w") as out:
+            for member in archive:
+                if member.name not in replaced:  # layers are streamed, never held in memory
+                    out.addfile(member, archive.extractfile(member) if member.isfile() else None)
+                    continue
+                data, member.name = replaced[member.name]
+                member.size = len(data)
+                out.addfile(member, io.BytesIO(data))
+        partial.replace(path)
+    finally:
+        partial.unlink(missing_ok=True)
+    return True
+
+
+def _read(archive: tarfile.TarFile, name: str) -> bytes | None:
+    try:
+        stream = archive.extractfile(name)
+    except KeyError:
+        return None
+    return stream.read() if stream is not None else None

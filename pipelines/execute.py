@@ -35,6 +35,7 @@ from pipelines.run import (
 from pipelines.settings import Settings
 from pipelines.stages.checks import health_probe, hygiene_container, smoke_container
 from pipelines.tags import move_tags
+from pipelines.variant import add_arm64_variant
 from pipelines.verify import verify_index
 
 ONCE_TIMEOUT_S = 30  # a service that exits at boot does so long before this
@@ -74,6 +75,7 @@ async def execute(
                                                  _auth(settings.image, login)), clock, report),
         verify=lambda ref: verify_index(ref, [t.platform for t in plan.targets], login),
         move=lambda ref: move_tags(ref, plan.output.tags, login),
+        amend=lambda ref: add_arm64_variant(ref, login),
     )
     result = await publish_gated(plan.output.image, steps, staged=report)
     report.sizes.update({row.platform: row.size for row in result.report.rows})

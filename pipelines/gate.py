@@ -1,10 +1,13 @@
-"""The publish gate: stage the index by digest, check every platform, verify, then move tags.
+"""The publish gate: stage the index by digest, amend it, check every platform, verify, then
+move tags.
 
 The order is the whole point. The requested tags are touched only after the staged index has
 passed the smoke and hygiene checks of every target and the registry itself has shown every
 platform with a real digest; any failure before that leaves every existing tag as it was.
-The steps are passed in as functions, so the ordering is tested against a real registry
-without an engine.
+Amending (the arm64 variant the engine drops) PUTs a corrected index under the staging tag;
+everything after it runs on the corrected digest, so what is verified and tagged is the index
+as amended. The steps are passed in as functions, so the ordering is tested against a real
+registry without an engine.
 """
 
 from __future__ import annotations
@@ -24,14 +27,21 @@ from pipelines.verify_report import VerifyReport
 STAGING_PREFIX = "nodepipe-staging-"
 
 
+async def as_staged(ref: str) -> str:
+    """The amend step that changes nothing: go on with the staged index as it is."""
+    return ref
+
+
 @dataclass(frozen=True)
 class GateSteps:
-    """What the gate runs, in this order."""
+    """What the gate runs, in this order: stage, amend, check, verify, move."""
 
     stage: Callable[[str], Awaitable[str]]  # publish to a staging address, return REF@digest
     check: Callable[[], Awaitable[None]]  # smoke + hygiene for every target; raises on failure
     verify: Callable[[str], Awaitable[VerifyReport]]  # the staged index in the registry
     move: Callable[[str], Awaitable[tuple[TagMove, ...]]]  # the requested tags to REF@digest
+    # right after staging: correct the staged index if needed, return REF@digest to go on with
+    amend: Callable[[str], Awaitable[str]] = as_staged
 
 
 @dataclass(frozen=True)
@@ -70,7 +80,14 @@ async def publish_gated(
         raise PipelineError(f"publishing {address} returned no digest", stage="stage")
     if staged is not None:
         staged.staging = str(reference)
-    return await _check_then_tag(reference, steps, log)
+    amended = parse_reference(await steps.amend(str(reference)))
+    if amended.digest is None:
+        raise PipelineError(f"amending {reference} returned no digest", stage="stage")
+    if amended != reference:
+        log.info("index_amended", staging=str(amended), replaced=reference.digest)
+        if staged is not None:
+            staged.staging = str(amended)
+    return await _check_then_tag(amended, steps, log)
 
 
 async def _check_then_tag(staged: ImageReference, steps: GateSteps, log: Any) -> GateResult:

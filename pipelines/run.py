@@ -6,12 +6,14 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TypeVar
 
 import anyio
 import dagger
 from dagger import dag
 
+from pipelines.archive import add_arm64_variant
 from pipelines.errors import EngineUnavailableError, PipelineError
 from pipelines.logs import get_logger
 from pipelines.plan import Plan, Target
@@ -192,6 +194,8 @@ async def export_archive(plan: Plan, images: Images, clock: Clock) -> str:
     partial = path.with_name(f".{path.name}.partial")
     try:
         await clock.run("export", None, oci_archive(images.variants).export(str(partial)))
+        # The engine drops arm64's variant; the index says linux/arm64/v8 as the base image does.
+        await anyio.to_thread.run_sync(add_arm64_variant, Path(partial))
         await partial.replace(path)
     finally:
         await partial.unlink(missing_ok=True)

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
 from types import SimpleNamespace
 
+import httpx
 import pytest
 
 from pipelines.credentials import Credentials
 from pipelines.errors import PipelineError
 from pipelines.gate import STAGING_PREFIX, GateSteps, publish_gated, staging_tag
 from pipelines.reference import validate_tag
+from pipelines.registry import AuthRefusedError
 from pipelines.tags import move_tags
+from pipelines.variant import add_arm64_variant
 from pipelines.verify import verify_index
-from tests.components.registry import PASSWORD, USER, LocalRegistry, Pusher
+from tests.components.registry import OCI_INDEX, PASSWORD, USER, LocalRegistry, Pusher, digest_of
 
 pytestmark = pytest.mark.registry
 PLATFORMS = ("linux/amd64", "linux/arm64")
@@ -28,17 +33,25 @@ class Recorder:
         self.platforms = platforms
         self.check_error = check_error
         self.calls: list[str] = []
+        self.refs: list[str] = []  # what stage returned, then what verify and move were given
+        self.entries: list[dict] = []  # the staged index's entries
         self.login = Credentials.of(USER, PASSWORD)
 
-    def steps(self, tags: tuple[str, ...]) -> GateSteps:
-        return GateSteps(stage=self.stage, check=self.check, verify=self.verify,
-                         move=lambda ref: self.move(ref, tags))
+    def steps(self, tags: tuple[str, ...], *, amend: bool = False) -> GateSteps:
+        steps = GateSteps(stage=self.stage, check=self.check, verify=self.verify,
+                          move=lambda ref: self.move(ref, tags))
+        return replace(steps, amend=self.amend) if amend else steps
 
     async def stage(self, address: str) -> str:
         self.calls.append("stage")
         tag = address.rsplit(":", 1)[1]
-        entries = [self.pusher.image(REPO, p) for p in self.platforms]
-        return f"{address}@{self.pusher.index(REPO, tag, entries)}"
+        self.entries = [self.pusher.image(REPO, p) for p in self.platforms]
+        self.refs.append(f"{address}@{self.pusher.index(REPO, tag, self.entries)}")
+        return self.refs[-1]
+
+    async def amend(self, ref: str) -> str:
+        self.calls.append("amend")
+        return await add_arm64_variant(ref, self.login)
 
     async def check(self) -> None:
         self.calls.append("check")
@@ -47,11 +60,20 @@ class Recorder:
 
     async def verify(self, ref: str):
         self.calls.append("verify")
+        self.refs.append(ref)
         return await verify_index(ref, PLATFORMS, self.login)
 
     async def move(self, ref: str, tags: tuple[str, ...]):
         self.calls.append("move")
+        self.refs.append(ref)
         return await move_tags(ref, tags, self.login)
+
+    def index(self, digest: str) -> tuple[bytes, str]:
+        """The bytes and Content-Type the registry serves for `digest`, read independently."""
+        answer = httpx.get(f"http://{self.host}/v2/{REPO}/manifests/{digest}",
+                           auth=(USER, PASSWORD), headers={"Accept": OCI_INDEX})
+        assert answer.status_code == 200, answer.text
+        return answer.content, answer.headers["content-type"]
 
 
 def existing_release(registry: LocalRegistry) -> str:
@@ -98,6 +120,57 @@ async def test_unverified_index_leaves_tags_untouched(registry: LocalRegistry) -
     assert gate.calls == ["stage", "check", "verify"]
     assert caught.value.stage == "verify"
     assert "linux/arm64" in str(caught.value) and "no tag was moved" in str(caught.value)
+    assert gate.pusher.tag_digest(REPO, "1.0") == before
+
+
+async def test_amend_gives_arm64_its_variant_and_the_gate_goes_on_with_it(
+    registry: LocalRegistry,
+) -> None:
+    """An index staged without arm64's variant is replaced under the staging tag by one saying
+    v8, right after staging; check, verify and the tags all see the corrected digest."""
+    gate = Recorder(registry)
+    record = SimpleNamespace(staging="")
+    result = await publish_gated(f"{registry.host}/{REPO}", gate.steps(("2.0",), amend=True),
+                                 tag="nodepipe-staging-variant", staged=record)
+    assert gate.calls == ["stage", "amend", "check", "verify", "move"]
+    staged_digest = gate.refs[0].rsplit("@", 1)[1]
+    new_digest = result.staged.digest
+    assert new_digest is not None and new_digest != staged_digest
+    assert gate.refs[1:] == [str(result.staged)] * 2  # verify and move got the corrected index
+    assert record.staging == str(result.staged)
+    assert result.staged.tag == "nodepipe-staging-variant"
+    for tag in ("nodepipe-staging-variant", "2.0"):
+        assert gate.pusher.tag_digest(REPO, tag) == new_digest
+    body, media_type = gate.index(new_digest)
+    assert digest_of(body) == new_digest and media_type == OCI_INDEX
+    manifests = json.loads(body)["manifests"]
+    assert [m["platform"] for m in manifests] == [
+        {"os": "linux", "architecture": "amd64"},
+        {"os": "linux", "architecture": "arm64", "variant": "v8"},
+    ]
+    assert [m["digest"] for m in manifests] == [e["digest"] for e in gate.entries]
+    assert result.report.ok
+
+
+async def test_amend_keeps_an_index_that_already_says_v8(registry: LocalRegistry) -> None:
+    """An index staged with linux/arm64/v8 is not rewritten: the gate tags the staged digest."""
+    gate = Recorder(registry, platforms=("linux/amd64", "linux/arm64/v8"))
+    result = await publish_gated(f"{registry.host}/{REPO}", gate.steps(("2.1",), amend=True))
+    assert gate.calls == ["stage", "amend", "check", "verify", "move"]
+    assert gate.refs == [gate.refs[0]] * 3
+    assert gate.pusher.tag_digest(REPO, "2.1") == result.staged.digest
+    assert gate.refs[0].endswith(f"@{result.staged.digest}")
+
+
+async def test_refused_amend_leaves_tags_untouched(registry: LocalRegistry) -> None:
+    """A registry refusing the corrected index stops the gate before any check; no tag moves."""
+    before = existing_release(registry)
+    gate = Recorder(registry)
+    # Staging pushes with the pusher's own login; amend, verify and move use this wrong one.
+    gate.login = Credentials.of(USER, "not-the-" + PASSWORD)
+    with pytest.raises(AuthRefusedError):
+        await publish_gated(f"{registry.host}/{REPO}", gate.steps(("1.0",), amend=True))
+    assert gate.calls == ["stage", "amend"]
     assert gate.pusher.tag_digest(REPO, "1.0") == before
 
 

@@ -181,6 +181,24 @@ async def test_wrong_password_is_refused(registry: LocalRegistry) -> None:
     assert_no_secret(seen, PASSWORD, wrong.password.get_secret_value())
 
 
+@pytest.mark.parametrize("expected", ["linux/arm64", "linux/arm64/v8"])
+@pytest.mark.parametrize("config", ["linux/arm64", "linux/arm64/v8"])
+@pytest.mark.parametrize("spelled", ["linux/arm64", "linux/arm64/v8"])
+async def test_arm64_variant_spellings_are_the_same_platform(
+    registry: LocalRegistry, spelled: str, config: str, expected: str
+) -> None:
+    """An index entry and a config with or without variant v8 verify for either expectation."""
+    pusher = Pusher(registry.host)
+    repo = f"variant-{spelled.count('/')}-{config.count('/')}-{expected.count('/')}"
+    arm64 = pusher.image(repo, spelled, config_platform=config)
+    pusher.index(repo, "v1", [pusher.image(repo, "linux/amd64"), arm64])
+    report = await verify_index(f"{registry.host}/{repo}:v1", ["linux/amd64", expected],
+                                CREDENTIALS)
+    assert report.ok, report.table()
+    assert [(row.platform, row.status) for row in report.rows] == [
+        ("linux/amd64", "ok"), ("linux/arm64", "ok")]
+
+
 def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     """Run `python -m pipelines.verify` and check what must hold for every run."""
     done = subprocess.run([sys.executable, "-m", "pipelines.verify", *args], cwd=REPO, env=env,
@@ -214,6 +232,20 @@ def test_verify_cli(registry: LocalRegistry, name: str, tmp_path: Path) -> None:
     else:
         assert f"ERROR {ref} is not verified: " in done.stderr
         assert case.sentence in done.stderr
+
+
+@pytest.mark.parametrize("spelled", ["linux/arm64", "linux/arm64/v8"])
+def test_cli_accepts_both_arm64_spellings(
+    registry: LocalRegistry, spelled: str, tmp_path: Path
+) -> None:
+    """`--platform linux/arm64/v8` verifies an index whose arm64 entry has or lacks the variant."""
+    pusher = Pusher(registry.host)
+    repo = f"variant-cli-{spelled.count('/')}"
+    pusher.index(repo, "v1", [pusher.image(repo, "linux/amd64"), pusher.image(repo, spelled)])
+    done = run_cli(f"{registry.host}/{repo}:v1", "--platform", "linux/amd64,linux/arm64/v8",
+                   "--format", "json", env=cli_env(tmp_path))
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["ok"] is True
 
 
 def test_cli_table_names_each_platform(registry: LocalRegistry, tmp_path: Path) -> None:

@@ -103,11 +103,11 @@ def sentences(error: BaseException) -> list[str]:
 async def test_export_writes_a_two_platform_archive_and_both_reports(
     engine: None, tmp_path: Path
 ) -> None:
-    """The example exports one index with linux/amd64 and linux/arm64, passes every check on
+    """The example exports one index with linux/amd64 and linux/arm64/v8, passes every check on
     both, and writes the JSON and Markdown reports with each check's result."""
     output, _ = await build(tmp_path)
-    assert sorted(f"{p['os']}/{p['architecture']}" for p in archive_platforms(output)) == [
-        "linux/amd64", "linux/arm64"]
+    assert sorted("/".join(p.get(k, "") for k in ("os", "architecture", "variant")).strip("/")
+                  for p in archive_platforms(output)) == ["linux/amd64", "linux/arm64/v8"]
     data = json.loads((tmp_path / "report" / "node-pipelines-report.json").read_text())
     assert data["ok"] and data["output"] == output
     for platform in ("linux/amd64", "linux/arm64"):

@@ -1,4 +1,5 @@
-"""Sizes per platform read from a multi-platform OCI archive (layout as Dagger exports it)."""
+"""Sizes per platform read from a multi-platform OCI archive (layout as Dagger exports it), and
+the arm64 variant written into its image index."""
 
 from __future__ import annotations
 
@@ -8,27 +9,39 @@ import json
 import tarfile
 from pathlib import Path
 
-from pipelines.archive import platform_sizes
+from pipelines.archive import add_arm64_variant, platform_sizes
+
+PLATFORMS = (("amd64", "", [100, 200]), ("arm64", "", [300, 5]))
 
 
-def write_archive(path: Path) -> None:
-    """An OCI layout tar: index.json -> image index -> two manifests with config and layers."""
+def sha256(data: bytes) -> str:
+    """The OCI digest of `data`."""
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def write_archive(path: Path, platforms=PLATFORMS) -> None:
+    """An OCI layout tar: index.json -> image index -> manifests with config and layers."""
     blobs: dict[str, bytes] = {}
 
     def add(doc: dict) -> dict:
         data = json.dumps(doc).encode()
-        digest = "sha256:" + hashlib.sha256(data).hexdigest()
-        blobs[digest] = data
-        return {"digest": digest, "size": len(data), "mediaType": doc.get("mediaType", "")}
+        blobs[sha256(data)] = data
+        return {"digest": sha256(data), "size": len(data), "mediaType": doc.get("mediaType", "")}
 
     entries = []
-    for arch, layers in (("amd64", [100, 200]), ("arm64", [300, 5])):
+    for arch, variant, layers in platforms:
         manifest = add({"mediaType": "application/vnd.oci.image.manifest.v1+json",
                         "config": {"size": 10, "digest": "sha256:c"},
                         "layers": [{"size": n, "digest": f"sha256:{n}"} for n in layers]})
-        entries.append({**manifest, "platform": {"os": "linux", "architecture": arch}})
-    index = add({"mediaType": "application/vnd.oci.image.index.v1+json", "manifests": entries})
-    files = {"index.json": json.dumps({"manifests": [index]}).encode(),
+        platform = {"os": "linux", "architecture": arch}
+        if variant:
+            platform["variant"] = variant
+        entries.append({**manifest, "platform": platform})
+    index = add({"mediaType": "application/vnd.oci.image.index.v1+json", "schemaVersion": 2,
+                 "manifests": entries})
+    top = {"schemaVersion": 2, "manifests": [{**index, "annotations": {"x": "kept"}}]}
+    files = {"oci-layout": b'{"imageLayoutVersion":"1.0.0"}',
+             "index.json": json.dumps(top).encode(),
              **{f"blobs/sha256/{d.split(':')[1]}": b for d, b in blobs.items()}}
     with tarfile.open(path, "w") as tar:
         for name, data in files.items():
@@ -37,8 +50,67 @@ def write_archive(path: Path) -> None:
             tar.addfile(info, io.BytesIO(data))
 
 
+def read_all(path: Path) -> dict[str, bytes]:
+    """Every file of the tar at `path`, by name."""
+    with tarfile.open(path) as tar:
+        return {m.name: tar.extractfile(m).read() for m in tar.getmembers()}  # type: ignore[union-attr]
+
+
 def test_sizes_per_platform(tmp_path: Path) -> None:
     """Each platform's size is its config plus its layers, following the nested index."""
     path = tmp_path / "image.oci.tar"
     write_archive(path)
     assert platform_sizes(path) == {"linux/amd64": 310, "linux/arm64": 315}
+
+
+def test_arm64_gets_variant_v8_with_right_digests(tmp_path: Path) -> None:
+    """arm64 gains variant v8 in a new index blob; index.json names its true digest and size."""
+    path = tmp_path / "image.oci.tar"
+    write_archive(path)
+    before = read_all(path)
+    old_index = json.loads(before["index.json"])["manifests"][0]
+    old_name = f"blobs/sha256/{old_index['digest'].split(':')[1]}"
+    assert add_arm64_variant(path) is True
+    after = read_all(path)
+    top = json.loads(after["index.json"])
+    [entry] = top["manifests"]
+    blob = after[f"blobs/sha256/{entry['digest'].split(':')[1]}"]
+    assert entry["digest"] == sha256(blob) and entry["size"] == len(blob)
+    assert entry["annotations"] == {"x": "kept"}
+    assert entry["mediaType"] == old_index["mediaType"]
+    index = json.loads(blob)
+    assert [m["platform"] for m in index["manifests"]] == [
+        {"os": "linux", "architecture": "amd64"},
+        {"os": "linux", "architecture": "arm64", "variant": "v8"},
+    ]
+    old_blob = json.loads(before[old_name])
+    assert [{k: v for k, v in m.items() if k != "platform"} for m in index["manifests"]] == [
+        {k: v for k, v in m.items() if k != "platform"} for m in old_blob["manifests"]]
+    assert old_name not in after  # the old index blob is dropped
+    for name, data in before.items():  # every other file is carried over byte for byte
+        if name not in ("index.json", old_name):
+            assert after[name] == data, name
+    for name, data in after.items():  # every blob is stored under its own digest
+        if name.startswith("blobs/sha256/"):
+            assert sha256(data) == "sha256:" + name.rsplit("/", 1)[1], name
+    assert platform_sizes(path) == {"linux/amd64": 310, "linux/arm64": 315}
+    assert add_arm64_variant(path) is False  # a second pass finds nothing to do
+
+
+def test_already_v8_archive_is_left_byte_identical(tmp_path: Path) -> None:
+    """An index whose arm64 entry already says v8 is not rewritten: same bytes on disk."""
+    path = tmp_path / "image.oci.tar"
+    write_archive(path, (("amd64", "", [1]), ("arm64", "v8", [2])))
+    before = path.read_bytes()
+    assert add_arm64_variant(path) is False
+    assert path.read_bytes() == before
+
+
+def test_amd64_only_archive_is_left_byte_identical(tmp_path: Path) -> None:
+    """An index with no arm64 entry is not rewritten: same bytes on disk, no stray file."""
+    path = tmp_path / "image.oci.tar"
+    write_archive(path, (("amd64", "", [1, 2]),))
+    before = path.read_bytes()
+    assert add_arm64_variant(path) is False
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["image.oci.tar"]

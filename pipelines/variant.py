@@ -1,0 +1,87 @@
+"""The arm64 variant: an index lists `linux/arm64/v8`, as its base image's index does.
+
+Dagger (through containerd's platform normalisation) writes arm64 entries without `variant`;
+`with_arm64_variant` is the pure fix of one index document, `add_arm64_variant` applies it to a
+staged index in a registry by PUTting the corrected index under the same tag.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from pipelines.credentials import Credentials
+from pipelines.index_checks import manifest_type
+from pipelines.reference import ImageReference, parse_reference
+from pipelines.registry import (
+    INDEX_TYPES,
+    Manifest,
+    RegistryClient,
+    RegistryResponseError,
+    RetryPolicy,
+    sha256_digest,
+)
+
+ARM64_VARIANT = "v8"
+
+
+def with_arm64_variant(document: dict[str, Any]) -> dict[str, Any] | None:
+    """`document` (an image index) with `variant: v8` on each linux/arm64 entry lacking one;
+    None when no entry needs it, so the caller keeps the original bytes."""
+    manifests = document.get("manifests")
+    if not isinstance(manifests, list):
+        return None
+    changed = False
+    fixed = []
+    for entry in manifests:
+        platform = entry.get("platform") if isinstance(entry, dict) else None
+        if (isinstance(platform, dict) and platform.get("os") == "linux"
+                and platform.get("architecture") == "arm64" and not platform.get("variant")):
+            fixed.append({**entry, "platform": {**platform, "variant": ARM64_VARIANT}})
+            changed = True
+        else:
+            fixed.append(entry)
+    return {**document, "manifests": fixed} if changed else None
+
+
+def encode(document: dict[str, Any]) -> bytes:
+    """Compact JSON, keys in their original order: the bytes a corrected index is stored as."""
+    return json.dumps(document, separators=(",", ":")).encode()
+
+
+async def add_arm64_variant(
+    ref_with_digest: ImageReference | str,
+    credentials: Credentials | None,
+    *,
+    insecure_registries: Iterable[str] = (),
+    retry: RetryPolicy | None = None,
+) -> str:
+    """Give the staged index at `ref_with_digest` its arm64 variant; return `REF@digest` of the
+    index to go on with: the corrected one, PUT under the same tag, or the same one when it
+    needs nothing (or cannot be read: verify says why)."""
+    ref = parse_reference(ref_with_digest) if isinstance(ref_with_digest, str) else ref_with_digest
+    if ref.digest is None:
+        return str(ref)
+    async with RegistryClient(
+        ref.api_host, credentials, insecure_registries=insecure_registries, retry=retry
+    ) as client:
+        index = await client.get_manifest(ref.repository, ref.digest)
+        if index is None or index.digest != ref.digest:
+            return str(ref)
+        media_type = manifest_type(index)
+        try:
+            fixed = with_arm64_variant(index.document()) if media_type in INDEX_TYPES else None
+        except ValueError:
+            fixed = None
+        if fixed is None:
+            return str(ref)
+        body = encode(fixed)
+        corrected = Manifest(sha256_digest(body), media_type, body)
+        stored = await client.put_manifest(ref.repository, ref.tag or corrected.digest, corrected)
+    if stored != corrected.digest:
+        raise RegistryResponseError(
+            f"registry {ref.api_host} stored the corrected index of {ref.name} as {stored}, "
+            f"wanted {corrected.digest}"
+        )
+    return str(ref.with_digest(corrected.digest))
