@@ -86,6 +86,16 @@ def tags_of(registry: LocalRegistry, repository: str) -> list[str]:
     return [] if answer.status_code == 404 else sorted(answer.json().get("tags") or [])
 
 
+def index_platforms(registry: LocalRegistry, repository: str, tag: str) -> list[str]:
+    """os/arch[/variant] of each image in the index the tag points at (attestations left out)."""
+    index = httpx.get(f"http://{registry.host}/v2/{repository}/manifests/{tag}",
+                      auth=(USER, PASSWORD), timeout=10,
+                      headers={"Accept": "application/vnd.oci.image.index.v1+json"}).json()
+    return sorted("/".join(filter(None, (m["platform"]["os"], m["platform"]["architecture"],
+                                         m["platform"].get("variant"))))
+                  for m in index["manifests"] if m.get("platform", {}).get("os") != "unknown")
+
+
 def copy_service(source: Path, tmp_path: Path) -> Path:
     """A writable copy of a service, without build output."""
     target = tmp_path / source.name
@@ -127,6 +137,8 @@ async def test_publish_pushes_verifies_and_tags_with_a_secret_login(
         registry_username=USER, registry_password=PASSWORD)
     assert output.startswith(f"{image}@sha256:")
     assert tags_of(registry, "team/native-service")[:2] == ["1.0.0", "latest"]
+    platforms = index_platforms(registry, "team/native-service", "latest")
+    assert platforms == ["linux/amd64", "linux/arm64/v8"], platforms
     assert report.staging.startswith(f"{image}:nodepipe-staging-")
     captured = capsys.readouterr()
     assert_no_secret(captured.out + captured.err + json.dumps(report.to_json()))
