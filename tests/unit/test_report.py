@@ -6,6 +6,7 @@ import contextlib
 import json
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 from pipelines import build, execute, run
@@ -69,3 +70,30 @@ def test_failed_build_still_writes_its_report(
     assert data["ok"] is False
     assert data["error"] == "stage smoke on linux/arm64 failed: bcrypt failed to load"
     assert "failed: stage smoke" in (tmp_path / MARKDOWN_NAME).read_text()
+
+
+SCHEMA = Path(__file__).resolve().parents[2] / "pipelines" / "report.schema.json"
+SAMPLE = Path(__file__).resolve().parents[1] / "fixtures" / "report" / "sample.md"
+
+
+def test_json_reports_of_a_good_and_a_failed_run_follow_the_documented_schema(
+    tmp_path: Path,
+) -> None:
+    """report.json of a finished and of a failed build both validate against the schema the
+    README documents; a report missing a key does not."""
+    validator = jsonschema.Draft202012Validator(json.loads(SCHEMA.read_text()))
+    good = filled_report()
+    failed = filled_report()
+    failed.output, failed.error = "", "stage smoke on linux/arm64 failed: sharp failed to load"
+    for report in (good, failed):
+        as_json, _ = write_report(report, tmp_path / str(id(report)))
+        validator.validate(json.loads(as_json.read_text()))
+    broken = good.to_json()
+    del broken["checks"]
+    assert not validator.is_valid(broken)
+
+
+def test_markdown_matches_the_committed_sample(tmp_path: Path) -> None:
+    """The step summary of a known report is exactly tests/fixtures/report/sample.md."""
+    _, as_markdown = write_report(filled_report(), tmp_path)
+    assert as_markdown.read_text() == SAMPLE.read_text()
