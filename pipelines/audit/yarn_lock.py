@@ -48,6 +48,9 @@ class Package:
     workspace: str | None = None  # its directory relative to the root, for workspaces
     dev: dict[str, str] = field(default_factory=dict)  # a workspace's devDependencies -> id
     platform_known: bool = True  # False where os/cpu/libc come from the name (yarn 1)
+    # Dependencies yarn added on its own guess (`node-gyp: npm:latest`): installed, so linked,
+    # but no evidence of the package's own native build.
+    injected: frozenset[str] = frozenset()
 
 
 def workspace_globs(manifest: Mapping[str, Any]) -> tuple[str, ...]:
@@ -123,13 +126,13 @@ def _berry_package(raw: Mapping[str, Any]) -> Package:
     protocol = resolution[len(name) + 1:]
     workspace = protocol[len("workspace:"):] if protocol.startswith("workspace:") else None
     specs = dict(mapping(raw.get("dependencies")))
-    if specs.get("node-gyp") == "npm:latest":
-        # yarn adds node-gyp to whatever it guesses may build (nan and node-addon-api too):
-        # yarn's guess, not the package's dependency, so it is no evidence of a native build.
-        del specs["node-gyp"]
+    # yarn adds node-gyp to whatever it guesses may build (nan and node-addon-api too): yarn's
+    # guess, not the package's dependency, so no evidence of a native build; but yarn installs
+    # it, so it and its own dependencies ship in production (seen: actual-server's image).
+    injected = frozenset({"node-gyp"}) if specs.get("node-gyp") == "npm:latest" else frozenset()
     return Package(
         id=resolution, name=name, version=str(raw.get("version", "")),
-        specs=specs, optional=optional,
+        specs=specs, optional=optional, injected=injected,
         os=conditions.get("os", ()), cpu=conditions.get("cpu", ()),
         libc=conditions.get("libc", ()), workspace=workspace)
 
@@ -258,7 +261,8 @@ def _node(package: Package, paths: Mapping[str, str], scripts_known: bool) -> No
     where = paths[package.id]
     return Node(
         path=where, name=package.name, version=package.version,
-        dependencies={n: package.specs.get(n, "") for n in package.deps},
+        dependencies={n: package.specs.get(n, "") for n in package.deps
+                      if n not in package.injected},
         optional_dependencies={n: package.specs.get(n, "") for n in package.optional},
         links={n: paths[i] for n, i in package.deps.items()},
         dev_links={n: paths[i] for n, i in package.dev.items()},

@@ -12,6 +12,7 @@ from pipelines.audit.lockfile import load_project
 from pipelines.audit.pnpm_lock import store_dir
 from pipelines.audit.yarn_classic import parse_classic
 from pipelines.errors import InputError
+from pipelines.project import NodeProject
 
 from .conftest import LOCKFILES, copy_case, offline, run_cli
 
@@ -263,3 +264,16 @@ def test_pnpm_hoisted_linker_uses_flat_paths(tmp_path: Path, empty_cache: Regist
     assert entries["node_modules/better-sqlite3"].name == "better-sqlite3"
     assert not any(".pnpm" in path for path in entries)
     assert _verdicts(_audit(source, empty_cache)) == _verdicts(offline("download", empty_cache))
+
+
+def test_yarn_injected_node_gyp_ships_but_is_no_native_evidence() -> None:
+    """yarn 4 adds `node-gyp: npm:latest` to packages it guesses build: it is installed, so it
+    and its dependencies are production (not devDependencies hygiene would flag), yet it does
+    not appear among the package's own dependencies, where it would count as a native hint."""
+    source = LOCKFILES / "yarn4-compile"
+    project = NodeProject.load(source)
+    entries = project.packager.read_lockfile(source, project.manifest)
+    node_gyp = entries["node_modules/node-gyp"]
+    assert not node_gyp.dev
+    assert all(not entries[path].dev for path in node_gyp.links.values())
+    assert "node-gyp" not in entries["node_modules/cpu-features"].dependencies
