@@ -20,7 +20,7 @@ import anyio
 from pipelines.emulation import report_emulation
 from pipelines.errors import EXIT_INTERRUPTED, EXIT_OK, NodePipelinesError, PipelineError
 from pipelines.logs import configure_logging, get_logger
-from pipelines.plan import Plan, platform_warnings
+from pipelines.plan import platform_warnings
 from pipelines.platforms import Platform
 from pipelines.prepare import prepare
 from pipelines.report import Report, write_report
@@ -100,11 +100,6 @@ def host_platform() -> Platform:
     return Platform.parse(f"linux/{host.machine()}")
 
 
-def make_plan(settings: Settings, engine: Platform) -> Plan:
-    """The audited plan for `settings` on an engine running natively on `engine`."""
-    return prepare(settings, engine)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line and return the exit code: the one error boundary."""
     args = parser().parse_args(argv)
@@ -132,10 +127,9 @@ def _main(args: argparse.Namespace) -> str:
     configure_logging(settings.log_format)
     for warning in platform_warnings(settings):
         get_logger().warning("platform_unsupported", detail=warning)
-    plan = make_plan(settings, host_platform())
-    for warning in plan.warnings:
-        if warning not in platform_warnings(settings):
-            get_logger().warning("plan_warning", detail=warning)
+    plan = prepare(settings, host_platform())
+    for warning in plan.shape.warnings:  # the platform warnings are logged above already
+        get_logger().warning("plan_warning", detail=warning)
     if args.print_plan:
         report_emulation(plan, settings.emulation)  # refuses as the build would
         return json.dumps(plan.describe(), indent=2)

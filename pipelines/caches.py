@@ -26,6 +26,11 @@ class CacheVolume:
     path: str
     sharing: Sharing = "shared"
 
+    @property
+    def is_apt(self) -> bool:
+        """Whether this is one of apt's own directories (its lists or downloaded archives)."""
+        return self.path.startswith(("/var/lib/apt", "/var/cache/apt"))
+
 
 
 def cache_key(platform: Platform, libc: str, node_major: int) -> str:

@@ -263,15 +263,12 @@ def _target(  # noqa: PLR0917 - the plan values one target is made of, explicitl
     # Without an audit nothing is known: every production package's scripts are unknown, so
     # none is rebuilt and the toolchain stays for the project's own addon only.
     audit = audit or TargetAudit()
-    reasons = [f"{name}: install script runs on the target" for name in audit.scripted]
+    reasons = [f"{p.name}: {p.verdict} on this target" for p in audit.dependencies
+               if p.verdict in ("compile", "download")]
+    reasons += [f"{name}: install script runs on the target" for name in audit.scripted]
     if shape.apt_packages:
         reasons.append(f"system packages {', '.join(shape.apt_packages)}: installed on the "
                        "target")
-    reasons = [
-        *(f"{p.name}: {p.verdict} on this target" for p in audit.dependencies
-          if p.verdict in ("compile", "download")),
-        *reasons,
-    ]
     if project.compiles_bindings:
         reasons.append(f"{project.name}: own addon (compile:bindings)")
     return Target(

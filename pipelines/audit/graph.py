@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from pipelines.audit.lockfile import LockEntry
+from pipelines.audit.lockfile import LockEntry, read_text
 from pipelines.audit.model import AuditError
 
 
@@ -88,12 +88,7 @@ def read_yaml(path: Path, tool: str, drop: re.Pattern[str] | None = None) -> dic
 
     `drop` removes whole lines the caller never reads before parsing (see pnpm_lock.py).
     """
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise AuditError(f"{path.parent} has no {path.name}") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise AuditError(f"cannot read {path}: {error}") from None
+    text = read_text(path, path.name)
     if drop is not None:
         text = drop.sub("", text)
     try:

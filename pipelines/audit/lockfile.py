@@ -96,14 +96,19 @@ def read_npm_lockfile(
     return entries
 
 
-def read_json(path: Path, what: str) -> dict[str, Any]:
-    """A JSON object from `path`, or an AuditError naming the file and the line."""
+def read_text(path: Path, what: str) -> str:
+    """The text of a manifest or lockfile, or an AuditError saying it is absent or unreadable."""
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise AuditError(f"{path.parent} has no {what}") from None
     except (OSError, UnicodeDecodeError) as error:
         raise AuditError(f"cannot read {path}: {error}") from None
+
+
+def read_json(path: Path, what: str) -> dict[str, Any]:
+    """A JSON object from `path`, or an AuditError naming the file and the line."""
+    text = read_text(path, what)
     try:
         data = json.loads(text)
     except json.JSONDecodeError as error:

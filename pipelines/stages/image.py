@@ -26,7 +26,7 @@ def runtime_image(  # noqa: PLR0917 - the outputs of every stage the image is ma
     shape = plan.shape
     ctr = dag.container(platform=dagger.Platform(str(target.platform))).from_(plan.base_image)
     if shape.apt_packages:
-        apt = [c for c in target.caches if c.path.startswith("/var/")]
+        apt = [c for c in target.caches if c.is_apt]
         ctr = ctr.with_(with_caches(apt)).with_(
             with_system_packages(shape.apt_packages, shape.libc)
         )

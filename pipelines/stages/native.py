@@ -41,15 +41,20 @@ def production_deps(plan: Plan, target: Target, source: dagger.Directory) -> dag
     )
 
 
+def with_node_headers(ctr: dagger.Container) -> dagger.Container:
+    """node-gyp compiles against the headers of the image's own Node, never a download."""
+    return ctr.with_env_variable("npm_config_nodedir", "/usr/local").with_env_variable(
+        "npm_config_devdir", NODE_GYP_DIR
+    )
+
+
 def target_builder(plan: Plan, target: Target, *, toolchain: bool) -> dagger.Container:
     """A build container on the target's own platform (emulated when foreign)."""
     ctr = (
         dag.container(platform=dagger.Platform(str(target.platform)))
         .from_(plan.base_image)
         .with_(with_caches(target.caches))
-        # node-gyp compiles against the headers of the image's own Node, never a download.
-        .with_env_variable("npm_config_nodedir", "/usr/local")
-        .with_env_variable("npm_config_devdir", NODE_GYP_DIR)
+        .with_(with_node_headers)
     )
     if toolchain:
         ctr = ctr.with_(with_toolchain(plan.shape.libc, plan.shape.build_apt_packages))
@@ -65,15 +70,12 @@ def engine_toolchain(plan: Plan) -> dagger.Container:
     for arch, triplet in cross:
         packages += ["g++-" + triplet.replace("_", "-"),
                      *(f"{name}:{arch}" for name in plan.shape.build_apt_packages)]
-    apt = [c for c in plan.build_caches if c.path.startswith("/var/")]
+    apt = [c for c in plan.build_caches if c.is_apt]
     ctr = dag.container().from_(plan.base_image).with_(with_caches(apt))
     for arch, _ in cross:
         ctr = ctr.with_exec(["dpkg", "--add-architecture", arch])
-    return (
-        ctr.with_(with_system_packages(tuple(dict.fromkeys(packages)), "glibc"))
-        # node-gyp compiles against the headers of the image's own Node, never a download.
-        .with_env_variable("npm_config_nodedir", "/usr/local")
-        .with_env_variable("npm_config_devdir", NODE_GYP_DIR)
+    return ctr.with_(with_system_packages(tuple(dict.fromkeys(packages)), "glibc")).with_(
+        with_node_headers
     )
 
 
@@ -101,7 +103,7 @@ def compile_builder(plan: Plan, target: Target) -> dagger.Container:
     """Where the target's compiles run: the engine's shared toolchain (natively, or cross for
     a foreign glibc target); else the target itself (musl: Debian has no musl cross g++)."""
     if target.cross or (not target.emulated and plan.shape.libc == "glibc"):
-        own = [c for c in target.caches if not c.path.startswith("/var/")]
+        own = [c for c in target.caches if not c.is_apt]
         ctr = engine_toolchain(plan).with_(with_caches(own))
         if target.cross:
             ctr = ctr.with_(with_cross_env(target))

@@ -130,11 +130,11 @@ def _seed_leg(npm: Npm, scratch: Path) -> float:
 def _plan_installs() -> dict[str, tuple[bool, tuple[str, ...]]]:
     """Per Node arch, from the build's own plan: (runs on the build platform, npm arguments)."""
     sys.path.insert(0, str(REPO))
-    from pipelines.build import make_plan  # noqa: PLC0415 - the repo is put on the path above
     from pipelines.platforms import Platform  # noqa: PLC0415
+    from pipelines.prepare import prepare  # noqa: PLC0415
     from pipelines.settings import load_settings  # noqa: PLC0415
 
-    plan = make_plan(load_settings({}, {}), Platform.parse("linux/amd64"))
+    plan = prepare(load_settings({}, {}), Platform.parse("linux/amd64"))
     return {t.platform.node_arch: (not t.rebuild, (*plan.install_production(t).commands[0][1:],
                                                     *QUIET))
             for t in plan.targets}

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import dagger
 import pytest
+
+from tests.components.registry import LocalRegistry, running_registry
 
 
 def engine_session_available() -> bool:
@@ -33,3 +35,10 @@ async def engine() -> AsyncIterator[None]:
     """A connected Dagger session for one test."""
     async with dagger.connection():
         yield
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRegistry]:
+    """A real registry with htpasswd auth on this host's loopback, for one test module."""
+    with running_registry(tmp_path_factory.mktemp("registry")) as started:
+        yield started

@@ -20,7 +20,6 @@ import shutil
 import subprocess
 import sys
 import tarfile
-from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -33,7 +32,6 @@ from tests.components.registry import (
     USER,
     LocalRegistry,
     assert_no_secret,
-    running_registry,
 )
 from tests.conftest import EXAMPLE, REPO
 
@@ -164,13 +162,6 @@ async def test_module_code_audits_offline(engine: None, module: ModuleType) -> N
     """Over an SDK session, audit returns the audit JSON with the example's native packages."""
     report = json.loads(await example(module, audit_mode="offline").audit())
     assert {"bcrypt", "better-sqlite3", "sharp"} <= {p["name"] for p in report["packages"]}
-
-
-@pytest.fixture
-def registry(tmp_path: Path) -> Iterator[LocalRegistry]:
-    """A real local registry with htpasswd auth; the engine reaches it on 127.0.0.1."""
-    with running_registry(tmp_path / "registry") as started:
-        yield started
 
 
 @pytest.mark.registry

@@ -15,7 +15,6 @@ import re
 import secrets
 import shutil
 import tarfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +36,6 @@ from tests.components.registry import (
     USER,
     LocalRegistry,
     assert_no_secret,
-    running_registry,
 )
 from tests.conftest import EXAMPLE, REPO
 
@@ -46,13 +44,6 @@ SERVICES = REPO / "tests" / "fixtures" / "services"
 # This machine's npm mirror serves packuments without signatures, so corepack's integrity check
 # cannot pass here; on the public registry it does and this is not needed.
 COREPACK_HERE = {"build_env": "COREPACK_INTEGRITY_KEYS=0"}
-
-
-@pytest.fixture(scope="module")
-def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRegistry]:
-    """A real registry with htpasswd auth on this host's loopback."""
-    with running_registry(tmp_path_factory.mktemp("registry")) as started:
-        yield started
 
 
 async def build(tmp_path: Path, source: Path = EXAMPLE, **flags: Any) -> tuple[str, Report]:
