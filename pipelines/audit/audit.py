@@ -48,13 +48,14 @@ NOT_BUILT = ("the package manager is told not to run its install script (pnpm: n
 
 def audit_source(
     source: Path, targets: Sequence[Target] = DEFAULT_TARGETS, *, offline: bool = True,
-    registry: RegistryConfig | None = None,
+    registry: RegistryConfig | None = None, workspace: str | None = None,
 ) -> AuditReport:
-    """Audit `source` without an event loop; offline it reads the lockfile, node_modules and
-    the registry cache only. Online it runs audit_source_async in a new event loop."""
+    """Audit `source` (as its workspace package `workspace` installs it, if given) without an
+    event loop; offline it reads the lockfile, node_modules and the registry cache only.
+    Online it runs audit_source_async in a new event loop."""
     if not offline:
-        return anyio.run(_run_async, source, tuple(targets), registry)
-    evidence = _evidence(source, targets)
+        return anyio.run(_run_async, source, tuple(targets), registry, workspace)
+    evidence = _evidence(source, targets, workspace)
     client = NpmRegistry(registry or RegistryConfig.from_env(), offline=True)
     evidence.registry_from = "registry cache"
     for name, version in manifests_wanted(evidence):
@@ -66,18 +67,20 @@ def audit_source(
 
 async def audit_source_async(
     source: Path, targets: Sequence[Target] = DEFAULT_TARGETS, *, offline: bool = False,
-    registry: RegistryConfig | None = None,
+    registry: RegistryConfig | None = None, workspace: str | None = None,
 ) -> AuditReport:
     """Audit `source`, asking the npm registry (in parallel, cached on disk) unless offline."""
     if offline:
-        return audit_source(source, targets, offline=True, registry=registry)
-    return await _run_async(source, tuple(targets), registry)
+        return audit_source(source, targets, offline=True, registry=registry,
+                            workspace=workspace)
+    return await _run_async(source, tuple(targets), registry, workspace)
 
 
 async def _run_async(
-    source: Path, targets: tuple[Target, ...], config: RegistryConfig | None
+    source: Path, targets: tuple[Target, ...], config: RegistryConfig | None,
+    workspace: str | None = None,
 ) -> AuditReport:
-    evidence = _evidence(source, targets)
+    evidence = _evidence(source, targets, workspace)
     try:
         async with NpmRegistry(config or RegistryConfig.from_env(), offline=False) as client:
             async with anyio.create_task_group() as group:
@@ -131,10 +134,10 @@ async def _fetch_platform_files(
     evidence.files[child.path] = listing
 
 
-def _evidence(source: Path, targets: Sequence[Target]) -> Evidence:
+def _evidence(source: Path, targets: Sequence[Target], workspace: str | None) -> Evidence:
     if not targets:
         raise AuditError("no target platform given: pass at least one --platform")
-    return collect(load_project(Path(source)), tuple(targets))
+    return collect(load_project(Path(source), workspace), tuple(targets))
 
 
 def conclude(evidence: Evidence, *, online: bool) -> AuditReport:

@@ -39,9 +39,13 @@ class AppFiles:
 
     excludes: tuple[str, ...]
     origin: str  # ".dockerignore" or "defaults"
+    only: tuple[str, ...] = ()  # a workspace build: the paths it keeps of the root
 
     def listing(self, root: Path) -> list[str]:
         """Top-level entries of `root` that go into the image (for --print), sorted."""
+        if self.only:
+            return sorted(p + ("/" if (root / p).is_dir() else "") for p in self.only
+                          if (root / p).exists())
         return sorted(
             entry.name + ("/" if entry.is_dir() else "")
             for entry in root.iterdir()
@@ -53,20 +57,25 @@ class AppFiles:
         return (root / relative).exists() and not excluded(relative, self.excludes)
 
 
-def app_files(root: Path, include: Sequence[str] = (), exclude: Sequence[str] = ()) -> AppFiles:
+def app_files(root: Path, include: Sequence[str] = (), exclude: Sequence[str] = (),
+              only: Sequence[str] = ()) -> AppFiles:
     """Patterns from `.dockerignore` (or the defaults), then the `exclude` and `include` settings.
 
-    `include` re-includes paths the other patterns drop (`!path`), `exclude` drops more.
+    `include` re-includes paths the other patterns drop (`!path`), `exclude` drops more;
+    `only` (a workspace build) keeps nothing of the root but those paths, before the rest.
     """
     ignore = root / DOCKERIGNORE
     if ignore.is_file():
         patterns, origin = _read_dockerignore(ignore), DOCKERIGNORE
     else:
         patterns, origin = list(DEFAULT_EXCLUDES), "defaults"
+    if only:
+        patterns = ["*", *(f"!{p}" for p in only), *patterns]
     patterns += [p.strip("/") for p in exclude]
     patterns += [f"!{p.strip('/')}" for p in include]
     patterns += list(ALWAYS_EXCLUDED)
-    return AppFiles(tuple(dict.fromkeys(p for p in patterns if p and p != "!")), origin)
+    return AppFiles(tuple(dict.fromkeys(p for p in patterns if p and p != "!")), origin,
+                    tuple(only))
 
 
 def _read_dockerignore(path: Path) -> list[str]:

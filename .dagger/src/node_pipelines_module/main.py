@@ -56,6 +56,7 @@ from .arguments import (
     StartCommand,
     Tags,
     Username,
+    Workspace,
 )
 from .plan import first_error, local_copy, planned, settings_for
 
@@ -70,6 +71,7 @@ class NodePipelines:
     node_major: NodeMajor = None
     base_image: BaseImage = ""
     cache_namespace: CacheNamespace = "nodepipe"
+    workspace: Workspace = None
     build_script: BuildScript = None
     start_command: StartCommand = ()
     include: Include = ()
