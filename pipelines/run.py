@@ -137,7 +137,7 @@ def build_graph(plan: Plan, source: dagger.Directory) -> Images:
         for t in plan.targets
         if plan.compile_bindings
     }
-    files, generated = app_files(app), generated_modules(app)
+    files, generated = app_files(plan, app), generated_modules(app)
     runtimes = {
         t.platform: runtime_image(plan, t, files, generated, final[t.platform],
                                   bindings.get(t.platform))

@@ -53,8 +53,10 @@ class AppFiles:
         )
 
     def ships(self, root: Path, relative: str) -> bool:
-        """Whether `relative` exists under `root` and survives the excludes."""
-        return (root / relative).exists() and not excluded(relative, self.excludes)
+        """Whether `relative` exists under `root`, survives the excludes and is kept."""
+        kept = not self.only or any(relative == p or relative.startswith(f"{p}/")
+                                    for p in self.only)
+        return kept and (root / relative).exists() and not excluded(relative, self.excludes)
 
 
 def app_files(root: Path, include: Sequence[str] = (), exclude: Sequence[str] = (),
@@ -62,15 +64,14 @@ def app_files(root: Path, include: Sequence[str] = (), exclude: Sequence[str] = 
     """Patterns from `.dockerignore` (or the defaults), then the `exclude` and `include` settings.
 
     `include` re-includes paths the other patterns drop (`!path`), `exclude` drops more;
-    `only` (a workspace build) keeps nothing of the root but those paths, before the rest.
+    `only` (a workspace build) ships nothing of the root but those paths, while the build
+    stage still sees the whole source (a shared tsconfig, say).
     """
     ignore = root / DOCKERIGNORE
     if ignore.is_file():
         patterns, origin = _read_dockerignore(ignore), DOCKERIGNORE
     else:
         patterns, origin = list(DEFAULT_EXCLUDES), "defaults"
-    if only:
-        patterns = ["*", *(f"!{p}" for p in only), *patterns]
     patterns += [p.strip("/") for p in exclude]
     patterns += [f"!{p.strip('/')}" for p in include]
     patterns += list(ALWAYS_EXCLUDED)

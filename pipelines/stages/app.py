@@ -95,11 +95,13 @@ def installed_modules(plan: Plan, ctr: dagger.Container) -> dagger.Directory:
     return ctr.directory(APP_DIR).filter(include=list(plan.shape.module_dirs))
 
 
-def app_files(app: dagger.Container) -> dagger.Directory:
-    """The application the image ships: the build's app directory without node_modules."""
-    return app.directory(APP_DIR).filter(
+def app_files(plan: Plan, app: dagger.Container) -> dagger.Directory:
+    """The application the image ships: the build's app directory without node_modules (for
+    a workspace package: only its folder, its local packages' and the root package.json)."""
+    files = app.directory(APP_DIR).filter(
         exclude=["node_modules", "**/node_modules", *BUILD_LEFTOVERS]
     )
+    return files.filter(include=list(plan.shape.files.only)) if plan.shape.files.only else files
 
 
 def generated_modules(app: dagger.Container) -> dagger.Directory:

@@ -280,7 +280,7 @@ def test_runtime_gets_the_app_files_the_apt_packages_env_and_init() -> None:
         assert {key for _, key, _ in query.cache_mounts(runtime)} <= {c.name for c in target.caches}
         (app,) = [c for c in query.named(runtime, "withDirectory") if c.args["path"] == "/app"
                   and c not in query.module_copies(runtime)]
-        assert query.calls(app.args["source"]) == query.calls(app_files(images.app))
+        assert query.calls(app.args["source"]) == query.calls(app_files(plan, images.app))
         env = {c.args["name"]: c.args["value"] for c in query.named(runtime, "withEnvVariable")}
         assert env["MODE"] == "demo"
         (entrypoint,) = query.named(runtime, "withEntrypoint")

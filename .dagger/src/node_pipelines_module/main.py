@@ -115,8 +115,8 @@ class NodePipelines:
     async def build_output(self) -> dagger.Directory:
         """The application as the build stage leaves it: the files the image ships in /app."""
         with first_error():
-            _, images = await self._images()
-            return app_files(images.app)
+            report, images = await self._images()
+            return app_files(report.plan, images.app)
 
     @function
     async def build(self) -> dagger.File:
