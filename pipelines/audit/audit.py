@@ -151,13 +151,20 @@ def conclude(evidence: Evidence, *, online: bool) -> AuditReport:
             continue  # neither an install script nor a native helper: plain JavaScript
         facts = facts_for(evidence, entry)
         mechanism, found = classify(entry, facts)
-        if mechanism is Mechanism.NONE:
+        if mechanism is Mechanism.NONE or _built_once(evidence, entry, mechanism):
             continue
         audits.append(_audit(entry, mechanism, found, facts, evidence.targets))
     audits.sort(key=lambda a: a.path)
     audits += own_addons(evidence.project, evidence.targets)
     return AuditReport(str(evidence.project.root), evidence.targets, tuple(audits), online,
                        notes=tuple(_notes(audits, online)))
+
+
+def _built_once(evidence: Evidence, entry: LockEntry, mechanism: Mechanism) -> bool:
+    """With --workspace, the workspace packages' own lifecycle scripts run once in the build
+    stage, as the root's do: a plain one is no business of the targets."""
+    return bool(evidence.project.scope) and entry.local and (
+        mechanism is Mechanism.INSTALL_SCRIPT)
 
 
 def _audit(

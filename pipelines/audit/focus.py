@@ -27,8 +27,11 @@ def focus_entries(root: Path, entries: Mapping[str, LockEntry],
     production = resolver.reach(service, dev=False, optional=True)
     required = resolver.reach(service, dev=False, optional=False)
     everything = resolver.reach(service, dev=True, optional=True)
+    # The workspace packages' own lifecycle scripts run once in the build stage, as the
+    # root's do: no target runs them again (a binding.gyp still makes one a compile).
     return {
-        path: replace(entry, dev=path not in production, optional=path not in required)
+        path: replace(entry, dev=path not in production, optional=path not in required,
+                      has_install_script=entry.has_install_script and not entry.local)
         for path, entry in entries.items() if path in everything and path != ""
     }
 

@@ -155,3 +155,45 @@ def test_a_local_package_of_another_workspace_is_not_an_own_addon(tmp_path: Path
     targets = (Target("linux/amd64"),)
     assert any(p.own for p in audit_source(app, targets).packages)
     assert not any(p.own for p in audit_source(app, targets, workspace="@demo/api").packages)
+
+
+def test_a_workspace_package_lifecycle_script_runs_once_in_the_build_stage(
+    tmp_path: Path,
+) -> None:
+    """@demo/api's own postinstall runs in the build stage, in its folder, and no target runs
+    it again (it was a per-target `scripts` stage, emulated on arm64, seen on hoppscotch)."""
+    app = tmp_path / "npm-workspace"
+    shutil.copytree(SERVICES / "npm-workspace", app)
+    manifest = app / "packages" / "api" / "package.json"
+    data = json.loads(manifest.read_text())
+    data["scripts"]["postinstall"] = "node -e 1"
+    manifest.write_text(json.dumps(data))
+    settings = load_settings({"source": str(app), "workspace": "@demo/api",
+                              "audit": "offline"}, {})
+    plan = prepare(settings, Platform.parse("linux/amd64"))
+    assert plan.shape.steps == (ScriptStep("packages/api", "postinstall"),
+                                ScriptStep("packages/api", "build"))
+    for target in plan.targets:
+        assert target.scripted == (), target
+        assert target.emulated_work(compile_bindings=False, apt=False) == ()
+    report = audit_source(app, (Target("linux/arm64"),), workspace="@demo/api")
+    assert "@demo/api" not in {p.name for p in report.packages}
+
+
+def test_the_upload_keeps_the_manifests_a_dockerignore_drops(tmp_path: Path) -> None:
+    """A workspace .dockerignore drops (linkwarden's apps/mobile) is still in the lockfile: its
+    package.json reaches the install, while the image's files still follow .dockerignore."""
+    from pipelines import run  # noqa: PLC0415
+    from tests.graph import query  # noqa: PLC0415
+
+    app = tmp_path / "npm-workspace"
+    shutil.copytree(SERVICES / "npm-workspace", app)
+    (app / ".dockerignore").write_text("packages/web\n")
+    plan = prepare(load_settings({"source": str(app), "workspace": "@demo/api"}, {}),
+                   Platform.parse("linux/amd64"), audit={})
+    (call,) = query.named(run.source_directory(plan), "directory")
+    exclude = call.args["exclude"]
+    assert exclude.index("packages/web") < exclude.index("!**/package.json") < exclude.index(
+        "**/node_modules", exclude.index("!**/package.json"))
+    assert exclude[-1] == ".git"
+    assert plan.shape.files.ships(app, "packages/web/index.js") is False
