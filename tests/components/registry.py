@@ -56,21 +56,29 @@ class LocalRegistry:
     host: str
     process: subprocess.Popen[bytes]
     log: Path
+    config: Path
 
-    def stop(self) -> None:
-        """Stop the registry process and wait for it."""
+    def stop(self, *, kill: bool = False) -> None:
+        """Stop the registry process and wait for it; `kill` ends it at once, like a crash
+        (SIGKILL: no request is finished, no upload closed)."""
         if self.process.poll() is None:
-            self.process.terminate()
+            self.process.kill() if kill else self.process.terminate()
             try:
                 self.process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
 
+    def restart(self) -> None:
+        """Start the registry again on the same port, config and storage (after `stop`)."""
+        self.stop()
+        self.process = _serve(self.config, self.log)
+        _wait_until_answering(self)
+
 
 def start_registry(directory: Path) -> LocalRegistry:
     """Start docker-registry on a free loopback port with htpasswd auth; wait until it answers."""
-    program = require_program("docker-registry")
+    require_program("docker-registry")
     htpasswd = require_program("htpasswd")
     directory.mkdir(parents=True, exist_ok=True)
     users = directory / "htpasswd"
@@ -90,20 +98,29 @@ def start_registry(directory: Path) -> LocalRegistry:
         "auth": {"htpasswd": {"realm": "component-tests", "path": str(users)}},
     }))
     log = directory / "registry.log"
-    with log.open("wb") as sink:
-        process = subprocess.Popen([program, "serve", str(config)], stdout=sink, stderr=sink)
-    registry = LocalRegistry(host, process, log)
+    registry = LocalRegistry(host, _serve(config, log), log, config)
+    _wait_until_answering(registry)
+    return registry
+
+
+def _serve(config: Path, log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as sink:
+        return subprocess.Popen([require_program("docker-registry"), "serve", str(config)],
+                                stdout=sink, stderr=sink)
+
+
+def _wait_until_answering(registry: LocalRegistry) -> None:
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"docker-registry exited: {log.read_text()[-2000:]}")
+        if registry.process.poll() is not None:
+            raise RuntimeError(f"docker-registry exited: {registry.log.read_text()[-2000:]}")
         try:
-            if httpx.get(f"http://{host}/v2/", timeout=1).status_code in (200, 401):
-                return registry
+            if httpx.get(f"http://{registry.host}/v2/", timeout=1).status_code in (200, 401):
+                return
         except httpx.TransportError:
-            time.sleep(0.1)
+            time.sleep(0.05)
     registry.stop()
-    raise RuntimeError(f"docker-registry did not answer on {host} within 20 s")
+    raise RuntimeError(f"docker-registry did not answer on {registry.host} within 20 s")
 
 
 @contextmanager
