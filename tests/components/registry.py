@@ -238,6 +238,23 @@ class Pusher:
         assert answer.status_code == 202, answer.text
         assert self.client.head(f"/v2/{repo}/blobs/{digest}").status_code == 404
 
+    def complete_tags(self, repo: str) -> dict[str, str]:
+        """Every tag of `repo` and the index digest it names, failing unless each of those
+        indexes has every image manifest, config and layer it lists in the registry."""
+        accept = {"Accept": ", ".join([OCI_INDEX, DOCKER_LIST, OCI_MANIFEST, DOCKER_MANIFEST])}
+        tags = {}
+        for tag in self.client.get(f"/v2/{repo}/tags/list").json()["tags"]:
+            index = self.client.get(f"/v2/{repo}/manifests/{tag}", headers=accept)
+            assert index.status_code == 200, f"tag {tag}: HTTP {index.status_code}"
+            tags[tag] = index.headers["docker-content-digest"]
+            for entry in index.json()["manifests"]:
+                image = self.client.get(f"/v2/{repo}/manifests/{entry['digest']}", headers=accept)
+                assert image.status_code == 200, f"tag {tag}: {entry['digest']} is missing"
+                for blob in [image.json()["config"], *image.json()["layers"]]:
+                    head = self.client.head(f"/v2/{repo}/blobs/{blob['digest']}")
+                    assert head.status_code == 200, f"tag {tag}: blob {blob['digest']} is missing"
+        return tags
+
     def tag_digest(self, repo: str, tag: str) -> str | None:
         """What `tag` resolves to, read independently of the code under test."""
         answer = self.client.head(f"/v2/{repo}/manifests/{tag}", headers={

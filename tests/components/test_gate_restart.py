@@ -18,9 +18,7 @@ from pipelines.gate import publish_gated
 from pipelines.registry import RegistryClient
 from pipelines.tags import TagMoveError
 from tests.components.registry import (
-    DOCKER_LIST,
     OCI_INDEX,
-    OCI_MANIFEST,
     PASSWORD,
     USER,
     LocalRegistry,
@@ -88,26 +86,6 @@ class OutageRecorder(Recorder):
         return await super().move(ref, tags)
 
 
-def assert_every_tag_names_a_complete_index(registry: LocalRegistry) -> dict[str, str]:
-    """Read independently of the code under test: every tag of the repository resolves to an
-    index whose every image manifest, config and layer is in the registry. Returns tag->digest."""
-    client = httpx.Client(base_url=f"http://{registry.host}/v2/{REPO}", auth=(USER, PASSWORD),
-                          timeout=10)
-    accept = {"Accept": ", ".join([OCI_INDEX, DOCKER_LIST, OCI_MANIFEST])}
-    digests = {}
-    for tag in client.get("/tags/list").json()["tags"]:
-        index = client.get(f"/manifests/{tag}", headers=accept)
-        assert index.status_code == 200, f"wanted tag {tag} to resolve, got {index.status_code}"
-        digests[tag] = index.headers["docker-content-digest"]
-        for entry in index.json()["manifests"]:
-            image = client.get(f"/manifests/{entry['digest']}", headers=accept)
-            assert image.status_code == 200, f"{tag}: {entry['digest']} is missing"
-            for blob in [image.json()["config"], *image.json()["layers"]]:
-                head = client.head(f"/blobs/{blob['digest']}")
-                assert head.status_code == 200, f"{tag}: blob {blob['digest']} is missing"
-    return digests
-
-
 def gate_for(registry: LocalRegistry, *, at: str, restart_after_s: float | None,
              ) -> tuple[OutageRecorder, Outage]:
     """An outage at the step `at` and the recorder whose steps begin it."""
@@ -132,7 +110,7 @@ async def test_a_short_outage_is_ridden_through_and_the_tags_name_the_new_index(
     retried = [e for e in logs if e["event"] == "registry_request_retried"]
     assert retried, "wanted the step to meet the outage and retry, it never retried"
     assert result.report.ok
-    tags = assert_every_tag_names_a_complete_index(registry)
+    tags = Pusher(registry.host).complete_tags(REPO)
     assert tags["1.0"] == tags["latest"] == result.staged.digest
 
 
@@ -156,7 +134,7 @@ async def test_a_registry_that_stays_down_fails_with_the_sentence_and_moves_no_t
     assert f"cannot reach registry {registry.host}" in text, text
     assert text.endswith("no tag was moved"), text
     assert "Traceback" not in text and "\n" not in text
-    tags = assert_every_tag_names_a_complete_index(registry)
+    tags = Pusher(registry.host).complete_tags(REPO)
     assert tags["1.0"] == before and "candidate" not in tags
 
 
@@ -193,7 +171,7 @@ async def test_a_registry_killed_between_two_tag_writes_names_what_moved(
     assert written == ["1.0"]
     assert f"cannot reach registry {registry.host}" in text, text
     assert "1.0 moved to" in text and "latest may still point at the previous index" in text
-    tags = assert_every_tag_names_a_complete_index(registry)
+    tags = Pusher(registry.host).complete_tags(REPO)
     staged = gate.refs[-1].rsplit("@", 1)[1]
     assert tags["1.0"] == staged and tags["latest"] == before
 

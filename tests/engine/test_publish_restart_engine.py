@@ -14,17 +14,14 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from structlog.testing import capture_logs
 
 from pipelines.credentials import Credentials
 from pipelines.errors import EXIT_FAILURE, PipelineError
+from pipelines.push import BACKOFF_S
 from pipelines.verify import verify_index
 from tests.components.registry import (
-    DOCKER_LIST,
-    OCI_INDEX,
-    OCI_MANIFEST,
     PASSWORD,
     USER,
     LocalRegistry,
@@ -36,7 +33,7 @@ from tests.engine.test_pipeline_engine import build, index_platforms
 pytestmark = [pytest.mark.engine, pytest.mark.registry]
 REPO = "team/restart"
 PLATFORMS = ("linux/amd64", "linux/arm64")
-RESTART_AFTER_S = 1.0  # inside the push's first backoff (2 s): the second attempt finds it up
+MID_BLOB = 4 << 20  # bytes of one upload received: the base image's layer is being streamed
 
 
 @pytest.fixture
@@ -47,12 +44,13 @@ def registry(tmp_path: Path) -> Iterator[LocalRegistry]:
 
 
 class CrashOnFirstUpload:
-    """Watches the registry's storage; the moment an upload to REPO begins (the engine's push,
-    the older release is in already), kills the registry, and restarts it `restart_after_s`
-    later (None: not until `end`)."""
+    """Watches the registry's storage; the moment an upload to REPO has begun (the engine's
+    push: the older release is in already) and holds at least `min_bytes`, kills the registry,
+    and restarts it `restart_after_s` later (None: only when the `with` block ends)."""
 
-    def __init__(self, registry: LocalRegistry, restart_after_s: float | None) -> None:
-        self.registry, self.restart_after_s = registry, restart_after_s
+    def __init__(self, registry: LocalRegistry, restart_after_s: float | None,
+                 min_bytes: int = 0) -> None:
+        self.registry, self.restart_after_s, self.min_bytes = registry, restart_after_s, min_bytes
         self.uploads = (registry.config.parent / "data" / "docker" / "registry" / "v2" /
                         "repositories" / REPO / "_uploads")
         self.killed_at: float | None = None
@@ -71,9 +69,20 @@ class CrashOnFirstUpload:
             self.registry.restart()
             self.restarted_at = time.monotonic()
 
+    def _begun(self) -> bool:
+        if not self.uploads.is_dir():
+            return False
+        if not self.min_bytes:
+            return any(self.uploads.iterdir())
+        try:
+            sizes = [data.stat().st_size for data in self.uploads.glob("*/data")]
+        except FileNotFoundError:  # an upload finished while being looked at
+            return False
+        return any(size >= self.min_bytes for size in sizes)
+
     def _watch(self) -> None:
         while not self._done.is_set():
-            if self.uploads.is_dir() and any(self.uploads.iterdir()):
+            if self._begun():
                 self.registry.stop(kill=True)
                 self.killed_at = time.monotonic()
                 break
@@ -93,42 +102,33 @@ def older_release(registry: LocalRegistry) -> str:
     return digest
 
 
-def complete_indexes(registry: LocalRegistry) -> dict[str, str]:
-    """Every tag of REPO, read without the code under test, with the index it names; each of
-    those indexes has all its image manifests, configs and layers in the registry."""
-    client = httpx.Client(base_url=f"http://{registry.host}/v2/{REPO}", auth=(USER, PASSWORD),
-                          timeout=10)
-    accept = {"Accept": ", ".join([OCI_INDEX, DOCKER_LIST, OCI_MANIFEST])}
-    tags = {}
-    for tag in client.get("/tags/list").json()["tags"]:
-        index = client.get(f"/manifests/{tag}", headers=accept)
-        assert index.status_code == 200, f"tag {tag}: HTTP {index.status_code}"
-        tags[tag] = index.headers["docker-content-digest"]
-        for entry in index.json()["manifests"]:
-            image = client.get(f"/manifests/{entry['digest']}", headers=accept)
-            assert image.status_code == 200, f"tag {tag}: {entry['digest']} is missing"
-            for blob in [image.json()["config"], *image.json()["layers"]]:
-                assert client.head(f"/blobs/{blob['digest']}").status_code == 200, (
-                    f"tag {tag}: blob {blob['digest']} is missing")
-    return tags
-
-
+@pytest.mark.parametrize(("min_bytes", "restart_after_s"), [
+    (0, 1.0),  # as the first upload begins; back within the first backoff (2 s)
+    (0, 5.0),  # back during the second backoff, after a retry met it still down
+    (MID_BLOB, 1.0),  # in the middle of streaming a layer
+], ids=["upload-begins", "down-through-a-retry", "mid-layer"])
 async def test_a_registry_restarted_during_the_push_gets_the_verified_index(
-    engine: None, tmp_path: Path, registry: LocalRegistry
+    engine: None, tmp_path: Path, registry: LocalRegistry, min_bytes: int,
+    restart_after_s: float,
 ) -> None:
-    """Killed at the first upload and back a second later: the push is retried, the publish
-    succeeds, and latest names the new verified index (amd64 and arm64/v8, real digests)."""
+    """Killed during the push and back a little later: the push is retried until the
+    registry answers, the publish succeeds, and latest names the new verified index (amd64 and
+    arm64/v8, real digests); every tag in the repository names a complete index."""
     before = older_release(registry)
     image = f"{registry.host}/{REPO}"
-    with capture_logs() as logs, CrashOnFirstUpload(registry, RESTART_AFTER_S) as crash:
+    crashing = CrashOnFirstUpload(registry, restart_after_s, min_bytes)
+    with capture_logs() as logs, crashing as crash:
         output, _ = await build(tmp_path, publish=True, image=image, tags="latest",
                                 registry_username=USER, registry_password=PASSWORD)
-    assert crash.killed_at is not None, "the push never reached the registry"
+    assert crash.killed_at is not None, f"no upload of the push reached {min_bytes} bytes"
     assert crash.restarted_at is not None
     retries = [e for e in logs if e["event"] == "push_retry"]
     assert retries, "wanted the push to meet the crash and be retried; it never was"
+    if restart_after_s > BACKOFF_S[0]:
+        assert len(retries) >= 2, f"wanted a retry to find the registry still down: {retries}"
+    print("push retries:", [(e["attempt"], e["reason"]) for e in retries])  # for the record
     assert output.startswith(f"{image}@sha256:"), output
-    tags = complete_indexes(registry)
+    tags = Pusher(registry.host).complete_tags(REPO)
     assert tags["latest"] == output.rsplit("@", 1)[1] != before
     assert index_platforms(registry, REPO, "latest") == ["linux/amd64", "linux/arm64/v8"]
     report = await verify_index(output, PLATFORMS, Credentials.of(USER, PASSWORD))
@@ -146,8 +146,9 @@ async def test_a_registry_down_through_the_retries_fails_and_latest_keeps_its_in
                     registry_username=USER, registry_password=PASSWORD)
     assert crash.killed_at is not None, "the push never reached the registry"
     text = str(caught.value)
+    print("sentence:", text)  # for the record
     assert caught.value.exit_code == EXIT_FAILURE
     assert f"the registry {registry.host} stayed unreachable through 4 attempts" in text, text
     assert text.endswith("no tag was moved"), text
-    tags = complete_indexes(registry)
+    tags = Pusher(registry.host).complete_tags(REPO)
     assert tags["latest"] == before, tags
