@@ -9,7 +9,7 @@ CannotCheck leaving this module means no tag was written.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import partial
 
@@ -66,7 +66,7 @@ async def move_tags(
         resolvers = [partial(client.manifest_digest, repository, tag) for tag in wanted]
         previous = await gather(resolvers)
         await _put_each(client, ref, manifest, wanted)
-        after = await gather(resolvers)
+        after = await _read_back(resolvers, ref, wanted)
     wrong = [f"{tag} points at {now or 'nothing'}" for tag, now in zip(wanted, after, strict=True)
              if now != digest]
     if wrong:
@@ -75,6 +75,20 @@ async def move_tags(
         )
     return tuple(TagMove(tag, digest, before) for tag, before in zip(wanted, previous, strict=True))
 
+
+async def _read_back(
+    resolvers: Sequence[Callable[[], Awaitable[str | None]]], ref: ImageReference,
+    tags: list[str],
+) -> list[str | None]:
+    """What each tag names after the writes; every tag is written by now, so a registry that
+    cannot be asked is no longer a CannotCheck (that would say no tag moved)."""
+    try:
+        return await gather(resolvers)
+    except CannotCheck as error:
+        raise TagMoveError(
+            f"{error}; {', '.join(tags)} were written to {ref.name}@{ref.digest} but could not "
+            "be read back to confirm"
+        ) from None
 
 
 async def _put_each(

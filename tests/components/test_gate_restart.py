@@ -138,11 +138,19 @@ async def test_a_registry_that_stays_down_fails_with_the_sentence_and_moves_no_t
     assert tags["1.0"] == before and "candidate" not in tags
 
 
-async def test_a_registry_killed_between_two_tag_writes_names_what_moved(
-    registry: LocalRegistry, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(("crash_after", "sentence", "moved"), [
+    ("1.0", "1.0 moved to {name}@{digest}, latest may still point at the previous index",
+     {"1.0"}),
+    ("latest", "1.0, latest were written to {name}@{digest} but could not be read back",
+     {"1.0", "latest"}),
+], ids=["between-the-writes", "before-the-read-back"])
+async def test_a_registry_killed_during_the_tag_move_names_what_moved(
+    registry: LocalRegistry, monkeypatch: pytest.MonkeyPatch, crash_after: str, sentence: str,
+    moved: set[str],
 ) -> None:
-    """The registry dies right after the first tag's write: the sentence says 1.0 moved and
-    latest may not have; restarted, 1.0 names the verified index and latest its earlier one."""
+    """The registry dies right after a tag's write: the sentence says which tags moved (and
+    never that none did); restarted, those name the verified index and the others their
+    earlier one, as the sentence said."""
     before = existing_release(registry)
     pusher = Pusher(registry.host)  # latest names the same earlier release as 1.0
     pusher.client.put(f"/v2/{REPO}/manifests/latest", content=_manifest_bytes(registry, before),
@@ -155,7 +163,7 @@ async def test_a_registry_killed_between_two_tag_writes_names_what_moved(
                              manifest):  # type: ignore[no-untyped-def]
         digest = await put(self, repository, reference, manifest)
         written.append(reference)
-        if reference == "1.0":
+        if reference == crash_after:
             registry.stop(kill=True)
         return digest
 
@@ -168,12 +176,14 @@ async def test_a_registry_killed_between_two_tag_writes_names_what_moved(
         if registry.process.poll() is not None:
             registry.restart()
     text = str(caught.value)
-    assert written == ["1.0"]
-    assert f"cannot reach registry {registry.host}" in text, text
-    assert "1.0 moved to" in text and "latest may still point at the previous index" in text
-    tags = Pusher(registry.host).complete_tags(REPO)
     staged = gate.refs[-1].rsplit("@", 1)[1]
-    assert tags["1.0"] == staged and tags["latest"] == before
+    assert written == ["1.0", "latest"][:len(moved)]
+    assert f"cannot reach registry {registry.host}" in text, text
+    assert sentence.format(name=f"{registry.host}/{REPO}", digest=staged) in text, text
+    assert "no tag was moved" not in text
+    tags = pusher.complete_tags(REPO)
+    assert {tag for tag in ("1.0", "latest") if tags[tag] == staged} == moved
+    assert all(tags[tag] == before for tag in {"1.0", "latest"} - moved)
 
 
 def _manifest_bytes(registry: LocalRegistry, digest: str) -> bytes:
