@@ -89,6 +89,10 @@ def parser() -> argparse.ArgumentParser:
                    help="write node-pipelines-report.json and .md (a CI step summary) here")
     p.add_argument("--log-format", choices=["auto", "console", "json"])
     p.add_argument("--timeout", dest="timeout_s", type=float, help="overall timeout in seconds")
+    p.add_argument("--engine", dest="engines", action="append", metavar="PLATFORM=RUNNER_HOST",
+                   help="build, check and push that platform on its own Dagger engine, e.g. "
+                        "linux/arm64=tcp://arm-builder:1234 (repeatable; any runner host "
+                        "_EXPERIMENTAL_DAGGER_RUNNER_HOST accepts)")
     return p
 
 
@@ -176,7 +180,8 @@ async def _run(settings: Settings, report: Report) -> str:
 
     try:
         with anyio.fail_after(settings.timeout_s):
-            async with engine(dist_version("dagger-io")):
+            on_default = any(not t.engine for t in report.plan.targets)
+            async with engine(dist_version("dagger-io"), needed=on_default):
                 return await execute(settings, report, os.environ)
     except TimeoutError:
         raise PipelineError(

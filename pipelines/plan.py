@@ -85,6 +85,13 @@ class Target:
     caches: tuple[CacheVolume, ...]
     native_packages: tuple[NativePackage, ...] = ()
     reasons: tuple[str, ...] = ()  # why this target needs a toolchain or work on the target
+    engine: str = ""  # the runner host of its own engine; empty: the default engine
+    engine_platform: Platform | None = None  # that engine's native platform; None: unknown yet
+
+    @property
+    def engine_name(self) -> str:
+        """The engine this target runs on, as the plan and the report name it."""
+        return self.engine or "default"
 
     @property
     def rebuild(self) -> tuple[str, ...]:
@@ -202,19 +209,49 @@ class Plan:
         """A target's production install, natively on the engine, told the target platform."""
         return self.packager.install_production(target.spec)
 
-    def on_engine(self, engine_platform: Platform) -> Plan:
-        """The same plan on an engine whose native platform is `engine_platform`."""
-        targets = tuple(replace(t, emulated=t.platform != engine_platform) for t in self.targets)
+    def on_engine(
+        self, engine_platform: Platform, mapped: Mapping[str, Platform] | None = None
+    ) -> Plan:
+        """The same plan once the engines are known: the default engine runs natively on
+        `engine_platform`, each runner host in `mapped` on the platform it reported (a host
+        not in `mapped` is taken to be native to the platform it was given for)."""
+        mapped = mapped or {}
+        targets = tuple(
+            on_platform(t, mapped.get(t.engine, t.platform) if t.engine else engine_platform)
+            for t in self.targets
+        )
         caches = build_caches(self.cache_namespace, self.packager, engine_platform,
                               self.shape.libc, self.node_major)
         return replace(self, engine_platform=engine_platform, targets=targets,
                        build_caches=caches)
+
+    @property
+    def engines(self) -> tuple[str, ...]:
+        """The runner hosts the targets run on, in plan order; empty for the default engine."""
+        return tuple(dict.fromkeys(t.engine for t in self.targets))
+
+    def for_engine(self, engine: str) -> Plan:
+        """The part of the plan one engine runs: its targets, and the platform-independent
+        build on that engine's own platform (each engine builds the JavaScript half itself,
+        natively, so no engine waits for another's output)."""
+        targets = tuple(t for t in self.targets if t.engine == engine)
+        platform = next((t.engine_platform for t in targets if t.engine_platform),
+                        self.engine_platform)
+        caches = build_caches(self.cache_namespace, self.packager, platform, self.shape.libc,
+                              self.node_major)
+        return replace(self, engine_platform=platform, targets=targets, build_caches=caches)
 
     def describe(self) -> dict[str, Any]:
         """The plan as JSON-safe data: what `--print` shows."""
         from pipelines.describe import describe_plan  # noqa: PLC0415 - describe imports plan
 
         return describe_plan(self)
+
+
+def on_platform(target: Target, engine_platform: Platform) -> Target:
+    """`target` on an engine native to `engine_platform`: emulated when that is not its own."""
+    return replace(target, engine_platform=engine_platform,
+                   emulated=target.platform != engine_platform)
 
 
 def build_plan(
@@ -227,9 +264,13 @@ def build_plan(
     dev_packages: tuple[tuple[str, str], ...] = (),
 ) -> Plan:
     """Decide the whole build from settings, the project, its shape and the audit's verdicts."""
+    hosts = settings.engine_hosts
+    # A platform with an engine of its own is taken to be native there until that engine says.
     targets = tuple(
-        _target(settings, project, shape, p, engine_platform,
-                None if audit is None else audit.get(p))
+        replace(on_platform(_target(settings, project, shape, p, engine_platform,
+                                    None if audit is None else audit.get(p)),
+                            p if p in hosts else engine_platform),
+                engine=hosts.get(p, ""))
         for p in settings.platforms
     )
     if settings.publish:
