@@ -121,7 +121,21 @@ def _leaf_entries(archive: tarfile.TarFile) -> tuple[list[dict[str, Any]], set[s
         name = f"blobs/{entries[0]['digest'].replace(':', '/', 1)}"
         indexes.add(name)
         entries = json.loads(_read(archive, name) or b"{}").get("manifests") or []
-    return entries, indexes
+    # An archive of one image lists its manifest without a platform: its config says it.
+    return [entry if entry.get("platform") else {**entry, "platform": _platform(archive, entry)}
+            for entry in entries], indexes
+
+
+def _platform(archive: tarfile.TarFile, entry: dict[str, Any]) -> dict[str, str]:
+    """The platform of the image `entry` describes, read from its config."""
+    def blob(digest: str) -> dict[str, Any]:
+        data: dict[str, Any] = json.loads(_read(archive, f"blobs/{digest.replace(':', '/', 1)}")
+                                          or b"{}")
+        return data
+
+    config = blob(blob(entry["digest"]).get("config", {}).get("digest", ":"))
+    found = {key: config[key] for key in ("architecture", "os", "variant") if config.get(key)}
+    return found
 
 
 def _read(archive: tarfile.TarFile, name: str) -> bytes | None:
