@@ -16,14 +16,17 @@ from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass
 
+import anyio
 import dagger
 from dagger import dag
 
 from pipelines.errors import EngineUnavailableError
+from pipelines.logs import get_logger
 from pipelines.platforms import Platform
 
 RUNNER_HOST_ENV = "_EXPERIMENTAL_DAGGER_RUNNER_HOST"
 SESSION_ENV = ("DAGGER_SESSION_PORT", "DAGGER_SESSION_TOKEN")
+REACH_TIMEOUT_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -54,13 +57,22 @@ async def connected_engines(
     async with AsyncExitStack() as stack:
         engines = {"": Engine("", dag, await platform_of(dag))} if default else {}
         for host, platform in hosts.items():
+            get_logger().info("engine_connecting", engine=host, platform=platform)
             client = await _connect(stack, host, platform)
             engines[host] = Engine(host, client, await platform_of(client))
+            get_logger().info("engine_connected", engine=host,
+                              engine_platform=str(engines[host].platform))
         yield engines
 
 
 async def _connect(stack: AsyncExitStack, host: str, platform: str) -> dagger.Client:
     """An isolated client on the engine at `host`, closed with `stack`."""
+    problem = await unreachable(host)
+    if problem:
+        raise EngineUnavailableError(
+            f"the engine for {platform} at {host} could not be reached ({problem}): check it "
+            "runs and that the --engine setting (NODEPIPE_ENGINES) names it"
+        )
     with _runner_host(host):
         try:
             return await stack.enter_async_context(dagger.Connection(dagger.Config()))
@@ -70,6 +82,30 @@ async def _connect(stack: AsyncExitStack, host: str, platform: str) -> dagger.Cl
                 f"({_last_line(error)}): check it runs and that the --engine setting "
                 "(NODEPIPE_ENGINES) names it"
             ) from None
+
+
+async def unreachable(host: str, timeout_s: float = REACH_TIMEOUT_S) -> str:
+    """Why nothing answers at a tcp:// or unix:// runner host, or empty when something does.
+
+    Dagger's CLI retries an unreachable engine for up to 10 minutes before it fails; a plain
+    connect says so in seconds. Other schemes (ssh, kube-pod, containers) are left to the CLI.
+    """
+    scheme, _, address = host.partition("://")
+    try:
+        with anyio.fail_after(timeout_s):
+            if scheme == "tcp":
+                name, _, port = address.rpartition(":")
+                stream = await anyio.connect_tcp(name.strip("[]"), int(port))
+            elif scheme == "unix":
+                stream = await anyio.connect_unix(address)
+            else:
+                return ""
+            await stream.aclose()
+    except TimeoutError:
+        return f"no answer within {timeout_s:g} s"
+    except (OSError, ValueError) as error:
+        return str(error.strerror if isinstance(error, OSError) and error.strerror else error)
+    return ""
 
 
 @contextmanager
