@@ -12,6 +12,7 @@ import os
 import platform as host
 import sys
 from collections.abc import Sequence
+from contextlib import nullcontext
 from importlib.metadata import version as dist_version
 from typing import Any
 
@@ -180,8 +181,10 @@ async def _run(settings: Settings, report: Report) -> str:
 
     try:
         with anyio.fail_after(settings.timeout_s):
+            # With every target on an engine of its own, the default one is not needed.
             on_default = any(not t.engine for t in report.plan.targets)
-            async with engine(dist_version("dagger-io"), needed=on_default):
+            default = engine(dist_version("dagger-io")) if on_default else nullcontext()
+            async with default:
                 return await execute(settings, report, os.environ)
     except TimeoutError:
         raise PipelineError(

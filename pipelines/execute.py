@@ -19,7 +19,15 @@ from pipelines.emulation import report_emulation
 from pipelines.engines import connected_engines
 from pipelines.errors import InputError, NodePipelinesError, PipelineError
 from pipelines.gate import GateSteps, publish_gated
-from pipelines.legs import Leg, leg, needs_default, on_each, placed, push_by_digest
+from pipelines.legs import (
+    Leg,
+    leg,
+    mapped_hosts,
+    needs_default,
+    on_each,
+    placed,
+    push_by_digest,
+)
 from pipelines.logs import get_logger
 from pipelines.plan import Plan, Target
 from pipelines.push import push_with_retries
@@ -47,7 +55,7 @@ async def execute(
     """
     # Credentials are resolved first: a half-set login fails before anything is built.
     login = _login(settings, environ) if report.plan.output.kind == "publish" else None
-    hosts = {t.engine: str(t.platform) for t in report.plan.targets if t.engine}
+    hosts = mapped_hosts(report.plan)
     if source is not None and hosts:
         raise InputError("a source directory handed in by the Dagger module cannot reach "
                          "engines of their own: build without --engine there")
@@ -58,16 +66,21 @@ async def execute(
         clock = Clock(report.durations)
         await on_each(legs, lambda part: build_all(part.plan, part.images, clock))
         if plan.output.kind == "export":
-            await on_each(legs, lambda part: check_targets(part.plan, part.images, clock, report))
-            path = await export_archive(plan, [part.images for part in legs], clock)
-            report.sizes.update(await anyio.to_thread.run_sync(platform_sizes, Path(path)))
-            _log_sizes(report.sizes)
-            return path
+            return await _export(plan, legs, clock, report)
         result = await publish_gated(plan.output.image, _gate(settings, plan, legs, login,
                                                               clock, report), staged=report)
     report.sizes.update({row.platform: row.size for row in result.report.rows})
     _log_sizes(report.sizes)
     return result.pinned
+
+
+async def _export(plan: Plan, legs: list[Leg], clock: Clock, report: Report) -> str:
+    """Check every target on its engine, then write the one archive; returns its path."""
+    await on_each(legs, lambda part: check_targets(part.plan, part.images, clock, report))
+    path = await export_archive(plan, [part.images for part in legs], clock)
+    report.sizes.update(await anyio.to_thread.run_sync(platform_sizes, Path(path)))
+    _log_sizes(report.sizes)
+    return path
 
 
 def _gate(  # noqa: PLR0917 - what the gate's steps close over

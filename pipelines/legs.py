@@ -29,6 +29,15 @@ class Leg:
     images: Images
 
 
+def mapped_hosts(plan: Plan) -> dict[str, str]:
+    """Each runner host of the plan, with the platforms given for it (for messages)."""
+    hosts: dict[str, list[str]] = {}
+    for target in plan.targets:
+        if target.engine:
+            hosts.setdefault(target.engine, []).append(str(target.platform))
+    return {host: ", ".join(platforms) for host, platforms in hosts.items()}
+
+
 def needs_default(plan: Plan) -> bool:
     """Whether any target runs on the default engine."""
     return any(not t.engine for t in plan.targets)

@@ -169,12 +169,8 @@ def source_directory(plan: Plan, engine: dagger.Client | None = None) -> dagger.
 
 
 @asynccontextmanager
-async def engine(version: str, *, needed: bool = True) -> AsyncIterator[None]:
-    """Connect to the default Dagger engine, turning 'no engine' into one sentence; nothing to
-    connect when every target has an engine of its own (`needed` false)."""
-    if not needed:
-        yield
-        return
+async def engine(version: str) -> AsyncIterator[None]:
+    """Connect to the default Dagger engine, turning 'no engine' into one sentence."""
     try:
         async with dagger.connection():
             yield

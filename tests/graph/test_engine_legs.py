@@ -11,7 +11,7 @@ from dagger import dag
 
 from pipelines.engines import Engine
 from pipelines.execute import pulled
-from pipelines.legs import Leg, leg, needs_default, placed, push_by_digest
+from pipelines.legs import Leg, leg, mapped_hosts, needs_default, placed, push_by_digest
 from pipelines.plan import Plan
 from pipelines.platforms import Platform
 from pipelines.prepare import prepare
@@ -113,3 +113,13 @@ def test_every_target_mapped_needs_no_default_engine(second: Any) -> None:
     plan = prepare(settings, AMD64, audit={})
     assert not needs_default(plan)
     assert plan.engines == ("tcp://x86:1", HOST)
+
+
+def test_two_platforms_on_one_engine_share_its_connection() -> None:
+    """Both platforms mapped to one runner host: one connection, named with both platforms."""
+    settings = load_settings({"engines": [f"linux/arm64={HOST}", f"linux/amd64={HOST}"]}, {})
+    plan = prepare(settings, AMD64, audit={})
+    assert mapped_hosts(plan) == {HOST: "linux/amd64, linux/arm64"}
+    assert plan.engines == (HOST,)
+    assert [str(t.platform) for t in plan.for_engine(HOST).targets] == ["linux/amd64",
+                                                                        "linux/arm64"]
