@@ -103,8 +103,13 @@ async def unreachable(host: str, timeout_s: float = REACH_TIMEOUT_S) -> str:
             await stream.aclose()
     except TimeoutError:
         return f"no answer within {timeout_s:g} s"
-    except (OSError, ValueError) as error:
-        return str(error.strerror if isinstance(error, OSError) and error.strerror else error)
+    except OSError as error:
+        # anyio says "All connection attempts failed"; the cause says why (refused, no route).
+        cause = error.__cause__ if isinstance(error.__cause__, OSError) else error
+        number = cause.errno or 0  # resolver errors are negative: their strerror says it
+        return (os.strerror(number) if number > 0 else cause.strerror or str(cause)).lower()
+    except ValueError:
+        return "no port number after the host"
     return ""
 
 

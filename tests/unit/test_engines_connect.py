@@ -23,8 +23,9 @@ async def test_a_closed_port_or_missing_socket_is_unreachable_and_a_listener_is_
     tmp_path: Path,
 ) -> None:
     """tcp:// and unix:// are tried directly; other schemes are left to Dagger's CLI."""
-    assert await unreachable(f"tcp://127.0.0.1:{free_port()}")
-    assert await unreachable(f"unix://{tmp_path}/engine.sock")
+    assert await unreachable(f"tcp://127.0.0.1:{free_port()}") == "connection refused"
+    assert await unreachable(f"unix://{tmp_path}/engine.sock") == "no such file or directory"
+    assert await unreachable("tcp://arm-builder") == "no port number after the host"
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))
         listener.listen()
