@@ -7,7 +7,9 @@ tcp://127.0.0.1:8600); without it the tests skip, as they do in CI. When the eng
 named (NODEPIPE_TEST_SECOND_ENGINE_LOG, NODEPIPE_TEST_DEFAULT_ENGINE_LOG), the engines' own
 records of the commands they ran show where each target's work went. On a single amd64
 machine both engines are amd64, so arm64 runs cross-built and its checks emulated there: the
-routing is what is tested, not the speed.
+routing is what is tested, not the speed. Two engines sharing one network namespace must also
+share iptables' lock file (XTABLES_LOCKFILE), or their CNI setups race and a container fails
+to start with `iptables: Resource temporarily unavailable` (seen: a probe reported as exited).
 """
 
 from __future__ import annotations
