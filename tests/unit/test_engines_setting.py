@@ -130,3 +130,18 @@ def test_the_report_says_which_engine_each_target_ran_on() -> None:
     assert "| linux/amd64 | native |" in markdown
     targets = report.to_json()["plan"]["targets"]
     assert [t["engine"] for t in targets] == ["default", ARM_HOST]
+
+
+def test_print_shows_the_engines_without_contacting_any(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`--print --engine ...` exits 0 with the mapping in the plan; nothing is connected to
+    (the host named does not exist)."""
+    code = main(["--print", "--audit", "offline", "--engine", f"linux/arm64={ARM_HOST}"])
+    out = capsys.readouterr().out
+    assert code == 0
+    plan = json.loads(out)
+    assert plan["engines"] == {"linux/arm64": ARM_HOST}
+    arm = next(t for t in plan["targets"] if t["platform"] == "linux/arm64")
+    assert (arm["engine"], arm["engine_platform"], arm["emulated"]) == (ARM_HOST, "linux/arm64",
+                                                                        False)
