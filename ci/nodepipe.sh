@@ -20,6 +20,9 @@
 #                               and NODEPIPE_IMAGE is set, the build publishes
 #   NODEPIPE_CI_ENGINE          a persistent engine (becomes _EXPERIMENTAL_DAGGER_RUNNER_HOST,
 #                               e.g. tcp://dagger-engine:1234), so its cache outlives the job
+# NODEPIPE_ENGINES (a platform's own engine, e.g. linux/arm64=tcp://arm-builder:1234) is the
+# pipeline's own setting; its sessions are started with the same pinned CLI
+# (_EXPERIMENTAL_DAGGER_CLI_BIN), so the SDK downloads no second one.
 #   NODEPIPE_CI_HOME            where the CLI and the virtualenv go (default: ci/.home here)
 #   NODEPIPE_CI_PYTHON          the Python that creates the virtualenv (default: python3)
 # It defaults NODEPIPE_SOURCE to the working directory (the service's checkout; the pipeline's
@@ -63,6 +66,7 @@ ensure_dagger() {
     found=$(command -v dagger 2>/dev/null || true)
     if [ -n "$found" ] && [ "$(cli_version "$found")" = "$DAGGER_PIN" ]; then
         say "using $found (v$DAGGER_PIN)"
+        use_cli "$found"
         return
     fi
     bin_dir=$ci_home/bin
@@ -79,6 +83,13 @@ ensure_dagger() {
         say "wanted the Dagger CLI v$DAGGER_PIN on PATH, got '$(cli_version dagger)'"
         exit 2
     fi
+    use_cli "$bin_dir/dagger"
+}
+
+use_cli() {
+    # Sessions on a platform's own engine (NODEPIPE_ENGINES) start this same CLI.
+    _EXPERIMENTAL_DAGGER_CLI_BIN=${_EXPERIMENTAL_DAGGER_CLI_BIN:-$1}
+    export _EXPERIMENTAL_DAGGER_CLI_BIN
 }
 
 ensure_node_pipelines() {
@@ -127,7 +138,8 @@ derive_from_ci() {
 }
 
 unset_empty NODEPIPE_SOURCE NODEPIPE_PLATFORMS NODEPIPE_IMAGE NODEPIPE_TAGS NODEPIPE_PUBLISH \
-    NODEPIPE_REGISTRY_USERNAME NODEPIPE_REGISTRY_PASSWORD NODEPIPE_CACHE_NAMESPACE
+    NODEPIPE_REGISTRY_USERNAME NODEPIPE_REGISTRY_PASSWORD NODEPIPE_CACHE_NAMESPACE \
+    NODEPIPE_ENGINES
 derive_from_ci
 NODEPIPE_SOURCE=${NODEPIPE_SOURCE:-.}
 export NODEPIPE_SOURCE

@@ -7,6 +7,7 @@ import hashlib
 import io
 import json
 import tarfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +78,64 @@ def add_arm64_variant(path: Path) -> bool:
     finally:
         partial.unlink(missing_ok=True)
     return True
+
+
+def merge_archives(parts: Sequence[Path], path: Path) -> None:
+    """Write one multi-platform OCI archive at `path` holding every image of `parts` (archives
+    Dagger exported, one per engine) under one image index, arm64 with its variant."""
+    entries: list[dict[str, Any]] = []
+    nested: set[str] = set()  # the parts' own index blobs, replaced by the merged one
+    for part in parts:
+        with tarfile.open(part) as archive:
+            leaves, indexes = _leaf_entries(archive)
+            entries += leaves
+            nested |= indexes
+    document = {"schemaVersion": 2, "mediaType": INDEX_TYPES[0], "manifests": entries}
+    body = encode(with_arm64_variant(document) or document)
+    digest = hashlib.sha256(body).hexdigest()
+    top = {"schemaVersion": 2, "mediaType": INDEX_TYPES[0], "manifests": [
+        {"mediaType": INDEX_TYPES[0], "digest": f"sha256:{digest}", "size": len(body)}]}
+    written = {"index.json", "oci-layout", *nested}
+    with tarfile.open(path, "w") as out:
+        for name, data in (("oci-layout", b'{"imageLayoutVersion":"1.0.0"}'),
+                           ("index.json", encode(top)), (f"blobs/sha256/{digest}", body)):
+            member = tarfile.TarInfo(name)
+            member.size, member.mode = len(data), 0o644
+            out.addfile(member, io.BytesIO(data))
+        written.add(f"blobs/sha256/{digest}")
+        for part in parts:
+            with tarfile.open(part) as archive:
+                for member in archive:
+                    if member.name in written:  # a layer both engines share goes in once
+                        continue
+                    written.add(member.name)
+                    out.addfile(member, archive.extractfile(member) if member.isfile() else None)
+
+
+def _leaf_entries(archive: tarfile.TarFile) -> tuple[list[dict[str, Any]], set[str]]:
+    """The image entries of an archive's index, and the member names of the indexes read."""
+    entries: list[dict[str, Any]] = json.loads(_read(archive, "index.json") or b"{}").get(
+        "manifests") or []
+    indexes: set[str] = set()
+    while len(entries) == 1 and entries[0].get("mediaType") in INDEX_TYPES:
+        name = f"blobs/{entries[0]['digest'].replace(':', '/', 1)}"
+        indexes.add(name)
+        entries = json.loads(_read(archive, name) or b"{}").get("manifests") or []
+    # An archive of one image lists its manifest without a platform: its config says it.
+    return [entry if entry.get("platform") else {**entry, "platform": _platform(archive, entry)}
+            for entry in entries], indexes
+
+
+def _platform(archive: tarfile.TarFile, entry: dict[str, Any]) -> dict[str, str]:
+    """The platform of the image `entry` describes, read from its config."""
+    def blob(digest: str) -> dict[str, Any]:
+        data: dict[str, Any] = json.loads(_read(archive, f"blobs/{digest.replace(':', '/', 1)}")
+                                          or b"{}")
+        return data
+
+    config = blob(blob(entry["digest"]).get("config", {}).get("digest", ":"))
+    found = {key: config[key] for key in ("architecture", "os", "variant") if config.get(key)}
+    return found
 
 
 def _read(archive: tarfile.TarFile, name: str) -> bytes | None:

@@ -12,6 +12,7 @@ import os
 import platform as host
 import sys
 from collections.abc import Sequence
+from contextlib import nullcontext
 from importlib.metadata import version as dist_version
 from typing import Any
 
@@ -89,6 +90,10 @@ def parser() -> argparse.ArgumentParser:
                    help="write node-pipelines-report.json and .md (a CI step summary) here")
     p.add_argument("--log-format", choices=["auto", "console", "json"])
     p.add_argument("--timeout", dest="timeout_s", type=float, help="overall timeout in seconds")
+    p.add_argument("--engine", dest="engines", action="append", metavar="PLATFORM=RUNNER_HOST",
+                   help="build, check and push that platform on its own Dagger engine, e.g. "
+                        "linux/arm64=tcp://arm-builder:1234 (repeatable; any runner host "
+                        "_EXPERIMENTAL_DAGGER_RUNNER_HOST accepts)")
     return p
 
 
@@ -176,7 +181,10 @@ async def _run(settings: Settings, report: Report) -> str:
 
     try:
         with anyio.fail_after(settings.timeout_s):
-            async with engine(dist_version("dagger-io")):
+            # With every target on an engine of its own, the default one is not needed.
+            on_default = any(not t.engine for t in report.plan.targets)
+            default = engine(dist_version("dagger-io")) if on_default else nullcontext()
+            async with default:
                 return await execute(settings, report, os.environ)
     except TimeoutError:
         raise PipelineError(

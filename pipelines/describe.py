@@ -22,8 +22,10 @@ def describe_plan(plan: Plan) -> dict[str, Any]:
         "node_major_from": shape.node_major_from,
         "engine_platform": str(plan.engine_platform),
         "workspace": _describe_workspace(plan),
+        "engines": {str(t.platform): t.engine for t in plan.targets if t.engine},
         "build": {
-            "platform": None,  # the engine's own platform: runs once, natively
+            "platform": None,  # the engine's own platform: runs once per engine, natively
+            "engines": [engine or "default" for engine in plan.engines],
             "stages": _build_stages(plan),
             "cache_volumes": [c.name for c in plan.build_caches],
         },
@@ -101,6 +103,8 @@ def _describe_target(plan: Plan, target: Target) -> dict[str, Any]:
     return {
         "platform": platform,
         "libc": target.libc,
+        "engine": target.engine_name,
+        "engine_platform": str(target.engine_platform or plan.engine_platform),
         "emulated": target.emulated,
         "emulated_work": list(target.emulated_work(plan.compile_bindings,
                                                    bool(plan.shape.apt_packages))),

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pipelines.errors import InputError
 from pipelines.logs import get_logger
-from pipelines.plan import Plan
+from pipelines.plan import Plan, Target
 
 
 class EmulationRefusedError(InputError):
@@ -20,18 +20,28 @@ def report_emulation(plan: Plan, policy: str) -> None:
     emulated = []
     for target in plan.targets:
         work = target.emulated_work(plan.compile_bindings, bool(plan.shape.apt_packages))
+        where = {"engine": target.engine_name,
+                 "engine_platform": str(target.engine_platform or plan.engine_platform)}
         if work:
             emulated.append((target, work))
             level = log.warning if policy == "warn" else log.info
-            level("platform_emulated", platform=str(target.platform),
-                  engine=str(plan.engine_platform), stages=list(work),
-                  why=list(target.reasons))
+            level("platform_emulated", platform=str(target.platform), **where,
+                  stages=list(work), why=list(target.reasons))
         else:
             event = "platform_cross" if target.emulated else "platform_native"
-            log.info(event, platform=str(target.platform), engine=str(plan.engine_platform))
+            log.info(event, platform=str(target.platform), **where)
     if emulated and policy == "fail":
         raise EmulationRefusedError(
-            "; ".join(f"{t.platform} would run {', '.join(w)} emulated" for t, w in emulated)
-            + f" on this {plan.engine_platform} engine and the emulation policy is 'fail': use a "
-            "native engine for it or pass --emulation warn"
+            "; ".join(f"{t.platform} would run {', '.join(w)} emulated on "
+                      f"{_engine(plan, t)}" for t, w in emulated)
+            + " and the emulation policy is 'fail': map it to a native engine "
+            "(--engine PLATFORM=RUNNER_HOST) or pass --emulation warn"
         )
+
+
+def _engine(plan: Plan, target: Target) -> str:
+    """`this linux/amd64 engine`, or the mapped engine by its host and platform."""
+    platform = target.engine_platform or plan.engine_platform
+    if target.engine:
+        return f"the {platform} engine at {target.engine}"
+    return f"this {platform} engine"

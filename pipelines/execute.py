@@ -12,26 +12,28 @@ import dagger
 from dagger import dag
 
 from pipelines.archive import platform_sizes
+from pipelines.assemble import assemble_index
 from pipelines.checks import parse_hygiene, parse_probe, parse_smoke
 from pipelines.credentials import Credentials, explicit_credentials, resolve_credentials
 from pipelines.emulation import report_emulation
-from pipelines.errors import NodePipelinesError, PipelineError
+from pipelines.engines import connected_engines
+from pipelines.errors import InputError, NodePipelinesError, PipelineError
 from pipelines.gate import GateSteps, publish_gated
+from pipelines.legs import (
+    Leg,
+    leg,
+    mapped_hosts,
+    needs_default,
+    on_each,
+    placed,
+    push_by_digest,
+)
 from pipelines.logs import get_logger
 from pipelines.plan import Plan, Target
 from pipelines.push import push_with_retries
 from pipelines.reference import parse_reference
 from pipelines.report import Report
-from pipelines.run import (
-    Clock,
-    Images,
-    build_all,
-    build_graph,
-    engine_platform,
-    export_archive,
-    publish_image,
-    source_directory,
-)
+from pipelines.run import Clock, Images, build_all, export_archive, publish_image
 from pipelines.settings import Settings
 from pipelines.stages.checks import health_probe, hygiene_container, smoke_container
 from pipelines.tags import move_tags
@@ -46,41 +48,73 @@ async def execute(
     settings: Settings, report: Report, environ: Mapping[str, str],
     source: dagger.Directory | None = None,
 ) -> str:
-    """Run the report's plan on the connected engine, filling in the report; returns stdout.
+    """Run the report's plan on its engines, filling in the report; returns stdout.
 
     `source` is the project as a Dagger directory (the Dagger module passes its argument);
-    by default it is read from the plan's source path on the host.
+    by default each engine reads it from the plan's source path on the host.
     """
     # Credentials are resolved first: a half-set login fails before anything is built.
     login = _login(settings, environ) if report.plan.output.kind == "publish" else None
-    plan = report.plan = report.plan.on_engine(await engine_platform())
-    report_emulation(plan, settings.emulation)
-    images = build_graph(plan, source if source is not None else source_directory(plan))
-    clock = Clock(report.durations)
-    await build_all(plan, images, clock)
-    if plan.output.kind == "export":
-        await check_targets(plan, images, clock, report)
-        path = await export_archive(plan, images, clock)
-        report.sizes.update(await anyio.to_thread.run_sync(platform_sizes, Path(path)))
-        _log_sizes(report.sizes)
-        return path
-    steps = GateSteps(
-        stage=lambda address: push_with_retries(
-            lambda: publish_image(images, clock, address, _auth(address, login)),
-            registry=parse_reference(address).registry,
-            username=login.username if login else None,
-        ),
-        # What is checked is what ships: each platform pulled back from the staged index.
-        check=lambda: check_targets(plan, pulled(plan, images, report.staging,
-                                                 _auth(settings.image, login)), clock, report),
+    hosts = mapped_hosts(report.plan)
+    if source is not None and hosts:
+        raise InputError("a source directory handed in by the Dagger module cannot reach "
+                         "engines of their own: build without --engine there")
+    async with connected_engines(hosts, default=needs_default(report.plan)) as engines:
+        plan = report.plan = placed(report.plan, engines)
+        report_emulation(plan, settings.emulation)
+        legs = [leg(engine, plan.for_engine(host), source) for host, engine in engines.items()]
+        clock = Clock(report.durations)
+        await on_each(legs, lambda part: build_all(part.plan, part.images, clock))
+        if plan.output.kind == "export":
+            return await _export(plan, legs, clock, report)
+        result = await publish_gated(plan.output.image, _gate(settings, plan, legs, login,
+                                                              clock, report), staged=report)
+    report.sizes.update({row.platform: row.size for row in result.report.rows})
+    _log_sizes(report.sizes)
+    return result.pinned
+
+
+async def _export(plan: Plan, legs: list[Leg], clock: Clock, report: Report) -> str:
+    """Check every target on its engine, then write the one archive; returns its path."""
+    await on_each(legs, lambda part: check_targets(part.plan, part.images, clock, report))
+    path = await export_archive(plan, [part.images for part in legs], clock)
+    report.sizes.update(await anyio.to_thread.run_sync(platform_sizes, Path(path)))
+    _log_sizes(report.sizes)
+    return path
+
+
+def _gate(  # noqa: PLR0917 - what the gate's steps close over
+    settings: Settings, plan: Plan, legs: list[Leg], login: Credentials | None, clock: Clock,
+    report: Report,
+) -> GateSteps:
+    """The gate's steps: one engine publishes its index itself; several push by digest and
+    the index is assembled in the registry."""
+    def publish(images: Images, address: str) -> Awaitable[str]:
+        return publish_image(images, clock, address, _auth(address, login, images.client))
+
+    async def stage(address: str) -> str:
+        username = login.username if login else None
+        if len(legs) == 1:
+            return await push_with_retries(lambda: publish(legs[0].images, address),
+                                           registry=parse_reference(address).registry,
+                                           username=username)
+        pushed = await push_by_digest(legs, address, publish, username)
+        return await assemble_index(address, pushed, login)
+
+    async def check() -> None:
+        # What is checked is what ships: each platform pulled back from the staged index, on
+        # the engine it was built on.
+        await on_each(legs, lambda part: check_targets(part.plan, pulled(
+            part.plan, part.images, report.staging,
+            _auth(settings.image, login, part.images.client)), clock, report))
+
+    return GateSteps(
+        stage=stage,
+        check=check,
         verify=lambda ref: verify_index(ref, [t.platform for t in plan.targets], login),
         move=lambda ref: move_tags(ref, plan.output.tags, login),
         amend=lambda ref: add_arm64_variant(ref, login),
     )
-    result = await publish_gated(plan.output.image, steps, staged=report)
-    report.sizes.update({row.platform: row.size for row in result.report.rows})
-    _log_sizes(report.sizes)
-    return result.pinned
 
 
 def pulled(
@@ -89,8 +123,8 @@ def pulled(
 ) -> Images:
     """The same images, each target's runtime read back from the registry at `reference`."""
     runtimes = {
-        t.platform: dag.container(platform=dagger.Platform(str(t.platform))).with_(auth)
-        .from_(reference)
+        t.platform: images.client.container(platform=dagger.Platform(str(t.platform)))
+        .with_(auth).from_(reference)
         for t in plan.targets
     }
     return replace(images, runtimes=runtimes)
@@ -115,7 +149,8 @@ async def check_targets(plan: Plan, images: Images, clock: Clock, report: Report
     """Smoke, health probe and hygiene for every target, all in parallel; every check runs to
     its end, so the report has each result, and every failure is raised together."""
     checking = Checking(plan, images, clock, report)
-    probe_base = dag.container().from_(plan.base_image)  # native to the engine: boots fast
+    # Native to the engine the images were built on: boots fast.
+    probe_base = images.client.container().from_(plan.base_image)
     failures: list[NodePipelinesError] = []
 
     async def finished(check: Callable[..., Awaitable[None]], *args: Any) -> None:
@@ -203,13 +238,16 @@ def _login(settings: Settings, environ: Mapping[str, str]) -> Credentials | None
     return resolve_credentials(parse_reference(settings.image).registry, explicit, environ)
 
 
-def _auth(image: str, login: Credentials | None) -> Callable[[dagger.Container], dagger.Container]:
-    """A transformer adding the registry login as a Dagger secret (never as plain text)."""
+def _auth(
+    image: str, login: Credentials | None, engine: dagger.Client = dag
+) -> Callable[[dagger.Container], dagger.Container]:
+    """A transformer adding the registry login as a Dagger secret (never as plain text) of
+    the engine the container is on."""
 
     def apply(ctr: dagger.Container) -> dagger.Container:
         if login is None:
             return ctr
-        secret = dag.set_secret("registry-password", login.password.get_secret_value())
+        secret = engine.set_secret("registry-password", login.password.get_secret_value())
         return ctr.with_registry_auth(parse_reference(image).registry, login.username, secret)
 
     return apply

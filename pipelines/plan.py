@@ -13,132 +13,24 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pipelines.caches import CacheVolume, build_caches, target_caches
-from pipelines.packagers import Install, Packager, TargetSpec
+from pipelines.packagers import Install, Packager
 from pipelines.platforms import Platform
 from pipelines.project import NodeProject
 from pipelines.project.shape import Shape
 from pipelines.settings import Settings
+from pipelines.targets import (
+    CROSS_TRIPLETS,
+    TOOLCHAIN,
+    NativePackage,
+    Target,
+    TargetAudit,
+    on_platform,
+)
+
+__all__ = ["APP_DIR", "CROSS_TRIPLETS", "TOOLCHAIN", "NativePackage", "Output", "Plan", "Target",
+           "TargetAudit", "build_plan", "on_platform", "platform_warnings"]
 
 APP_DIR = "/app"
-TOOLCHAIN = ("python3", "make", "g++", "pkg-config")
-# Debian's cross compilers by target architecture: a glibc target on another engine compiles
-# natively on the engine with these, instead of under emulation.
-CROSS_TRIPLETS = {"amd64": "x86_64-linux-gnu", "arm64": "aarch64-linux-gnu",
-                  "arm": "arm-linux-gnueabihf"}
-
-
-@dataclass(frozen=True)
-class NativePackage:
-    """A production package with native code, and how it gets its binary on one target."""
-
-    name: str
-    version: str
-    verdict: str  # prebuilt | download | compile | missing
-    path: str = ""  # the lockfile key (node_modules/...); empty for the project's own addon
-    own: bool = False  # the project's own addon, built by its `compile:bindings` script
-
-
-@dataclass(frozen=True)
-class TargetAudit:
-    """What the audit says about one target: its native packages, and the production packages
-    whose install script is not a native build (they run too, on the target)."""
-
-    packages: tuple[NativePackage, ...] = ()
-    scripted: tuple[str, ...] = ()
-
-    @property
-    def dependencies(self) -> tuple[NativePackage, ...]:
-        """Native packages that come from the lockfile (not the project's own addon)."""
-        return tuple(p for p in self.packages if not p.own)
-
-    @property
-    def compiled(self) -> tuple[str, ...]:
-        """Packages that compile or download a binary for the target: cross-built by name."""
-        names = [p.name for p in self.dependencies if p.verdict in ("compile", "download")]
-        return tuple(dict.fromkeys(names))
-
-    @property
-    def rebuild(self) -> tuple[str, ...]:
-        """Packages whose install scripts must run for the target, by name, once each.
-
-        A prebuilt binary needs no script; a compile or a download does, and so does a plain
-        install script the audit cannot see through.
-        """
-        return tuple(dict.fromkeys([*self.compiled, *self.scripted]))
-
-    @property
-    def compiles(self) -> bool:
-        """Whether a rebuild may compile (a download falls back to node-gyp)."""
-        return any(p.verdict in ("compile", "download") for p in self.dependencies)
-
-
-@dataclass(frozen=True)
-class Target:
-    """One platform the image is built for, with everything its stages need."""
-
-    platform: Platform
-    libc: str
-    emulated: bool
-    toolchain: bool
-    compiled: tuple[str, ...]  # compile or download: built on the engine when cross-buildable
-    scripted: tuple[str, ...]  # plain install scripts: run on the target itself
-    caches: tuple[CacheVolume, ...]
-    native_packages: tuple[NativePackage, ...] = ()
-    reasons: tuple[str, ...] = ()  # why this target needs a toolchain or work on the target
-
-    @property
-    def rebuild(self) -> tuple[str, ...]:
-        """Every package whose install script runs for this target."""
-        return (*self.compiled, *self.scripted)
-
-    @property
-    def cross(self) -> bool:
-        """Whether compiles for this target run on the engine with a cross compiler.
-
-        Debian ships cross compilers for glibc targets; musl (Alpine) targets build on the
-        target itself. A target of the engine's own platform is no cross build.
-        """
-        return self.emulated and self.libc == "glibc" and self.platform.arch in CROSS_TRIPLETS
-
-    @property
-    def triplet(self) -> str:
-        """The GNU triplet of the target's cross compiler (`aarch64-linux-gnu`)."""
-        return CROSS_TRIPLETS.get(self.platform.arch, "")
-
-    @property
-    def compiles_on_engine(self) -> bool:
-        """Whether the target's compiles run on the engine's platform (natively or cross)."""
-        return not self.emulated or self.cross
-
-    def runs_emulated(self, stage: str) -> bool:
-        """Whether `stage` of this target runs on its own (foreign) platform under emulation."""
-        if not self.emulated:
-            return False
-        if stage in ("rebuild", "bindings"):
-            return not self.cross
-        return stage in ("scripts", "runtime", "smoke", "probe", "hygiene")
-
-    def emulated_work(self, compile_bindings: bool, apt: bool) -> tuple[str, ...]:
-        """The stages of this target that run under emulation (the checks aside)."""
-        if not self.emulated:
-            return ()
-        work = []
-        if self.compiled and not self.cross:
-            work.append("rebuild")
-        if self.scripted:
-            work.append("scripts")
-        if compile_bindings and not self.cross:
-            work.append("bindings")
-        if apt:
-            work.append("system packages")
-        return tuple(work)
-
-    @property
-    def spec(self) -> TargetSpec:
-        """The target as package managers name it."""
-        return TargetSpec(self.platform.os, self.platform.node_arch, self.libc)
-
-
 @dataclass(frozen=True)
 class Output:
     """Where the finished multi-platform image goes."""
@@ -202,13 +94,37 @@ class Plan:
         """A target's production install, natively on the engine, told the target platform."""
         return self.packager.install_production(target.spec)
 
-    def on_engine(self, engine_platform: Platform) -> Plan:
-        """The same plan on an engine whose native platform is `engine_platform`."""
-        targets = tuple(replace(t, emulated=t.platform != engine_platform) for t in self.targets)
+    def on_engine(
+        self, engine_platform: Platform, mapped: Mapping[str, Platform] | None = None
+    ) -> Plan:
+        """The same plan once the engines are known: the default engine runs natively on
+        `engine_platform`, each runner host in `mapped` on the platform it reported (a host
+        not in `mapped` is taken to be native to the platform it was given for)."""
+        mapped = mapped or {}
+        targets = tuple(
+            on_platform(t, mapped.get(t.engine, t.platform) if t.engine else engine_platform)
+            for t in self.targets
+        )
         caches = build_caches(self.cache_namespace, self.packager, engine_platform,
                               self.shape.libc, self.node_major)
         return replace(self, engine_platform=engine_platform, targets=targets,
                        build_caches=caches)
+
+    @property
+    def engines(self) -> tuple[str, ...]:
+        """The runner hosts the targets run on, in plan order; empty for the default engine."""
+        return tuple(dict.fromkeys(t.engine for t in self.targets))
+
+    def for_engine(self, engine: str) -> Plan:
+        """The part of the plan one engine runs: its targets, and the platform-independent
+        build on that engine's own platform (each engine builds the JavaScript half itself,
+        natively, so no engine waits for another's output)."""
+        targets = tuple(t for t in self.targets if t.engine == engine)
+        platform = next((t.engine_platform for t in targets if t.engine_platform),
+                        self.engine_platform)
+        caches = build_caches(self.cache_namespace, self.packager, platform, self.shape.libc,
+                              self.node_major)
+        return replace(self, engine_platform=platform, targets=targets, build_caches=caches)
 
     def describe(self) -> dict[str, Any]:
         """The plan as JSON-safe data: what `--print` shows."""
@@ -227,9 +143,13 @@ def build_plan(
     dev_packages: tuple[tuple[str, str], ...] = (),
 ) -> Plan:
     """Decide the whole build from settings, the project, its shape and the audit's verdicts."""
+    hosts = settings.engine_hosts
+    # A platform with an engine of its own is taken to be native there until that engine says.
     targets = tuple(
-        _target(settings, project, shape, p, engine_platform,
-                None if audit is None else audit.get(p))
+        replace(on_platform(_target(settings, project, shape, p, engine_platform,
+                                    None if audit is None else audit.get(p)),
+                            p if p in hosts else engine_platform),
+                engine=hosts.get(p, ""))
         for p in settings.platforms
     )
     if settings.publish:

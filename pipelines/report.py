@@ -88,9 +88,10 @@ def write_report(report: Report, directory: Path) -> tuple[Path, Path]:
 
 def _ran(plan: Plan, target: Target) -> str:
     work = target.emulated_work(plan.compile_bindings, bool(plan.shape.apt_packages))
+    where = f" on {target.engine}" if target.engine else ""  # the default engine goes unsaid
     if work:
-        return f"emulated ({', '.join(work)})"
-    return "cross" if target.emulated else "native"
+        return f"emulated ({', '.join(work)}){where}"
+    return ("cross" if target.emulated else "native") + where
 
 
 def _seconds(value: float | None) -> str:

@@ -13,7 +13,7 @@ import anyio
 import dagger
 from dagger import dag
 
-from pipelines.archive import add_arm64_variant
+from pipelines.archive import add_arm64_variant, merge_archives
 from pipelines.errors import EngineUnavailableError, PipelineError
 from pipelines.logs import get_logger
 from pipelines.plan import Plan, Target
@@ -28,6 +28,7 @@ from pipelines.stages import (
     rebuilt_deps,
     runtime_image,
 )
+from pipelines.stages.client import building_on, client
 from pipelines.stages.image import oci_archive
 
 T = TypeVar("T")
@@ -52,6 +53,7 @@ class Images:
     rebuilt: dict[Platform, dagger.Container]  # only targets with install scripts to run
     bindings: dict[Platform, dagger.Container]  # empty when the service has no addon of its own
     runtimes: dict[Platform, dagger.Container]
+    client: dagger.Client = dag  # the engine the graph was built on (its own, when mapped)
 
     @property
     def variants(self) -> list[dagger.Container]:
@@ -73,10 +75,15 @@ class Clock:
     durations: dict[str, float] = field(default_factory=dict)  # "stage:platform" -> seconds
     heartbeat_s: float = HEARTBEAT_S
 
-    async def run(self, stage: str, target: Target | None, work: Awaitable[T]) -> T:
-        """Await `work` as `stage` on `target`; Dagger failures become a PipelineError."""
+    async def run(
+        self, stage: str, target: Target | None, work: Awaitable[T], engine: str = ""
+    ) -> T:
+        """Await `work` as `stage` on `target` (or, without one, on the engine at the runner
+        host `engine`, empty for the default); Dagger failures become a PipelineError."""
         platform = str(target.platform) if target else None
         emulated = target.runs_emulated(stage) if target else False
+        engine = target.engine if target else engine
+        where = platform or (f"build@{engine}" if engine else "build")
         started = time.monotonic()
         try:
             result = await self._beating(work, stage, platform, emulated, started)
@@ -90,9 +97,9 @@ class Clock:
             message = (str(error).splitlines() or ["the engine refused the query"])[0]
             raise PipelineError(message, stage=stage, platform=platform) from None
         seconds = round(time.monotonic() - started, 2)
-        self.durations[f"{stage}:{platform or 'build'}"] = seconds
+        self.durations[f"{stage}:{where}"] = seconds
         get_logger().info("stage_finished", stage=stage, platform=platform or "build",
-                          emulated=emulated, duration_s=seconds)
+                          engine=engine or "default", emulated=emulated, duration_s=seconds)
         return result
 
     async def _beating(
@@ -123,8 +130,16 @@ class Clock:
                               elapsed_s=round(time.monotonic() - started))
 
 
-def build_graph(plan: Plan, source: dagger.Directory) -> Images:
-    """Build the whole lazy graph; nothing runs until a leaf is awaited."""
+def build_graph(
+    plan: Plan, source: dagger.Directory, engine: dagger.Client | None = None
+) -> Images:
+    """Build the whole lazy graph on `engine` (default: the one being built on, `dag` unless
+    said otherwise); nothing runs until a leaf is awaited."""
+    with building_on(engine or client()) as on:
+        return _graph(plan, source, on)
+
+
+def _graph(plan: Plan, source: dagger.Directory, engine: dagger.Client) -> Images:
     app = app_build(plan, source)
     deps = {t.platform: production_deps(plan, t, source) for t in plan.targets}
     rebuilt = {
@@ -144,21 +159,22 @@ def build_graph(plan: Plan, source: dagger.Directory) -> Images:
                                   bindings.get(t.platform))
         for t in plan.targets
     }
-    return Images(app=app, deps=deps, rebuilt=rebuilt, bindings=bindings, runtimes=runtimes)
+    return Images(app=app, deps=deps, rebuilt=rebuilt, bindings=bindings, runtimes=runtimes,
+                  client=engine)
 
 
-def source_directory(plan: Plan) -> dagger.Directory:
+def source_directory(plan: Plan, engine: dagger.Client | None = None) -> dagger.Directory:
     """The project's source as the engine sees it: what the image may ship, and the files the
     install reads even where `.dockerignore` drops them (a workspace package's package.json
     under an ignored folder is still in the lockfile, and a frozen install needs it)."""
     kept = [f"!{pattern}" for pattern in plan.packager.manifests()]
     exclude = [*plan.shape.files.excludes, *kept, *ALWAYS_EXCLUDED]
-    return dag.host().directory(str(plan.source), exclude=exclude)
+    return (engine or dag).host().directory(str(plan.source), exclude=exclude)
 
 
 @asynccontextmanager
 async def engine(version: str) -> AsyncIterator[None]:
-    """Connect to the Dagger engine, turning 'no engine' into one sentence."""
+    """Connect to the default Dagger engine, turning 'no engine' into one sentence."""
     try:
         async with dagger.connection():
             yield
@@ -184,27 +200,50 @@ async def build_all(plan: Plan, images: Images, clock: Clock) -> None:
         await clock.run("runtime", target, images.runtimes[target.platform].sync())
 
     async with anyio.create_task_group() as group:
-        group.start_soon(clock.run, "app", None, images.app.sync())
+        # Each engine builds the platform-independent half itself: named by its runner host.
+        engine = plan.targets[0].engine if plan.targets else ""
+        group.start_soon(clock.run, "app", None, images.app.sync(), engine)
         for target in plan.targets:
             group.start_soon(one_target, target)
 
 
-async def export_archive(plan: Plan, images: Images, clock: Clock) -> str:
-    """Write one multi-platform OCI archive to the plan's export path, all or nothing."""
+async def export_archive(plan: Plan, parts: Images | list[Images], clock: Clock) -> str:
+    """Write one multi-platform OCI archive to the plan's export path, all or nothing; with
+    several engines, each exports its own images and the archives are merged into one."""
     assert plan.output.path is not None
+    graphs = parts if isinstance(parts, list) else [parts]
     path = await anyio.Path(plan.output.path).resolve()
     await path.parent.mkdir(parents=True, exist_ok=True)
     # Export next to the target and rename: a failed export never leaves a truncated archive
     # where the previous good one was.
     partial = path.with_name(f".{path.name}.partial")
+    pieces = [partial.with_name(f"{partial.name}.{n}") for n in range(len(graphs))]
+    exports = [clock.run("export", None,
+                         oci_archive(images.variants, images.client).export(str(piece)))
+               for images, piece in zip(graphs, pieces, strict=True)]
     try:
-        await clock.run("export", None, oci_archive(images.variants).export(str(partial)))
-        # The engine drops arm64's variant; the index says linux/arm64/v8 as the base image does.
-        await anyio.to_thread.run_sync(add_arm64_variant, Path(partial))
+        if len(exports) == 1:
+            await exports[0]
+        else:
+            async with anyio.create_task_group() as group:
+                for export in exports:
+                    group.start_soon(_awaited, export)
+        if len(pieces) == 1:
+            await pieces[0].replace(partial)
+            # The engine drops arm64's variant; the index says linux/arm64/v8 as the base does.
+            await anyio.to_thread.run_sync(add_arm64_variant, Path(partial))
+        else:
+            await anyio.to_thread.run_sync(merge_archives, [Path(p) for p in pieces],
+                                           Path(partial))
         await partial.replace(path)
     finally:
-        await partial.unlink(missing_ok=True)
+        for leftover in (partial, *pieces):
+            await leftover.unlink(missing_ok=True)
     return str(path)
+
+
+async def _awaited(work: Awaitable[T]) -> None:
+    await work
 
 
 async def publish_image(
@@ -214,5 +253,6 @@ async def publish_image(
     auth: Callable[[dagger.Container], dagger.Container],
 ) -> str:
     """Push one multi-platform index to `address`; returns `REF@sha256:...`."""
-    publish = dag.container().with_(auth).publish(address, platform_variants=images.variants)
+    publish = images.client.container().with_(auth).publish(
+        address, platform_variants=images.variants)
     return await clock.run("publish", None, publish)

@@ -23,6 +23,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from pipelines.engines_setting import engine_blockers, engine_items
 from pipelines.errors import InputError
 from pipelines.platforms import Platform, libc_of_image
 from pipelines.reference import parse_reference, validate_tag
@@ -89,6 +90,8 @@ class Settings(BaseSettings):
     log_format: Literal["auto", "console", "json"] = "auto"
     report_dir: Path | None = None  # None: no report files
     timeout_s: float = Field(default=3600.0, gt=0)
+    # PLATFORM=RUNNER_HOST: that target is built, checked and pushed on its own Dagger engine.
+    engines: Annotated[tuple[str, ...], NoDecode] = ()
 
     @classmethod
     def settings_customise_sources(
@@ -144,6 +147,28 @@ class Settings(BaseSettings):
                 "NODEPIPE_REGISTRY_PASSWORD, or neither (Docker's config.json is used then)"
             )
         return self
+
+    @field_validator("engines", mode="before")
+    @classmethod
+    def _parse_engines(cls, value: Any) -> Any:
+        return engine_items(_split_list(value))
+
+    @model_validator(mode="after")
+    def _check_engines(self) -> Settings:
+        blockers = engine_blockers(self.engines, self.platforms)
+        if blockers:
+            raise ValueError(
+                f"setting engines ({ENV_PREFIX}ENGINES, --engine): {'; '.join(blockers)}: "
+                "write each as PLATFORM=SCHEME://ADDRESS for a platform of the build, for "
+                "example linux/arm64=tcp://arm-builder:1234"
+            )
+        return self
+
+    @property
+    def engine_hosts(self) -> dict[Platform, str]:
+        """The runner host of each platform that has an engine of its own."""
+        return {Platform.parse(p): host for p, host in
+                (item.split("=", 1) for item in self.engines)}
 
     @model_validator(mode="after")
     def _check_lists(self) -> Settings:

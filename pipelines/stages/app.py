@@ -6,13 +6,13 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import dagger
-from dagger import dag
 
 from pipelines.caches import NODE_GYP_DIR
 from pipelines.packagers import Install
 from pipelines.plan import APP_DIR, Plan
 from pipelines.project.files import BUILD_LEFTOVERS
 from pipelines.stages.caches import with_caches
+from pipelines.stages.client import client
 from pipelines.stages.system import with_system_packages
 
 # Engines install their custom CA certificates (a corporate proxy's) into the system store,
@@ -71,7 +71,7 @@ def app_build(plan: Plan, source: dagger.Directory) -> dagger.Container:
     # No platform argument: the build's output is JavaScript, the same everywhere, so it is
     # built once, natively, and never under emulation.
     ctr = (
-        dag.container()
+        client().container()
         .from_(plan.base_image)
         .with_(with_caches(plan.build_caches))
         .with_(with_system_packages(plan.shape.build_apt_packages, plan.shape.libc))

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import dagger
-from dagger import dag
 
 from pipelines.caches import CacheVolume
+from pipelines.stages.client import client
 
 _SHARING = {
     "shared": dagger.CacheSharingMode.SHARED,
@@ -22,7 +22,7 @@ def with_caches(caches: Sequence[CacheVolume]) -> Callable[[dagger.Container], d
     def apply(ctr: dagger.Container) -> dagger.Container:
         for cache in caches:
             ctr = ctr.with_mounted_cache(
-                cache.path, dag.cache_volume(cache.name), sharing=_SHARING[cache.sharing]
+                cache.path, client().cache_volume(cache.name), sharing=_SHARING[cache.sharing]
             )
         return ctr
 

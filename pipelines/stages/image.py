@@ -4,11 +4,11 @@ the declared system packages, non-root."""
 from __future__ import annotations
 
 import dagger
-from dagger import dag
 
 from pipelines.plan import APP_DIR, Plan, Target
 from pipelines.stages.app import installed_modules
 from pipelines.stages.caches import with_caches
+from pipelines.stages.client import client
 from pipelines.stages.system import with_system_packages
 
 RUNTIME_USER = "node"  # the unprivileged user every official Node image ships
@@ -25,7 +25,7 @@ def runtime_image(  # noqa: PLR0917 - the outputs of every stage the image is ma
 ) -> dagger.Container:
     """Assemble the image that ships: nothing from the build containers but their outputs."""
     shape = plan.shape
-    ctr = dag.container(platform=dagger.Platform(str(target.platform))).from_(plan.base_image)
+    ctr = client().container(platform=dagger.Platform(str(target.platform))).from_(plan.base_image)
     if shape.apt_packages:
         apt = [c for c in target.caches if c.is_apt]
         ctr = ctr.with_(with_caches(apt)).with_(
@@ -68,6 +68,9 @@ def _bin_path(plan: Plan) -> str:
     return ":".join(dict.fromkeys(bins))
 
 
-def oci_archive(variants: list[dagger.Container]) -> dagger.File:
-    """One multi-platform OCI archive holding every target's runtime image."""
-    return dag.container().as_tarball(platform_variants=variants)
+def oci_archive(
+    variants: list[dagger.Container], engine: dagger.Client | None = None
+) -> dagger.File:
+    """One multi-platform OCI archive holding every target's runtime image (all made on
+    `engine`, by default the one being built on)."""
+    return (engine or client()).container().as_tarball(platform_variants=variants)

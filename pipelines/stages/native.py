@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import dagger
-from dagger import dag
 
 from pipelines.caches import NODE_GYP_DIR
 from pipelines.checks import script
@@ -25,6 +24,7 @@ from pipelines.stages.app import (
     with_packager,
 )
 from pipelines.stages.caches import with_caches
+from pipelines.stages.client import client
 from pipelines.stages.system import with_system_packages, with_toolchain
 
 ELF_SCRIPT = "/tmp/nodepipe/elf.js"  # noqa: S108 - a path inside the build container
@@ -38,7 +38,7 @@ def production_deps(plan: Plan, target: Target, source: dagger.Directory) -> dag
     bundled prebuilds without emulation.
     """
     return (
-        dag.container()
+        client().container()
         .from_(plan.base_image)
         .with_(with_caches(target.caches))
         .with_(with_packager(plan))
@@ -57,7 +57,7 @@ def with_node_headers(ctr: dagger.Container) -> dagger.Container:
 def target_builder(plan: Plan, target: Target, *, toolchain: bool) -> dagger.Container:
     """A build container on the target's own platform (emulated when foreign)."""
     ctr = (
-        dag.container(platform=dagger.Platform(str(target.platform)))
+        client().container(platform=dagger.Platform(str(target.platform)))
         .from_(plan.base_image)
         .with_(with_caches(target.caches))
         .with_(with_node_headers)
@@ -77,7 +77,7 @@ def engine_toolchain(plan: Plan) -> dagger.Container:
         packages += ["g++-" + triplet.replace("_", "-"),
                      *(f"{name}:{arch}" for name in plan.shape.build_apt_packages)]
     apt = [c for c in plan.build_caches if c.is_apt]
-    ctr = dag.container().from_(plan.base_image).with_(with_caches(apt))
+    ctr = client().container().from_(plan.base_image).with_(with_caches(apt))
     for arch, _ in cross:
         ctr = ctr.with_exec(["dpkg", "--add-architecture", arch])
     return ctr.with_(with_system_packages(tuple(dict.fromkeys(packages)), "glibc")).with_(

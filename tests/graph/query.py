@@ -97,3 +97,18 @@ def module_copies(ctr: Object) -> list[Call]:
 
     return [c for c in named(ctr, "withDirectory")
             if c.args["path"] == "/app" and is_modules(c.args["source"])]
+
+
+def connection(obj: Object) -> Any:
+    """The connection (engine session) the object will be evaluated on."""
+    return obj._ctx.conn
+
+
+def offline_client() -> Any:
+    """A client of its own engine session that is never connected: a second engine, for
+    graphs built offline (a test double; nothing is ever sent through it)."""
+    from dagger import Client  # noqa: PLC0415 - only the tests that need a second engine
+    from dagger.client._session import ConnectParams, SingleConnection  # noqa: PLC0415
+
+    session = ConnectParams(port=1, session_token="offline")  # noqa: S106 - not a secret
+    return Client.from_connection(SingleConnection(session))

@@ -9,7 +9,7 @@ import json
 import tarfile
 from pathlib import Path
 
-from pipelines.archive import add_arm64_variant, platform_sizes
+from pipelines.archive import add_arm64_variant, merge_archives, platform_sizes
 
 PLATFORMS = (("amd64", "", [100, 200]), ("arm64", "", [300, 5]))
 
@@ -19,8 +19,10 @@ def sha256(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
-def write_archive(path: Path, platforms=PLATFORMS) -> None:
-    """An OCI layout tar: index.json -> image index -> manifests with config and layers."""
+def write_archive(path: Path, platforms=PLATFORMS, *, single: bool = False) -> None:
+    """An OCI layout tar: index.json -> image index -> manifests with config and layers; with
+    `single`, as Dagger exports one image: index.json -> the manifest, no platform, the
+    platform in the config."""
     blobs: dict[str, bytes] = {}
 
     def add(doc: dict) -> dict:
@@ -30,8 +32,10 @@ def write_archive(path: Path, platforms=PLATFORMS) -> None:
 
     entries = []
     for arch, variant, layers in platforms:
+        config = add({"architecture": arch, "os": "linux"}) if single else {
+            "size": 10, "digest": "sha256:c"}
         manifest = add({"mediaType": "application/vnd.oci.image.manifest.v1+json",
-                        "config": {"size": 10, "digest": "sha256:c"},
+                        "config": {"size": 10, "digest": config["digest"]},
                         "layers": [{"size": n, "digest": f"sha256:{n}"} for n in layers]})
         platform = {"os": "linux", "architecture": arch}
         if variant:
@@ -40,6 +44,11 @@ def write_archive(path: Path, platforms=PLATFORMS) -> None:
     index = add({"mediaType": "application/vnd.oci.image.index.v1+json", "schemaVersion": 2,
                  "manifests": entries})
     top = {"schemaVersion": 2, "manifests": [{**index, "annotations": {"x": "kept"}}]}
+    if single:
+        blobs.pop(index["digest"])
+        (entry,) = entries
+        top = {"schemaVersion": 2, "manifests": [{k: v for k, v in entry.items()
+                                                  if k != "platform"}]}
     files = {"oci-layout": b'{"imageLayoutVersion":"1.0.0"}',
              "index.json": json.dumps(top).encode(),
              **{f"blobs/sha256/{d.split(':')[1]}": b for d, b in blobs.items()}}
@@ -114,3 +123,27 @@ def test_amd64_only_archive_is_left_byte_identical(tmp_path: Path) -> None:
     assert add_arm64_variant(path) is False
     assert path.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["image.oci.tar"]
+
+
+def test_archives_of_two_engines_merge_into_one_index(tmp_path: Path) -> None:
+    """Each engine's archive holds its own platform; the merge lists both under one index
+    (arm64 with its v8 variant), keeps every blob once, and drops the parts' own indexes."""
+    amd, arm = tmp_path / "amd.tar", tmp_path / "arm.tar"
+    write_archive(amd, (PLATFORMS[0],), single=True)
+    write_archive(arm, (PLATFORMS[1],), single=True)
+    merged = tmp_path / "image.tar"
+    merge_archives([amd, arm], merged)
+    assert platform_sizes(merged) == {"linux/amd64": 310, "linux/arm64": 315}
+    files = read_all(merged)
+    (entry,) = json.loads(files["index.json"])["manifests"]
+    index = json.loads(files[f"blobs/sha256/{entry['digest'].split(':')[1]}"])
+    assert [m["platform"] for m in index["manifests"]] == [
+        {"os": "linux", "architecture": "amd64"},
+        {"os": "linux", "architecture": "arm64", "variant": "v8"}]
+    parts = {**read_all(amd), **read_all(arm)}
+    manifests = {m["digest"].split(":")[1] for m in index["manifests"]}
+    assert manifests <= {name.rsplit("/", 1)[-1] for name in files}
+    blobs = [name for name in files if name.startswith("blobs/")]
+    assert len(blobs) == len(set(blobs)) == 5  # two configs, two manifests, the merged index
+    assert set(blobs) - set(parts) == {f"blobs/sha256/{entry['digest'].split(':')[1]}"}
+    assert files["oci-layout"] == b'{"imageLayoutVersion":"1.0.0"}'

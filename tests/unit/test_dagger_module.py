@@ -48,6 +48,7 @@ NOT_CONSTRUCTOR_ARGUMENTS = {
     "report_dir": "functions return their results; there is no report directory",
     "log_format": "logs go to the function's stderr, which Dagger shows",
     "timeout_s": "a dagger call is cancelled by its caller",
+    "engines": "a module runs inside one engine and cannot open sessions on others",
 }
 
 

@@ -1,0 +1,137 @@
+"""The engines one build runs on: the default one, and one Dagger connection per runner host
+that a platform is mapped to (`--engine linux/arm64=tcp://arm-builder:1234`).
+
+dagger-io 0.21.8 has no per-connection engine option: `dagger.Connection()` starts
+`<cli> session` with this process's environment, and the CLI reads the runner host from
+`_EXPERIMENTAL_DAGGER_RUNNER_HOST` when it starts. So each mapped connection is opened with
+that variable set to its host, one at a time, before any work begins. The session variables
+are hidden meanwhile: with `DAGGER_SESSION_PORT` set (under `dagger run`) both the SDK and the
+CLI would attach to the running session instead of starting one on the mapped engine.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
+from dataclasses import dataclass
+
+import anyio
+import dagger
+from dagger import dag
+
+from pipelines.errors import EngineUnavailableError
+from pipelines.logs import get_logger
+from pipelines.platforms import Platform
+
+RUNNER_HOST_ENV = "_EXPERIMENTAL_DAGGER_RUNNER_HOST"
+SESSION_ENV = ("DAGGER_SESSION_PORT", "DAGGER_SESSION_TOKEN")
+REACH_TIMEOUT_S = 10.0
+
+
+@dataclass(frozen=True)
+class Engine:
+    """One connected engine: its runner host (empty for the default), client and platform."""
+
+    host: str
+    client: dagger.Client
+    platform: Platform
+
+    @property
+    def name(self) -> str:
+        """How the plan and the logs name this engine."""
+        return self.host or "default"
+
+
+async def platform_of(client: dagger.Client) -> Platform:
+    """The platform `client`'s engine runs natively."""
+    return Platform.parse(str(await client.default_platform()))
+
+
+@asynccontextmanager
+async def connected_engines(
+    hosts: Mapping[str, str], *, default: bool = True
+) -> AsyncIterator[dict[str, Engine]]:
+    """Every engine of the build, by runner host ("" is the default engine, already connected
+    as `dag`); `hosts` maps each runner host to the platform it was given for."""
+    async with AsyncExitStack() as stack:
+        engines = {"": Engine("", dag, await platform_of(dag))} if default else {}
+        for host, platform in hosts.items():
+            get_logger().info("engine_connecting", engine=host, platform=platform)
+            client = await _connect(stack, host, platform)
+            engines[host] = Engine(host, client, await platform_of(client))
+            get_logger().info("engine_connected", engine=host,
+                              engine_platform=str(engines[host].platform))
+        yield engines
+
+
+async def _connect(stack: AsyncExitStack, host: str, platform: str) -> dagger.Client:
+    """An isolated client on the engine at `host`, closed with `stack`."""
+    problem = await unreachable(host)
+    if problem:
+        raise EngineUnavailableError(
+            f"the engine for {platform} at {host} could not be reached ({problem}): check it "
+            "runs and that the --engine setting (NODEPIPE_ENGINES) names it"
+        )
+    with _runner_host(host):
+        try:
+            return await stack.enter_async_context(dagger.Connection(dagger.Config()))
+        except (dagger.ProvisionError, dagger.ClientConnectionError) as error:
+            raise EngineUnavailableError(
+                f"the engine for {platform} at {host} could not be reached "
+                f"({_last_line(error)}): check it runs and that the --engine setting "
+                "(NODEPIPE_ENGINES) names it"
+            ) from None
+
+
+async def unreachable(host: str, timeout_s: float = REACH_TIMEOUT_S) -> str:
+    """Why nothing answers at a tcp:// or unix:// runner host, or empty when something does.
+
+    Dagger's CLI retries an unreachable engine for up to 10 minutes before it fails; a plain
+    connect says so in seconds. Other schemes (ssh, kube-pod, containers) are left to the CLI.
+    """
+    scheme, _, address = host.partition("://")
+    try:
+        with anyio.fail_after(timeout_s):
+            if scheme == "tcp":
+                name, _, port = address.rpartition(":")
+                stream = await anyio.connect_tcp(name.strip("[]"), int(port))
+            elif scheme == "unix":
+                stream = await anyio.connect_unix(address)
+            else:
+                return ""
+            await stream.aclose()
+    except TimeoutError:
+        return f"no answer within {timeout_s:g} s"
+    except OSError as error:
+        # anyio says "All connection attempts failed"; the cause says why (refused, no route).
+        cause = error.__cause__ if isinstance(error.__cause__, OSError) else error
+        number = cause.errno or 0  # resolver errors are negative: their strerror says it
+        return (os.strerror(number) if number > 0 else cause.strerror or str(cause)).lower()
+    except ValueError:
+        return "no port number after the host"
+    return ""
+
+
+@contextmanager
+def _runner_host(host: str) -> Iterator[None]:
+    """This process's environment as the CLI session for `host` must see it, restored after."""
+    names = (RUNNER_HOST_ENV, *SESSION_ENV)
+    saved = {name: os.environ.get(name) for name in names}
+    for name in SESSION_ENV:
+        os.environ.pop(name, None)
+    os.environ[RUNNER_HOST_ENV] = host
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _last_line(error: BaseException) -> str:
+    """The CLI's own last words: the useful end of a long session error."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return (lines[-1] if lines else type(error).__name__)[:200]

@@ -1,0 +1,143 @@
+"""The targets of a plan: one platform each, with its native packages and where its work runs.
+
+No Dagger here (the plan imports this module and re-exports its names).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from pipelines.caches import CacheVolume
+from pipelines.packagers import TargetSpec
+from pipelines.platforms import Platform
+
+TOOLCHAIN = ("python3", "make", "g++", "pkg-config")
+# Debian's cross compilers by target architecture: a glibc target on another engine compiles
+# natively on the engine with these, instead of under emulation.
+CROSS_TRIPLETS = {"amd64": "x86_64-linux-gnu", "arm64": "aarch64-linux-gnu",
+                  "arm": "arm-linux-gnueabihf"}
+
+
+@dataclass(frozen=True)
+class NativePackage:
+    """A production package with native code, and how it gets its binary on one target."""
+
+    name: str
+    version: str
+    verdict: str  # prebuilt | download | compile | missing
+    path: str = ""  # the lockfile key (node_modules/...); empty for the project's own addon
+    own: bool = False  # the project's own addon, built by its `compile:bindings` script
+
+
+@dataclass(frozen=True)
+class TargetAudit:
+    """What the audit says about one target: its native packages, and the production packages
+    whose install script is not a native build (they run too, on the target)."""
+
+    packages: tuple[NativePackage, ...] = ()
+    scripted: tuple[str, ...] = ()
+
+    @property
+    def dependencies(self) -> tuple[NativePackage, ...]:
+        """Native packages that come from the lockfile (not the project's own addon)."""
+        return tuple(p for p in self.packages if not p.own)
+
+    @property
+    def compiled(self) -> tuple[str, ...]:
+        """Packages that compile or download a binary for the target: cross-built by name."""
+        names = [p.name for p in self.dependencies if p.verdict in ("compile", "download")]
+        return tuple(dict.fromkeys(names))
+
+    @property
+    def rebuild(self) -> tuple[str, ...]:
+        """Packages whose install scripts must run for the target, by name, once each.
+
+        A prebuilt binary needs no script; a compile or a download does, and so does a plain
+        install script the audit cannot see through.
+        """
+        return tuple(dict.fromkeys([*self.compiled, *self.scripted]))
+
+    @property
+    def compiles(self) -> bool:
+        """Whether a rebuild may compile (a download falls back to node-gyp)."""
+        return any(p.verdict in ("compile", "download") for p in self.dependencies)
+
+
+@dataclass(frozen=True)
+class Target:
+    """One platform the image is built for, with everything its stages need."""
+
+    platform: Platform
+    libc: str
+    emulated: bool
+    toolchain: bool
+    compiled: tuple[str, ...]  # compile or download: built on the engine when cross-buildable
+    scripted: tuple[str, ...]  # plain install scripts: run on the target itself
+    caches: tuple[CacheVolume, ...]
+    native_packages: tuple[NativePackage, ...] = ()
+    reasons: tuple[str, ...] = ()  # why this target needs a toolchain or work on the target
+    engine: str = ""  # the runner host of its own engine; empty: the default engine
+    engine_platform: Platform | None = None  # that engine's native platform; None: unknown yet
+
+    @property
+    def engine_name(self) -> str:
+        """The engine this target runs on, as the plan and the report name it."""
+        return self.engine or "default"
+
+    @property
+    def rebuild(self) -> tuple[str, ...]:
+        """Every package whose install script runs for this target."""
+        return (*self.compiled, *self.scripted)
+
+    @property
+    def cross(self) -> bool:
+        """Whether compiles for this target run on the engine with a cross compiler.
+
+        Debian ships cross compilers for glibc targets; musl (Alpine) targets build on the
+        target itself. A target of the engine's own platform is no cross build.
+        """
+        return self.emulated and self.libc == "glibc" and self.platform.arch in CROSS_TRIPLETS
+
+    @property
+    def triplet(self) -> str:
+        """The GNU triplet of the target's cross compiler (`aarch64-linux-gnu`)."""
+        return CROSS_TRIPLETS.get(self.platform.arch, "")
+
+    @property
+    def compiles_on_engine(self) -> bool:
+        """Whether the target's compiles run on the engine's platform (natively or cross)."""
+        return not self.emulated or self.cross
+
+    def runs_emulated(self, stage: str) -> bool:
+        """Whether `stage` of this target runs on its own (foreign) platform under emulation."""
+        if not self.emulated:
+            return False
+        if stage in ("rebuild", "bindings"):
+            return not self.cross
+        return stage in ("scripts", "runtime", "smoke", "probe", "hygiene")
+
+    def emulated_work(self, compile_bindings: bool, apt: bool) -> tuple[str, ...]:
+        """The stages of this target that run under emulation (the checks aside)."""
+        if not self.emulated:
+            return ()
+        work = []
+        if self.compiled and not self.cross:
+            work.append("rebuild")
+        if self.scripted:
+            work.append("scripts")
+        if compile_bindings and not self.cross:
+            work.append("bindings")
+        if apt:
+            work.append("system packages")
+        return tuple(work)
+
+    @property
+    def spec(self) -> TargetSpec:
+        """The target as package managers name it."""
+        return TargetSpec(self.platform.os, self.platform.node_arch, self.libc)
+
+
+def on_platform(target: Target, engine_platform: Platform) -> Target:
+    """`target` on an engine native to `engine_platform`: emulated when that is not its own."""
+    return replace(target, engine_platform=engine_platform,
+                   emulated=target.platform != engine_platform)
