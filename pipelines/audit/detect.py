@@ -8,7 +8,12 @@ from dataclasses import dataclass
 
 from pipelines.audit.lockfile import LockEntry, Project
 from pipelines.audit.model import Mechanism
-from pipelines.audit.prebuilds import has_binding_gyp, platform_tag, prebuild_files
+from pipelines.audit.prebuilds import (
+    bundled_binaries,
+    has_binding_gyp,
+    outside_prebuilds,
+    platform_tag,
+)
 
 # Helper packages whose presence among the dependencies says what the install script does.
 DOWNLOADERS = ("prebuild-install", "@mapbox/node-pre-gyp", "node-pre-gyp",
@@ -16,6 +21,15 @@ DOWNLOADERS = ("prebuild-install", "@mapbox/node-pre-gyp", "node-pre-gyp",
 PREBUILD_LOADERS = ("node-gyp-build", "node-gyp-build-optional-packages")
 ADDON_HEADERS = ("nan", "node-addon-api", "bindings", "node-gyp", "cmake-js")
 NATIVE_HINTS = frozenset(DOWNLOADERS + PREBUILD_LOADERS + ADDON_HEADERS)
+# Install scripts that download an executable (not an addon) for the machine they run on, and
+# the files they leave in the package (`*`: the platform part of the name), from a major version
+# on. Nothing in the tarball shows these: @prisma/engines' postinstall writes
+# schema-engine-debian-openssl-3.0.x (and, before Prisma 7, libquery_engine-*.so.node).
+EXECUTABLE_DOWNLOADS: dict[str, tuple[tuple[int, tuple[str, ...]], ...]] = {
+    "@prisma/engines": ((7, ("schema-engine-*",)),
+                        (5, ("schema-engine-*", "libquery_engine-*.so.node")),
+                        (0, ("migration-engine-*", "libquery_engine-*.so.node"))),
+}
 
 _DOWNLOAD_SCRIPT = re.compile(
     r"prebuild-install|node-pre-gyp|install-from-cache|install-artifact-from-github")
@@ -84,11 +98,26 @@ def resolve(project: Project, from_path: str, name: str) -> LockEntry | None:
 def wants_metadata(entry: LockEntry) -> bool:
     """True when the registry's version document could change this package's conclusion."""
     return not entry.local and (
-        entry.has_install_script or bool(NATIVE_HINTS.intersection(entry.dependencies)))
+        entry.has_install_script or entry.name in EXECUTABLE_DOWNLOADS
+        or bool(NATIVE_HINTS.intersection(entry.dependencies)))
+
+
+def executables(entry: LockEntry) -> tuple[str, ...]:
+    """The files (globs relative to the package) a known executable download leaves."""
+    major = int(entry.version.split(".")[0]) if entry.version[:1].isdigit() else 0
+    for since, files in EXECUTABLE_DOWNLOADS.get(entry.name, ()):
+        if major >= since:
+            return files
+    return ()
 
 
 def classify(entry: LockEntry, facts: Facts) -> tuple[Mechanism, list[str]]:
     """Decide the mechanism of a package that is not a platform-package parent."""
+    if entry.name in EXECUTABLE_DOWNLOADS and _runs_a_script(entry, facts):
+        files = ", ".join(executables(entry))
+        return Mechanism.DOWNLOAD, [
+            f"known: the install script of {entry.name} {entry.version.split('.')[0]}.x "
+            f"downloads executables for the machine it runs on ({files}), not an addon"]
     if facts.install_scripts is not None:
         return _from_scripts(entry, facts)
     evidence = []
@@ -105,6 +134,12 @@ def classify(entry: LockEntry, facts: Facts) -> tuple[Mechanism, list[str]]:
         return _from_hints(entry, facts, evidence,
                            script=any(d in entry.dependencies for d in ADDON_HEADERS))
     return _from_hints(entry, facts, evidence, script=False)
+
+
+def _runs_a_script(entry: LockEntry, facts: Facts) -> bool:
+    if facts.install_scripts is not None:
+        return bool(facts.install_scripts)
+    return entry.has_install_script or not entry.scripts_known
 
 
 def _from_scripts(entry: LockEntry, facts: Facts) -> tuple[Mechanism, list[str]]:
@@ -167,8 +202,15 @@ def _from_files(
     facts: Facts, evidence: list[str], *, fallback: Mechanism
 ) -> tuple[Mechanism, list[str]]:
     """Bundled .node files win over the fallback (better-sqlite3 13 ships them, no script)."""
-    if facts.files is not None and prebuild_files(facts.files):
-        evidence.append(f"{facts.files_from}: ships prebuilds/")
+    binaries = bundled_binaries(facts.files) if facts.files is not None else []
+    if binaries:
+        elsewhere = outside_prebuilds(binaries)
+        if len(elsewhere) < len(binaries):
+            evidence.append(f"{facts.files_from}: ships prebuilds/")
+        if elsewhere:
+            shown = ", ".join(elsewhere[:4]) + (", ..." if len(elsewhere) > 4 else "")
+            evidence.append(f"{facts.files_from}: ships {len(elsewhere)} platform-named "
+                            f"binaries outside prebuilds/ ({shown})")
         return Mechanism.BUNDLED_PREBUILDS, evidence
     return fallback, evidence
 
