@@ -36,6 +36,9 @@ class NativePackage:
     verdict: str  # prebuilt | download | compile | missing
     path: str = ""  # the lockfile key (node_modules/...); empty for the project's own addon
     own: bool = False  # the project's own addon, built by its `compile:bindings` script
+    # Files its install script downloads (globs relative to the app: node_modules/@prisma/
+    # engines/schema-engine-*): the script runs on the target, the smoke test checks each.
+    executables: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -53,8 +56,13 @@ class TargetAudit:
 
     @property
     def compiled(self) -> tuple[str, ...]:
-        """Packages that compile or download a binary for the target: cross-built by name."""
-        names = [p.name for p in self.dependencies if p.verdict in ("compile", "download")]
+        """Packages that compile or download an addon for the target: cross-built by name.
+
+        A download of executables is not among them: it fetches for the machine it runs on, so
+        it runs on the target (in `scripted`).
+        """
+        names = [p.name for p in self.dependencies
+                 if p.verdict in ("compile", "download") and not p.executables]
         return tuple(dict.fromkeys(names))
 
     @property
@@ -68,8 +76,8 @@ class TargetAudit:
 
     @property
     def compiles(self) -> bool:
-        """Whether a rebuild may compile (a download falls back to node-gyp)."""
-        return any(p.verdict in ("compile", "download") for p in self.dependencies)
+        """Whether a rebuild may compile (a download of an addon falls back to node-gyp)."""
+        return bool(self.compiled)
 
 
 @dataclass(frozen=True)
@@ -264,8 +272,14 @@ def _target(  # noqa: PLR0917 - the plan values one target is made of, explicitl
     # none is rebuilt and the toolchain stays for the project's own addon only.
     audit = audit or TargetAudit()
     reasons = [f"{p.name}: {p.verdict} on this target" for p in audit.dependencies
-               if p.verdict in ("compile", "download")]
-    reasons += [f"{name}: install script runs on the target" for name in audit.scripted]
+               if p.verdict in ("compile", "download") and not p.executables]
+    fetching = {p.name: p.executables for p in audit.dependencies
+                if p.executables and p.verdict == "download"}
+    reasons += [f"{name}: its install script downloads "
+                f"{', '.join(g.rpartition('/')[2] for g in globs)} on the target"
+                for name, globs in fetching.items()]
+    reasons += [f"{name}: install script runs on the target" for name in audit.scripted
+                if name not in fetching]
     if shape.apt_packages:
         reasons.append(f"system packages {', '.join(shape.apt_packages)}: installed on the "
                        "target")
