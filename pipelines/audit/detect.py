@@ -71,10 +71,20 @@ def platform_children(project: Project) -> dict[str, list[LockEntry]]:
 
 
 def _is_platform_set(parent: LockEntry, children: list[LockEntry]) -> bool:
-    """Platform packages cover linux; a lone darwin-only optional dep (fsevents) is not a set."""
+    """Platform packages cover linux; a lone darwin-only optional dep (fsevents) is not a set,
+    nor are another package's platform packages listed by mistake (trpc-to-openapi 2.1 names
+    @rollup/rollup-linux-x64-gnu, which nothing of it loads): a platform package's name shares
+    a word with its parent's (esbuild's @esbuild/linux-x64, next's @next/swc-linux-x64-gnu)."""
+    words = _words(parent.name)
+    if not any(words & _words(c.name) for c in children):
+        return False
     if any(not c.os or "linux" in c.os for c in children):
         return True
     return any(platform_tag(name).os == "linux" for name in parent.optional_dependencies)
+
+
+def _words(name: str) -> set[str]:
+    return {w for w in re.split(r"[@/._-]", name.lower()) if len(w) > 1} - {"node", "js"}
 
 
 def resolve(project: Project, from_path: str, name: str) -> LockEntry | None:

@@ -52,9 +52,8 @@ class TargetSummary:
         for _, verdict in self.verdicts:
             counts[verdict] = counts.get(verdict, 0) + 1
         count = len(self.verdicts)
-        names = len({spec.rpartition("@")[0] for spec, _ in self.verdicts})
         noun = "package" if count == 1 else "packages"
-        named = f"{names} names; " if names != count else ""
+        named = _distinct(self.verdicts)
         text = f"{self.target}: {count} production native {noun} ({named}" + ", ".join(
             f"{n} {v}" for v, n in sorted(counts.items())) + ")"
         if self.missing:
@@ -69,6 +68,17 @@ class TargetSummary:
             text += (f"; system libraries: {' '.join(self.build_libraries)} to build, "
                      f"{' '.join(self.runtime_libraries)} at runtime")
         return text + "."
+
+
+def _distinct(verdicts: tuple[tuple[str, str], ...]) -> str:
+    """`11 name@version, 10 names; ` where copies of one version or versions of one name make
+    the counts differ (the table lists each lockfile package, one row per location)."""
+    specs = {spec for spec, _ in verdicts}
+    names = {spec.rpartition("@")[0] for spec in specs}
+    parts = [f"{len(specs)} name@version"] if len(specs) != len(verdicts) else []
+    if len(names) != len(specs):
+        parts.append(f"{len(names)} names")
+    return "".join(f"{p}, " for p in parts[:-1]) + (f"{parts[-1]}; " if parts else "")
 
 
 def summarize(report: AuditReport) -> list[TargetSummary]:

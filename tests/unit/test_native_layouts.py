@@ -130,3 +130,12 @@ def test_counts_agree_between_summary_table_and_plan(tmp_path: Path) -> None:
     assert "linux/arm64 (glibc): 3 production native packages (2 names; 3 prebuilt)" in table
     audits = audit_for_build(Settings(source=LOCKFILES / "two-versions", audit="offline"))
     assert [len(a.dependencies) for a in audits.values()] == [3, 3]
+
+
+def test_another_packages_platform_package_is_no_platform_set(tmp_path: Path) -> None:
+    """trpc-to-openapi 2.1.5 lists @rollup/rollup-linux-x64-gnu as its only optional
+    dependency (documenso ships it): that makes it neither native nor missing on arm64."""
+    report = offline("foreign-optional", tmp_path)
+    named = {p.name for p in report.packages}
+    assert "trpc-to-openapi" not in named and "@rollup/rollup-linux-x64-gnu" not in named
+    assert "typescript" in named  # typescript 7's own platform packages still count
