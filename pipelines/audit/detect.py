@@ -21,6 +21,9 @@ DOWNLOADERS = ("prebuild-install", "@mapbox/node-pre-gyp", "node-pre-gyp",
 PREBUILD_LOADERS = ("node-gyp-build", "node-gyp-build-optional-packages")
 ADDON_HEADERS = ("nan", "node-addon-api", "bindings", "node-gyp", "cmake-js")
 NATIVE_HINTS = frozenset(DOWNLOADERS + PREBUILD_LOADERS + ADDON_HEADERS)
+# Native packages with no native helper among their dependencies: where a lockfile records no
+# install scripts (yarn berry, pnpm 9+), only their name says they are worth a look.
+KNOWN_NATIVE = frozenset({"oracledb", "aws-crt", "@prisma/engines"})
 # Install scripts that download an executable (not an addon) for the machine they run on, and
 # the files they leave in the package (`*`: the platform part of the name), from a major version
 # on. Nothing in the tarball shows these: @prisma/engines' postinstall writes
@@ -34,6 +37,7 @@ EXECUTABLE_DOWNLOADS: dict[str, tuple[tuple[int, tuple[str, ...]], ...]] = {
 _DOWNLOAD_SCRIPT = re.compile(
     r"prebuild-install|node-pre-gyp|install-from-cache|install-artifact-from-github")
 _LOADER_SCRIPT = re.compile(r"node-gyp-build")
+_NOOP = re.compile(r"\s*(exit 0|true|:)\s*")
 _COMPILE_SCRIPT = re.compile(r"node-gyp|cmake-js")
 
 
@@ -108,7 +112,7 @@ def resolve(project: Project, from_path: str, name: str) -> LockEntry | None:
 def wants_metadata(entry: LockEntry) -> bool:
     """True when the registry's version document could change this package's conclusion."""
     return not entry.local and (
-        entry.has_install_script or entry.name in EXECUTABLE_DOWNLOADS
+        entry.has_install_script or entry.name in KNOWN_NATIVE
         or bool(NATIVE_HINTS.intersection(entry.dependencies)))
 
 
@@ -146,6 +150,11 @@ def classify(entry: LockEntry, facts: Facts) -> tuple[Mechanism, list[str]]:
     return _from_hints(entry, facts, evidence, script=False)
 
 
+def noop(script: str | None) -> bool:
+    """True for an install script that does nothing (`exit 0`, `true`, `:`)."""
+    return bool(script) and _NOOP.fullmatch(script or "") is not None
+
+
 def _runs_a_script(entry: LockEntry, facts: Facts) -> bool:
     if facts.install_scripts is not None:
         return bool(facts.install_scripts)
@@ -165,13 +174,23 @@ def _from_scripts(entry: LockEntry, facts: Facts) -> tuple[Mechanism, list[str]]
     if _COMPILE_SCRIPT.search(script):
         return Mechanism.COMPILE, evidence
     if script:
-        headers = sorted(set(ADDON_HEADERS).intersection(entry.dependencies))
-        if headers:  # an opaque script (node-sass's build.js) in a package shipping C++ glue
-            evidence.append(f"lockfile: depends on {', '.join(headers)}, so the script is "
-                            "assumed to build native code")
-            return _from_files(facts, evidence, fallback=Mechanism.COMPILE)
-        return _from_files(facts, evidence, fallback=Mechanism.INSTALL_SCRIPT)
+        return _from_files(facts, evidence, fallback=_opaque(entry, script, evidence))
     return _from_files(facts, evidence, fallback=_implicit_build(entry, facts, evidence))
+
+
+def _opaque(entry: LockEntry, script: str, evidence: list[str]) -> Mechanism:
+    """What a script that names no known tool amounts to, unless the package ships binaries."""
+    if noop(script):
+        # `install: exit 0` (@datadog/native-metrics 3, @datadog/pprof 3) only stops npm's
+        # implicit node-gyp build: whatever binaries the package ships decide.
+        evidence.append("the install script does nothing (it only stops npm's implicit build)")
+        return Mechanism.NONE
+    headers = sorted(set(ADDON_HEADERS).intersection(entry.dependencies))
+    if headers:  # an opaque script (node-sass's build.js) in a package shipping C++ glue
+        evidence.append(f"lockfile: depends on {', '.join(headers)}, so the script is "
+                        "assumed to build native code")
+        return Mechanism.COMPILE
+    return Mechanism.INSTALL_SCRIPT
 
 
 def _from_hints(

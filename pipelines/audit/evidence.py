@@ -6,7 +6,14 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pipelines.audit.coverage import child_fits, fits
-from pipelines.audit.detect import Facts, classify, install_scripts, platform_children, resolve
+from pipelines.audit.detect import (
+    Facts,
+    classify,
+    install_scripts,
+    noop,
+    platform_children,
+    resolve,
+)
 from pipelines.audit.detect import wants_metadata as _wants_metadata
 from pipelines.audit.installed import installed_facts
 from pipelines.audit.lockfile import LockEntry, Project, strings
@@ -32,7 +39,8 @@ class Evidence:
     unpublished: dict[str, str] = field(default_factory=dict)
 
 
-_LISTED = (Mechanism.BUNDLED_PREBUILDS, Mechanism.DOWNLOAD, Mechanism.INSTALL_SCRIPT)
+_LISTED = (Mechanism.BUNDLED_PREBUILDS, Mechanism.DOWNLOAD, Mechanism.INSTALL_SCRIPT,
+           Mechanism.COMPILE)
 
 
 def collect(
@@ -171,7 +179,8 @@ def files_wanted(evidence: Evidence) -> list[tuple[LockEntry, str | None]]:
             continue  # no install script and no native helper: its files cannot matter
         facts = facts_for(evidence, entry)
         mechanism, _ = classify(entry, facts)
-        scriptless = facts.install_scripts == "" and _wants_metadata(entry)
+        scriptless = (facts.install_scripts == "" or noop(facts.install_scripts)) and (
+            _wants_metadata(entry))
         # A download or an opaque script may ship binaries it loads at runtime: its file list
         # decides that too.
         if mechanism in _LISTED or scriptless:

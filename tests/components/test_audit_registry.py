@@ -75,6 +75,11 @@ ONLINE = {
         "aws-crt": (Mechanism.BUNDLED_PREBUILDS, P, P),
     },
     "executable-download": {"@prisma/engines": (Mechanism.DOWNLOAD, D, D)},
+    # yarn berry records no install scripts: only their names get oracledb and aws-crt read.
+    "yarn4-bundled-elsewhere": {
+        "oracledb": (Mechanism.BUNDLED_PREBUILDS, P, P),
+        "aws-crt": (Mechanism.BUNDLED_PREBUILDS, P, P),
+    },
     # lightningcss 1.28.0 names linux-arm64-gnu 1.28.0, which was never published.
     "unpublished-platform-package": {"lightningcss": (Mechanism.PLATFORM_PACKAGES, P, M)},
 }

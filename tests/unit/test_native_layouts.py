@@ -4,6 +4,7 @@ bundled binaries; counts that agree between the audit's summary, its table and t
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from pipelines.audit import (
     report_json,
 )
 from pipelines.audit.coverage import prebuild_verdicts
-from pipelines.audit.detect import Facts, executables
+from pipelines.audit.detect import Facts, classify, executables
 from pipelines.audit.lockfile import LockEntry
 from pipelines.platforms import Platform
 from pipelines.preflight import audit_for_build
@@ -139,3 +140,16 @@ def test_another_packages_platform_package_is_no_platform_set(tmp_path: Path) ->
     named = {p.name for p in report.packages}
     assert "trpc-to-openapi" not in named and "@rollup/rollup-linux-x64-gnu" not in named
     assert "typescript" in named  # typescript 7's own platform packages still count
+
+
+def test_an_install_script_that_does_nothing_leaves_the_files_to_decide() -> None:
+    """`install: exit 0` (@datadog/pprof 3.2, native-metrics 3.1) only stops npm's implicit
+    node-gyp build: with prebuilds it is bundled, without them nothing, never a compile."""
+    pprof = dataclasses.replace(entry("3.2.0"), name="@datadog/pprof",
+                                path="node_modules/@datadog/pprof",
+                                dependencies={"node-gyp-build": "<4.0"})
+    facts = Facts(install_scripts="exit 0", scripts_from="registry",
+                  files=("binding.gyp", *IAST_164), files_from="registry tarball")
+    assert classify(pprof, facts)[0] is Mechanism.BUNDLED_PREBUILDS
+    bare = dataclasses.replace(facts, files=("binding.gyp", "index.js"))
+    assert classify(pprof, bare)[0] is Mechanism.NONE
