@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -77,10 +78,16 @@ class Target:
     @property
     def cpu(self) -> str:
         """The npm `cpu` name: x64 for amd64, arm64 for arm64."""
-        return Platform.parse(self.platform).node_arch
+        return _node_arch(self.platform)
 
     def __str__(self) -> str:
         return f"{self.platform} ({self.libc})"
+
+
+@functools.cache
+def _node_arch(platform: str) -> str:
+    """Parsed once per platform: the audit asks for every lockfile package."""
+    return Platform.parse(platform).node_arch
 
 
 DEFAULT_TARGETS = (Target("linux/amd64"), Target("linux/arm64"))
