@@ -66,25 +66,33 @@ def platform_verdicts(
             names = ", ".join(c.path for c in usable)
             verdicts[target.platform] = TargetVerdict(Verdict.PREBUILT, f"lockfile: {names}")
             continue
-        lacking = [name for name, doc in absent.items() if _absent_fits(name, doc, target)]
         if present:
             reason = "; ".join(libc_mismatch(files_from, c.path, wrong_libc[c.path], target)
                                for c in present)
-        elif lacking and all(n in (unpublished or {}) for n in lacking):
-            reason = _never_published(parent, lacking, target, unpublished or {})
-        elif lacking:
-            reason = (f"the lockfile lacks {', '.join(lacking[:3])}, the platform package for "
-                      f"{target} "
-                      "(npm drops them when the lockfile is made on another platform): "
-                      f"regenerate it with {regenerate_hint(target)}")
         else:
-            reason = f"no platform package of {parent.name} is published for {target}"
+            lacking = [name for name, doc in absent.items() if _absent_fits(name, doc, target)]
+            reason = _no_platform_package(parent, lacking, target, unpublished or {})
         if fallback:
             verdicts[target.platform] = TargetVerdict(
                 Verdict.COMPILE, f"{reason}; its install script builds from source instead")
         else:
             verdicts[target.platform] = TargetVerdict(Verdict.MISSING, reason)
     return verdicts
+
+
+def _no_platform_package(
+    parent: LockEntry, lacking: Sequence[str], target: Target,
+    unpublished: Mapping[str, tuple[str, str]],
+) -> str:
+    """Why the lockfile holds no platform package for `target`: never published, dropped by
+    npm from a lockfile made elsewhere, or there is none."""
+    if lacking and all(n in unpublished for n in lacking):
+        return _never_published(parent, lacking, target, unpublished)
+    if lacking:
+        return (f"the lockfile lacks {', '.join(lacking[:3])}, the platform package for "
+                f"{target} (npm drops them when the lockfile is made on another platform): "
+                f"regenerate it with {regenerate_hint(target)}")
+    return f"no platform package of {parent.name} is published for {target}"
 
 
 def _never_published(
