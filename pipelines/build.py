@@ -51,6 +51,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--cache-namespace", help="prefix of every cache volume name")
     p.add_argument("--registry-username",
                    help="registry user (the password comes from NODEPIPE_REGISTRY_PASSWORD)")
+    p.add_argument("--workspace",
+                   help="build one package of an npm, pnpm or yarn workspace (its name or "
+                        "folder); SOURCE is the workspace root, where the lockfile is")
     p.add_argument("--build-script",
                    help="package.json script that builds the app (default build, else compile; "
                         "none for no build step)")

@@ -21,6 +21,7 @@ def describe_plan(plan: Plan) -> dict[str, Any]:
         "node_major": plan.node_major,
         "node_major_from": shape.node_major_from,
         "engine_platform": str(plan.engine_platform),
+        "workspace": _describe_workspace(plan),
         "build": {
             "platform": None,  # the engine's own platform: runs once, natively
             "stages": _build_stages(plan),
@@ -33,16 +34,24 @@ def describe_plan(plan: Plan) -> dict[str, Any]:
     }
 
 
+def _describe_workspace(plan: Plan) -> dict[str, Any] | None:
+    focus = plan.packager.focus
+    if focus is None:
+        return None
+    return {"package": focus.name, "folder": focus.path,
+            "local_packages": [p for p in focus.paths if p != focus.path]}
+
+
 def _build_stages(plan: Plan) -> list[dict[str, Any]]:
     shape = plan.shape
     stages: list[dict[str, Any]] = []
     if shape.build_apt_packages:
         stages.append({"name": "system", "apt": list(shape.build_apt_packages)})
     stages.append({"name": "deps", "run": _run(plan.install_all)})
-    for script in shape.lifecycle_scripts:
-        stages.append({"name": script, "run": list(plan.packager.run_script(script))})
-    if shape.build_script:
-        stages.append({"name": "build", "run": list(plan.packager.run_script(shape.build_script))})
+    for step in shape.steps:
+        name = "build" if step.script == shape.build_script else step.script
+        stages.append({"name": name, "dir": step.directory or ".",
+                       "run": list(plan.packager.run_script(step.script))})
     return stages
 
 
@@ -56,6 +65,7 @@ def _describe_image(plan: Plan) -> dict[str, Any]:
                   "excludes": list(shape.files.excludes),
                   "build_outputs": "everything the build step leaves in the app directory"
                                    if shape.build_script else None},
+        "workdir": plan.workdir,
         "cmd": list(shape.start.cmd),
         "cmd_from": shape.start.origin,
         "entrypoint": ["tini", "--"] if shape.init else [],

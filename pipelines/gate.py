@@ -16,15 +16,17 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from pipelines.errors import NodePipelinesError, PipelineError
 from pipelines.logs import get_logger
 from pipelines.reference import ImageReference, parse_reference
+from pipelines.registry import CannotCheck
 from pipelines.tags import TagMove
 from pipelines.verify_report import VerifyReport
 
 STAGING_PREFIX = "nodepipe-staging-"
+T = TypeVar("T")
 
 
 async def as_staged(ref: str) -> str:
@@ -80,7 +82,7 @@ async def publish_gated(
         raise PipelineError(f"publishing {address} returned no digest", stage="stage")
     if staged is not None:
         staged.staging = str(reference)
-    amended = parse_reference(await steps.amend(str(reference)))
+    amended = parse_reference(await _asking_registry("amend", steps.amend(str(reference))))
     if amended.digest is None:
         raise PipelineError(f"amending {reference} returned no digest", stage="stage")
     if amended != reference:
@@ -94,7 +96,7 @@ async def _check_then_tag(staged: ImageReference, steps: GateSteps, log: Any) ->
     log.info("index_staged", staging=str(staged))
     try:
         await steps.check()
-        report = await steps.verify(str(staged))
+        report = await _asking_registry("verify", steps.verify(str(staged)))
     except (NodePipelinesError, BaseExceptionGroup):
         # The error itself is printed once at the boundary; no traceback in the log.
         log.error("gate_failed", staging=str(staged), tags_moved=False)  # noqa: TRY400
@@ -103,7 +105,18 @@ async def _check_then_tag(staged: ImageReference, steps: GateSteps, log: Any) ->
         log.error("gate_failed", staging=str(staged), tags_moved=False)
         raise PipelineError(f"{report.summary()}; no tag was moved", stage="verify")
     log.info("index_verified", staging=str(staged), platforms=len(report.expected))
-    moves = await steps.move(str(staged))
+    moves = await _asking_registry("tag", steps.move(str(staged)))
     for move in moves:
         log.info("tag_moved", tag=move.tag, digest=move.digest, previous=move.previous)
     return GateResult(staged=staged, report=report, moves=moves)
+
+
+async def _asking_registry(stage: str, step: Awaitable[T]) -> T:
+    """Run a gate step that talks to the registry. A registry that cannot be asked (down after
+    the retries, refusing the login, answering errors) fails the publish, exit 1 like a failed
+    push, with its sentence and the fact that matters: tags are moved last and by a step that
+    raises CannotCheck only before it writes any, so no tag was moved."""
+    try:
+        return await step
+    except CannotCheck as error:
+        raise PipelineError(f"{error}; no tag was moved", stage=stage) from None

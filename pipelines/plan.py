@@ -187,6 +187,11 @@ class Plan:
         return json.dumps({"lockfileVersion": 3, "packages": packages})
 
     @property
+    def workdir(self) -> str:
+        """The service's folder in the containers: the app dir, or its workspace package."""
+        return f"{APP_DIR}/{self.shape.workdir}" if self.shape.workdir else APP_DIR
+
+    @property
     def base_image(self) -> str:
         """The base of every build and runtime container."""
         return self.shape.base_image
@@ -248,7 +253,7 @@ def build_plan(
         build_caches=build_caches(settings.cache_namespace, project.packager, engine_platform,
                                   shape.libc, shape.node_major),
         compile_bindings=project.compiles_bindings,
-        bindings_output=settings.bindings_output,
+        bindings_output=project.relative(settings.bindings_output.strip("/")),
         port=settings.port,
         node_options=settings.node_options,
         targets=targets,

@@ -51,14 +51,18 @@ def audit_for_build(
 
 def _audit(settings: Settings, libc: str, node_major: int) -> AuditReport:
     targets = [AuditTarget.parse(str(p), libc) for p in settings.platforms]
+    workspace = settings.workspace
     if settings.audit == "offline":
-        return audit_source(settings.source, targets, offline=True, node_major=node_major)
+        return audit_source(settings.source, targets, offline=True, workspace=workspace,
+                            node_major=node_major)
     try:
-        return audit_source(settings.source, targets, offline=False, node_major=node_major)
+        return audit_source(settings.source, targets, offline=False, workspace=workspace,
+                            node_major=node_major)
     except RegistryUnavailableError as error:
         # The lockfile alone still answers most questions; say that the answer is weaker.
         get_logger().warning("audit_offline", reason=str(error))
-        return audit_source(settings.source, targets, offline=True, node_major=node_major)
+        return audit_source(settings.source, targets, offline=True, workspace=workspace,
+                            node_major=node_major)
 
 
 def _target_audit(report: AuditReport, platform: str, waived: set[str]) -> TargetAudit:

@@ -26,7 +26,7 @@ def prepare(
     `audit` replaces the preflight audit (tests pass verdicts they choose); by default the
     audit runs, and a build it shows cannot work stops here.
     """
-    project = NodeProject.load(settings.source)
+    project = NodeProject.load(settings.source, settings.workspace)
     shape = shape_of(settings, project)
     if audit is None:
         audit = audit_for_build(settings, shape.libc, shape.node_major)

@@ -18,6 +18,7 @@ from pipelines.errors import EngineUnavailableError, PipelineError
 from pipelines.logs import get_logger
 from pipelines.plan import Plan, Target
 from pipelines.platforms import Platform
+from pipelines.project.files import ALWAYS_EXCLUDED
 from pipelines.stages import (
     app_build,
     app_files,
@@ -137,7 +138,7 @@ def build_graph(plan: Plan, source: dagger.Directory) -> Images:
         for t in plan.targets
         if plan.compile_bindings
     }
-    files, generated = app_files(app), generated_modules(app)
+    files, generated = app_files(plan, app), generated_modules(app)
     runtimes = {
         t.platform: runtime_image(plan, t, files, generated, final[t.platform],
                                   bindings.get(t.platform))
@@ -147,8 +148,12 @@ def build_graph(plan: Plan, source: dagger.Directory) -> Images:
 
 
 def source_directory(plan: Plan) -> dagger.Directory:
-    """The project's source as the engine sees it: what the image may ship, nothing else."""
-    return dag.host().directory(str(plan.source), exclude=list(plan.shape.files.excludes))
+    """The project's source as the engine sees it: what the image may ship, and the files the
+    install reads even where `.dockerignore` drops them (a workspace package's package.json
+    under an ignored folder is still in the lockfile, and a frozen install needs it)."""
+    kept = [f"!{pattern}" for pattern in plan.packager.manifests()]
+    exclude = [*plan.shape.files.excludes, *kept, *ALWAYS_EXCLUDED]
+    return dag.host().directory(str(plan.source), exclude=exclude)
 
 
 @asynccontextmanager

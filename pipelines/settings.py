@@ -68,6 +68,7 @@ class Settings(BaseSettings):
     cache_namespace: str = "nodepipe"
     registry_username: str = ""
     registry_password: SecretStr = SecretStr("")
+    workspace: str | None = None  # a workspace package (name or folder) to build alone
     build_script: str | None = None  # None: `build`, else `compile`, else none; "" for none
     start_command: Annotated[tuple[str, ...], NoDecode] = ()  # empty: from package.json
     include: Annotated[tuple[str, ...], NoDecode] = ()

@@ -2,12 +2,14 @@
 
 The manifest is fetched by digest and its exact bytes are PUT under each tag with the same
 Content-Type, so the tag resolves to that very digest; each tag is then read back to confirm.
-Nothing is written unless the digest is in the registry first.
+Nothing is written unless the digest is in the registry first. Tags are written one after the
+other, so a registry that goes away halfway is reported with the tags already moved: a
+CannotCheck leaving this module means no tag was written.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import partial
 
@@ -15,7 +17,7 @@ from pipelines.credentials import Credentials
 from pipelines.errors import EXIT_FAILURE, InputError, NodePipelinesError
 from pipelines.index_checks import gather, manifest_type
 from pipelines.reference import ImageReference, parse_reference, validate_tag
-from pipelines.registry import Manifest, RegistryClient, RetryPolicy
+from pipelines.registry import CannotCheck, Manifest, RegistryClient, RetryPolicy
 
 
 class TagMoveError(NodePipelinesError):
@@ -63,8 +65,8 @@ async def move_tags(
         manifest = Manifest(digest, manifest_type(manifest), manifest.body)
         resolvers = [partial(client.manifest_digest, repository, tag) for tag in wanted]
         previous = await gather(resolvers)
-        await gather([partial(client.put_manifest, repository, tag, manifest) for tag in wanted])
-        after = await gather(resolvers)
+        await _put_each(client, ref, manifest, wanted)
+        after = await _read_back(resolvers, ref, wanted)
     wrong = [f"{tag} points at {now or 'nothing'}" for tag, now in zip(wanted, after, strict=True)
              if now != digest]
     if wrong:
@@ -73,3 +75,37 @@ async def move_tags(
         )
     return tuple(TagMove(tag, digest, before) for tag, before in zip(wanted, previous, strict=True))
 
+
+async def _read_back(
+    resolvers: Sequence[Callable[[], Awaitable[str | None]]], ref: ImageReference,
+    tags: list[str],
+) -> list[str | None]:
+    """What each tag names after the writes; every tag is written by now, so a registry that
+    cannot be asked is no longer a CannotCheck (that would say no tag moved)."""
+    try:
+        return await gather(resolvers)
+    except CannotCheck as error:
+        raise TagMoveError(
+            f"{error}; {', '.join(tags)} were written to {ref.name}@{ref.digest} but could not "
+            "be read back to confirm"
+        ) from None
+
+
+async def _put_each(
+    client: RegistryClient, ref: ImageReference, manifest: Manifest, tags: list[str]
+) -> None:
+    """PUT the manifest under each tag in turn; a failure names what moved and what may not."""
+    moved: list[str] = []
+    for tag in tags:
+        try:
+            await client.put_manifest(ref.repository, tag, manifest)
+        except CannotCheck as error:
+            if not moved:
+                raise  # nothing written: the caller's sentence can say no tag moved
+            rest = ", ".join(tags[len(moved):])
+            raise TagMoveError(
+                f"{error}; {', '.join(moved)} moved to {ref.name}@{manifest.digest}, {rest} "
+                "may still point at the previous index (every tag names either its previous "
+                "index or the verified one): publish again to move the rest"
+            ) from None
+        moved.append(tag)

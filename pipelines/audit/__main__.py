@@ -42,6 +42,9 @@ def parser() -> argparse.ArgumentParser:
                           "ABI do not count (default: the pipeline's, else the project's "
                           ".nvmrc, .node-version or engines.node)")
     cli.add_argument("--format", choices=("table", "json"), default="table")
+    cli.add_argument("--workspace", metavar="NAME",
+                     help="audit one package of a workspace (its name or folder), as its "
+                          "focused install sees the lockfile")
     cli.add_argument("--offline", action="store_true",
                      help="no network: lockfile, node_modules and the registry cache only")
     cli.add_argument("--strict", nargs="?", const="missing", choices=("missing", "compile"),
@@ -54,7 +57,10 @@ def run(argv: Sequence[str] | None = None) -> int:
     """Parse, audit, print; raises NodePipelinesError for the boundary in main()."""
     args = parser().parse_args(argv)
     # Whatever is not given comes from the pipeline's own settings (env, config file).
-    pipeline = load_settings({"source": args.source} if args.source else {})
+    given_settings: dict[str, object] = {"source": args.source} if args.source else {}
+    if args.workspace:
+        given_settings["workspace"] = args.workspace
+    pipeline = load_settings(given_settings)
     # Repeated flags and Docker's comma-separated list both work.
     given = [p for value in args.platforms or [] for p in value.split(",") if p.strip()]
     platforms = given or [str(p) for p in pipeline.platforms]
@@ -65,7 +71,8 @@ def run(argv: Sequence[str] | None = None) -> int:
         known = ", ".join(map(str, NODE_ABI))
         raise AuditError(f"--node {node} is not a Node major the audit knows the ABI of "
                          f"(known: {known})")
-    report = audit_source(pipeline.source, targets, offline=args.offline, node_major=node)
+    report = audit_source(pipeline.source, targets, offline=args.offline,
+                          workspace=pipeline.workspace, node_major=node)
     print(render_json(report) if args.format == "json" else render_table(report))
     if args.strict:
         fail_on = [Verdict.MISSING] + ([Verdict.COMPILE] if args.strict == "compile" else [])

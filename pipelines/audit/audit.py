@@ -51,16 +51,18 @@ NOT_BUILT = ("the package manager is told not to run its install script (pnpm: n
 
 def audit_source(
     source: Path, targets: Sequence[Target] = DEFAULT_TARGETS, *, offline: bool = True,
-    registry: RegistryConfig | None = None, node_major: int | None = None,
+    registry: RegistryConfig | None = None, workspace: str | None = None,
+    node_major: int | None = None,
 ) -> AuditReport:
-    """Audit `source` without an event loop; offline it reads the lockfile, node_modules and
-    the registry cache only. Online it runs audit_source_async in a new event loop.
+    """Audit `source` (as its workspace package `workspace` installs it, if given) without an
+    event loop; offline it reads the lockfile, node_modules and the registry cache only.
+    Online it runs audit_source_async in a new event loop.
 
     `node_major` is the target Node: a bundled binary for another Node ABI does not count
     (None: any ABI counts)."""
     if not offline:
-        return anyio.run(_run_async, source, tuple(targets), registry, node_major)
-    evidence = _evidence(source, targets, node_major)
+        return anyio.run(_run_async, source, tuple(targets), registry, workspace, node_major)
+    evidence = _evidence(source, targets, workspace, node_major)
     client = NpmRegistry(registry or RegistryConfig.from_env(), offline=True)
     evidence.registry_from = "registry cache"
     for name, version in manifests_wanted(evidence):
@@ -72,20 +74,21 @@ def audit_source(
 
 async def audit_source_async(
     source: Path, targets: Sequence[Target] = DEFAULT_TARGETS, *, offline: bool = False,
-    registry: RegistryConfig | None = None, node_major: int | None = None,
+    registry: RegistryConfig | None = None, workspace: str | None = None,
+    node_major: int | None = None,
 ) -> AuditReport:
     """Audit `source`, asking the npm registry (in parallel, cached on disk) unless offline."""
     if offline:
         return audit_source(source, targets, offline=True, registry=registry,
-                            node_major=node_major)
-    return await _run_async(source, tuple(targets), registry, node_major)
+                            workspace=workspace, node_major=node_major)
+    return await _run_async(source, tuple(targets), registry, workspace, node_major)
 
 
 async def _run_async(
     source: Path, targets: tuple[Target, ...], config: RegistryConfig | None,
-    node_major: int | None,
+    workspace: str | None = None, node_major: int | None = None,
 ) -> AuditReport:
-    evidence = _evidence(source, targets, node_major)
+    evidence = _evidence(source, targets, workspace, node_major)
     try:
         async with NpmRegistry(config or RegistryConfig.from_env(), offline=False) as client:
             async with anyio.create_task_group() as group:
@@ -151,10 +154,12 @@ async def _fetch_platform_files(
     evidence.files[child.path] = listing
 
 
-def _evidence(source: Path, targets: Sequence[Target], node_major: int | None) -> Evidence:
+def _evidence(
+    source: Path, targets: Sequence[Target], workspace: str | None, node_major: int | None
+) -> Evidence:
     if not targets:
         raise AuditError("no target platform given: pass at least one --platform")
-    return collect(load_project(Path(source)), tuple(targets), node_major)
+    return collect(load_project(Path(source), workspace), tuple(targets), node_major)
 
 
 def conclude(evidence: Evidence, *, online: bool) -> AuditReport:
@@ -168,13 +173,20 @@ def conclude(evidence: Evidence, *, online: bool) -> AuditReport:
             continue  # neither an install script nor a native helper: plain JavaScript
         facts = facts_for(evidence, entry)
         mechanism, found = classify(entry, facts)
-        if mechanism is Mechanism.NONE:
+        if mechanism is Mechanism.NONE or _built_once(evidence, entry, mechanism):
             continue
         audits.append(_audit(entry, mechanism, found, facts, evidence))
     audits.sort(key=lambda a: a.path)
     audits += own_addons(evidence.project, evidence.targets)
     return AuditReport(str(evidence.project.root), evidence.targets, tuple(audits), online,
                        notes=tuple(_notes(audits, online)), node_major=evidence.node_major)
+
+
+def _built_once(evidence: Evidence, entry: LockEntry, mechanism: Mechanism) -> bool:
+    """With --workspace, the workspace packages' own lifecycle scripts run once in the build
+    stage, as the root's do: a plain one is no business of the targets."""
+    return bool(evidence.project.scope) and entry.local and (
+        mechanism is Mechanism.INSTALL_SCRIPT)
 
 
 def _audit(

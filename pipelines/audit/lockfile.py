@@ -64,18 +64,29 @@ class Project:
     manifest: Mapping[str, Any]
     entries: Mapping[str, LockEntry]  # by node_modules path ("" is the project itself)
     packager: Packager
+    # With --workspace: the folders of the workspace packages that are installed (the
+    # service's and the local packages it reaches); the project's own addons are there.
+    scope: tuple[str, ...] = ()
 
 
-def load_project(source: Path) -> Project:
-    """Read `source`/package.json, detect its package manager and read its lockfile; raise
-    AuditError or PackagerError (both exit 2) with one sentence otherwise."""
+def load_project(source: Path, workspace: str | None = None) -> Project:
+    """Read `source`/package.json, detect its package manager and read its lockfile (as the
+    workspace package `workspace` installs it, if given); raise AuditError or PackagerError
+    (both exit 2) with one sentence otherwise."""
+    from pipelines.audit.focus import focus_entries  # noqa: PLC0415 - focus imports us
     from pipelines.packagers.detect import detect  # noqa: PLC0415 - packagers import the audit
+    from pipelines.project.workspace import find_workspace  # noqa: PLC0415 - imports packagers
 
     if not source.is_dir():
         raise AuditError(f"source {source} is not a directory")
     manifest = read_json(source / "package.json", "package.json")
     packager = detect(source, manifest)
-    return Project(source, manifest, packager.read_lockfile(source, manifest), packager)
+    entries = packager.read_lockfile(source, manifest)
+    if not workspace:
+        return Project(source, manifest, entries, packager)
+    focus = find_workspace(source, manifest, packager, workspace).focus
+    return Project(source, manifest, focus_entries(source, entries, focus.path), packager,
+                   scope=focus.paths)
 
 
 def read_npm_lockfile(

@@ -26,7 +26,7 @@ def own_addons(project: Project, targets: tuple[Target, ...]) -> list[PackageAud
     addons = []
     for directory in _gyp_directories(project.root):
         relative = directory.relative_to(project.root).as_posix()
-        if relative in local:
+        if relative in local or not _in_scope(relative, project.scope):
             continue
         key = "." if relative == "." else relative
         evidence = (f"source tree: {key}/binding.gyp is the project's own addon; it is built "
@@ -36,6 +36,11 @@ def own_addons(project: Project, targets: tuple[Target, ...]) -> list[PackageAud
             mechanism=Mechanism.COMPILE, evidence=evidence,
             targets=simple_verdicts(Mechanism.COMPILE, targets), own=True))
     return addons
+
+
+def _in_scope(relative: str, scope: tuple[str, ...]) -> bool:
+    """Everything is in scope without a workspace; with one, its installed packages' folders."""
+    return not scope or any(relative == p or relative.startswith(f"{p}/") for p in scope)
 
 
 def _gyp_directories(root: Path) -> Iterator[Path]:

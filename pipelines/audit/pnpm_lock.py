@@ -121,6 +121,7 @@ class _Reader:
         self.snapshots = (_mapping_of(lock.get("snapshots") or {}, path, "snapshots")
                           if v9 else self.meta)
         self.paths = {key: self._node_path(key) for key in self.snapshots}
+        self.overrides = overridden(lock.get("overrides"))
 
     def _node_path(self, key: str) -> str:
         meta = self._meta(key)
@@ -200,7 +201,8 @@ class _Reader:
             # pnpm installs a workspace package's peers and locks them as its dependencies.
             peers = mapping(manifest.get("peerDependencies")) if fieldname == "dependencies" \
                 else {}
-            _check_in_sync(declared, locked, path or ".", fieldname, self.path, peers=peers)
+            _check_in_sync(declared, locked, path or ".", fieldname, self.path, peers=peers,
+                           overrides=self.overrides)
             for name, value in locked.items():
                 ref = str(value.get("version", "")) if isinstance(value, dict) else str(value)
                 target = self.link(name, ref, path)
@@ -214,9 +216,21 @@ class _Reader:
         return node
 
 
+def overridden(overrides: Any) -> dict[str, set[str]]:
+    """pnpm's `overrides` as the lockfile records them, package name -> the specifiers they
+    put in place (`vite@<=6.4.2: ^6.4.3`, `a>b: 1.0.0`, `x: workspace:*`)."""
+    found: dict[str, set[str]] = {}
+    for selector, value in (overrides.items() if isinstance(overrides, dict) else ()):
+        name = package_name(str(selector).rpartition(">")[2])
+        found.setdefault(name, set()).add(str(value))
+    return found
+
+
 def _check_in_sync(declared: Mapping[str, str], locked: Mapping[str, Any], importer: str,
-                   fieldname: str, lock_path: Path, *, peers: Mapping[str, str]) -> None:
-    """pnpm install --frozen-lockfile refuses specifiers that differ from package.json."""
+                   fieldname: str, lock_path: Path, *, peers: Mapping[str, str],
+                   overrides: Mapping[str, set[str]]) -> None:
+    """pnpm install --frozen-lockfile refuses specifiers that differ from package.json, but
+    writes an override's specifier in place of the declared one."""
     where = "package.json" if importer == "." else f"{importer}/package.json"
     for name, spec in declared.items():
         entry = locked.get(name)
@@ -225,7 +239,8 @@ def _check_in_sync(declared: Mapping[str, str], locked: Mapping[str, Any], impor
                 f"{where} and {lock_path.name} are out of sync: {name} ({fieldname}) is "
                 "declared but not locked; run `pnpm install` and commit the lockfile")
         specifier = entry.get("specifier") if isinstance(entry, dict) else None
-        if specifier is not None and str(specifier) != spec:
+        if specifier is not None and str(specifier) != spec and (
+                str(specifier) not in overrides.get(name, ())):
             raise AuditError(
                 f"{where} and {lock_path.name} are out of sync: {name} is {spec!r} in "
                 f"{where} but {specifier!r} in the lockfile; run `pnpm install`")

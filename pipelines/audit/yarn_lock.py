@@ -83,6 +83,10 @@ def read_berry_lockfile(root: Path, manifest: Mapping[str, Any],
         packages[package.id] = package
         for descriptor in str(key).split(", "):
             by_descriptor[descriptor.strip()] = package.id
+            # A patch: or file: dependency with a relative path is keyed with the locator of
+            # the workspace it is relative to (`...#./x.patch::locator=app%40workspace%3A.`);
+            # `resolutions` and the dependents name it without.
+            by_descriptor.setdefault(descriptor.strip().split("::", 1)[0], package.id)
     resolutions = _resolutions(manifest)
     for package in packages.values():
         for name, spec in list(package.specs.items()):

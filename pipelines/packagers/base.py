@@ -29,6 +29,16 @@ class TargetSpec:
 
 
 @dataclass(frozen=True)
+class Focus:
+    """One workspace package to install for, with the local packages its production
+    dependencies reach (`paths`, relative to the root, the service's own last)."""
+
+    name: str
+    path: str
+    paths: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class CacheDir:
     """A package-manager cache directory and whether its content depends on the target.
 
@@ -65,6 +75,13 @@ class Packager(Protocol):
     def lockfile(self) -> str:
         """The lockfile's name in the project root."""
 
+    @property
+    def focus(self) -> Focus | None:
+        """The workspace package production installs are limited to; None for the root."""
+
+    def workspace_globs(self, root: Path, manifest: Mapping[str, Any]) -> tuple[str, ...]:
+        """The workspace patterns (`packages/*`) the project declares, or ()."""
+
     def manifests(self) -> tuple[str, ...]:
         """Files and globs (relative to the root) the dependency stages see, lockfile included."""
 
@@ -84,7 +101,8 @@ class Packager(Protocol):
         """Production dependencies only, frozen lockfile, scripts off.
 
         With `target`, the manager is told that platform (npm `--os/--cpu/--libc`) so it picks
-        the target's optional platform packages while running on another platform.
+        the target's optional platform packages while running on another platform. With a
+        `focus`, only that workspace package's production closure is installed.
         """
 
     def rebuild(self, packages: Sequence[str]) -> Command:

@@ -57,7 +57,8 @@ def detect(root: Path, manifest: Mapping[str, Any]) -> Packager:
             "lockfile, or fix packageManager)")
     version, integrity = (pinned[1], pinned[2]) if pinned else ("", "")
     if tool == "npm":
-        return Npm(version=version, lockfile=lockfile)
+        return Npm(version=version, lockfile=lockfile,
+                   workspaces=bool(manifest.get("workspaces")))
     if tool == "pnpm":
         return Pnpm(version=version or _pnpm_version(root), integrity=integrity)
     return _yarn(root, version, integrity)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from pipelines.packagers.base import CacheDir, Command, Install, TargetSpec
+from pipelines.packagers.base import CacheDir, Command, Focus, Install, TargetSpec
 
 if TYPE_CHECKING:
     from pipelines.audit.lockfile import LockEntry
@@ -28,10 +28,20 @@ class Npm:
     name: ClassVar[str] = "npm"
     version: str = ""
     lockfile: str = "package-lock.json"
+    workspaces: bool = False  # package.json declares workspaces
+    focus: Focus | None = None
 
     def manifests(self) -> tuple[str, ...]:
-        """package.json, the lockfile and .npmrc: all `npm ci` reads."""
-        return ("package.json", self.lockfile, ".npmrc")
+        """package.json, the lockfile and .npmrc: all `npm ci` reads (and, in a workspace,
+        the workspace packages' package.json)."""
+        workspace = ("**/package.json",) if self.workspaces else ()
+        return ("package.json", self.lockfile, ".npmrc", *workspace)
+
+    def workspace_globs(self, root: Path, manifest: Mapping[str, Any]) -> tuple[str, ...]:
+        """package.json's `workspaces`."""
+        from pipelines.audit.yarn_lock import workspace_globs  # noqa: PLC0415 - cycle
+
+        return workspace_globs(manifest)
 
     def setup(self) -> tuple[Command, ...]:
         """npm ships with Node; a pinned version is installed over it once."""
@@ -55,8 +65,11 @@ class Npm:
         return Install((("npm", "ci", "--ignore-scripts"),))
 
     def install_production(self, target: TargetSpec | None) -> Install:
-        """`npm ci --omit=dev --ignore-scripts`, told the target's os, cpu and libc."""
+        """`npm ci --omit=dev --ignore-scripts` (`--workspace NAME` for a focus), told the
+        target's os, cpu and libc."""
         command: Command = ("npm", "ci", "--omit=dev", "--ignore-scripts")
+        if self.focus is not None:
+            command = (*command, f"--workspace={self.focus.name}")
         if target is not None:
             command = (*command, f"--os={target.os}", f"--cpu={target.cpu}",
                        f"--libc={target.libc}")

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from pipelines.packagers.base import CacheDir, Command, Install, TargetSpec
+from pipelines.packagers.base import CacheDir, Command, Focus, Install, TargetSpec
 from pipelines.packagers.corepack import COREPACK_CACHE, COREPACK_ENV, corepack_setup, major
 
 if TYPE_CHECKING:
@@ -36,6 +36,7 @@ class Pnpm:
     version: str = "9.15.9"
     lockfile: str = "pnpm-lock.yaml"
     integrity: str = ""  # the +sha512... suffix of packageManager, for corepack to check
+    focus: Focus | None = None
 
     @property
     def major(self) -> int:
@@ -46,6 +47,13 @@ class Pnpm:
         """What `pnpm install` reads: manifests, lockfile, workspace file, hooks, patches."""
         return ("package.json", self.lockfile, "pnpm-workspace.yaml", ".npmrc", ".pnpmfile.cjs",
                 "patches/**", "**/package.json")
+
+    def workspace_globs(self, root: Path, manifest: Mapping[str, Any]) -> tuple[str, ...]:
+        """pnpm-workspace.yaml's `packages`."""
+        from pipelines.audit.lockfile import strings  # noqa: PLC0415 - cycle
+        from pipelines.audit.pnpm_lock import workspace_settings  # noqa: PLC0415 - cycle
+
+        return strings(workspace_settings(root).get("packages"))
 
     def setup(self) -> tuple[Command, ...]:
         """corepack activates the pinned pnpm."""
@@ -72,16 +80,21 @@ class Pnpm:
         return Install((("pnpm", "install", "--frozen-lockfile", "--ignore-scripts"),))
 
     def install_production(self, target: TargetSpec | None) -> Install:
-        """`pnpm install --prod`, told the target through supportedArchitectures."""
+        """`pnpm install --prod` (of `NAME...` for a focus: the package and the workspace
+        packages its production dependencies reach), told the target through
+        supportedArchitectures."""
         install: Command = ("pnpm", "install", "--frozen-lockfile", "--prod", "--ignore-scripts")
+        if self.focus is not None:
+            install = ("pnpm", f"--filter-prod={self.focus.name}...", *install[1:])
         if target is None:
             return Install((install,))
         return Install((("node", "-e", _SET_TARGET, target.os, target.cpu, target.libc),
                         install, ("mv", _SAVED, "package.json")))
 
     def rebuild(self, packages: Sequence[str]) -> Command:
-        """`pnpm rebuild NAME...`."""
-        return ("pnpm", "rebuild", *packages)
+        """`pnpm rebuild -r NAME...`: recursive, or in a workspace it rebuilds only what the
+        root itself depends on (nothing, silently, seen with pnpm 10)."""
+        return ("pnpm", "rebuild", "-r", *packages)
 
     def run_script(self, script: str) -> Command:
         """`pnpm run SCRIPT`."""

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from pipelines.packagers.base import CacheDir, Command, Install, TargetSpec
+from pipelines.packagers.base import CacheDir, Command, Focus, Install, TargetSpec
 from pipelines.packagers.corepack import COREPACK_CACHE, COREPACK_ENV, corepack_setup, major
 from pipelines.packagers.pnpm import target_json
 
@@ -18,9 +18,11 @@ BERRY_FOLDER = "/cache/yarn-berry"
 CLASSIC_CACHE = "/cache/yarn-classic"
 # yarn 1 picks optional platform packages by the platform it runs on and cannot be told
 # another: it installs every platform's (--ignore-platform) and this removes the packages
-# whose os/cpu/libc exclude the target (node_modules/x and node_modules/@s/x, nested too).
+# whose os/cpu/libc exclude the target (node_modules/x and node_modules/@s/x, nested too,
+# and in the workspace packages' node_modules given as arguments).
 _PRUNE = r"""
-const fs=require('fs'),path=require('path');const [os,cpu,libc]=process.argv.slice(1);
+const fs=require('fs'),path=require('path');
+const [os,cpu,libc,...dirs]=process.argv.slice(1);
 const ok=(list,v)=>!Array.isArray(list)||!list.length||(!list.includes('!'+v)&&
   (list.every(x=>x.startsWith('!'))||list.includes(v)));
 function walk(dir){let names=[];try{names=fs.readdirSync(dir);}catch(_){return;}
@@ -29,8 +31,26 @@ function walk(dir){let names=[];try{names=fs.readdirSync(dir);}catch(_){return;}
   try{p=JSON.parse(fs.readFileSync(path.join(full,'package.json'),'utf8'));}catch(_){continue;}
   if(!ok(p.os,os)||!ok(p.cpu,cpu)||!ok(p.libc,libc)){fs.rmSync(full,{recursive:true});continue;}
   walk(path.join(full,'node_modules'));}}
-walk('node_modules');
+for(const dir of ['.',...dirs])walk(path.join(dir,'node_modules'));
 """
+# yarn 1 has no focused install: for one, the root package.json lists only the focus's
+# workspace packages while `yarn install --production` runs (the lockfile stays as it is;
+# --frozen-lockfile still holds), then the user's file comes back.
+_SAVED = ".package.json.nodepipe"
+_ONLY_WORKSPACES = (
+    "const fs=require('fs');const paths=process.argv.slice(1);"
+    f"fs.copyFileSync('package.json','{_SAVED}');"
+    "const p=JSON.parse(fs.readFileSync('package.json','utf8'));"
+    "if(Array.isArray(p.workspaces)||!p.workspaces)p.workspaces=paths;"
+    "else p.workspaces.packages=paths;"
+    "fs.writeFileSync('package.json',JSON.stringify(p,null,2)+'\\n');"
+)
+
+
+def _workspace_globs(manifest: Mapping[str, Any]) -> tuple[str, ...]:
+    from pipelines.audit.yarn_lock import workspace_globs  # noqa: PLC0415 - cycle
+
+    return workspace_globs(manifest)
 
 
 @dataclass(frozen=True)
@@ -43,6 +63,7 @@ class YarnBerry:
     integrity: str = ""
     # .yarnrc.yml's enableScripts; None when unset (yarn 4.14 and later default to false).
     enable_scripts: bool | None = None
+    focus: Focus | None = None
 
     @property
     def scripts_enabled(self) -> bool:
@@ -57,6 +78,10 @@ class YarnBerry:
         """What `yarn install` reads: manifests, lockfile, .yarnrc.yml, releases, plugins."""
         return ("package.json", self.lockfile, ".yarnrc.yml", ".yarn/releases/**",
                 ".yarn/plugins/**", ".yarn/patches/**", "**/package.json")
+
+    def workspace_globs(self, root: Path, manifest: Mapping[str, Any]) -> tuple[str, ...]:
+        """package.json's `workspaces`."""
+        return _workspace_globs(manifest)
 
     def setup(self) -> tuple[Command, ...]:
         """corepack activates the pinned yarn."""
@@ -81,11 +106,12 @@ class YarnBerry:
         return Install((("yarn", "install", "--immutable", "--mode=skip-build"),))
 
     def install_production(self, target: TargetSpec | None) -> Install:
-        """`yarn workspaces focus --all --production`, scripts off, lockfile immutable; told
-        the target through supportedArchitectures in the user's home .yarnrc.yml (the
-        project's own .yarnrc.yml stays as it is)."""
+        """`yarn workspaces focus --all --production` (the focus's NAME instead of --all),
+        scripts off, lockfile immutable; told the target through supportedArchitectures in
+        the user's home .yarnrc.yml (the project's own .yarnrc.yml stays as it is)."""
         env = {"YARN_ENABLE_SCRIPTS": "false", "YARN_ENABLE_IMMUTABLE_INSTALLS": "true"}
-        focus: Command = ("yarn", "workspaces", "focus", "--all", "--production")
+        which = self.focus.name if self.focus is not None else "--all"
+        focus: Command = ("yarn", "workspaces", "focus", which, "--production")
         if target is None:
             return Install((focus,), env)
         setting: Command = ("yarn", "config", "set", "--home", "supportedArchitectures",
@@ -116,6 +142,7 @@ class YarnClassic:
     version: str = "1.22.22"
     lockfile: str = "yarn.lock"
     integrity: str = ""
+    focus: Focus | None = None
 
     @property
     def major(self) -> int:
@@ -125,6 +152,10 @@ class YarnClassic:
     def manifests(self) -> tuple[str, ...]:
         """What `yarn install` reads: manifests, lockfile, .yarnrc and .npmrc."""
         return ("package.json", self.lockfile, ".yarnrc", ".npmrc", "**/package.json")
+
+    def workspace_globs(self, root: Path, manifest: Mapping[str, Any]) -> tuple[str, ...]:
+        """package.json's `workspaces`."""
+        return _workspace_globs(manifest)
 
     def setup(self) -> tuple[Command, ...]:
         """corepack activates the pinned yarn 1."""
@@ -146,13 +177,19 @@ class YarnClassic:
 
     def install_production(self, target: TargetSpec | None) -> Install:
         """`yarn install --production`; for a target, every platform's packages
-        (--ignore-platform) and then those that exclude the target removed."""
+        (--ignore-platform) and then those that exclude the target removed; for a focus,
+        with only its workspace packages in the root package.json meanwhile."""
         install: Command = ("yarn", "install", "--frozen-lockfile", "--production",
                             "--ignore-scripts", "--non-interactive")
-        if target is None:
-            return Install((install,))
-        return Install(((*install, "--ignore-platform"),
-                        ("node", "-e", _PRUNE, target.os, target.cpu, target.libc)))
+        commands: list[Command] = [install]
+        if target is not None:
+            commands = [(*install, "--ignore-platform"),
+                        ("node", "-e", _PRUNE, target.os, target.cpu, target.libc,
+                         *(self.focus.paths if self.focus else ()))]
+        if self.focus is not None:
+            commands = [("node", "-e", _ONLY_WORKSPACES, *self.focus.paths), *commands,
+                        ("mv", _SAVED, "package.json")]
+        return Install(tuple(commands))
 
     def rebuild(self, packages: Sequence[str]) -> Command:
         """yarn 1 has no rebuild; `npm rebuild NAME...` runs them in the installed tree."""

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipelines.errors import InputError
 from pipelines.packagers import Packager, detect
 from pipelines.project.node_version import NodeVersion, node_version
+
+if TYPE_CHECKING:
+    from pipelines.project.workspace import Workspace
 
 # The project's own lifecycle scripts, in the order npm runs them on `npm install`.
 LIFECYCLE = ("preinstall", "install", "postinstall", "prepare")
@@ -26,7 +29,11 @@ class ProjectError(InputError):
 
 @dataclass(frozen=True)
 class NodeProject:
-    """The parts of a Node.js project the plan needs."""
+    """The parts of a Node.js project the plan needs.
+
+    `name`, `scripts` and `main` are the service's: the root's, or with a workspace, those of
+    its package; `manifest` is always the root's package.json, which the lockfile belongs to.
+    """
 
     source: Path
     name: str
@@ -35,6 +42,21 @@ class NodeProject:
     packager: Packager
     node: NodeVersion
     manifest: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    workspace: Workspace | None = None
+
+    @property
+    def service_path(self) -> str:
+        """The service's folder relative to the root: "" unless it is a workspace package."""
+        return self.workspace.service.path if self.workspace else ""
+
+    @property
+    def service_dir(self) -> Path:
+        """The service's folder."""
+        return self.source / self.service_path if self.service_path else self.source
+
+    def relative(self, path: str) -> str:
+        """A path of the service's folder as a path relative to the root."""
+        return f"{self.service_path}/{path}" if self.service_path else path
 
     @property
     def compiles_bindings(self) -> bool:
@@ -43,12 +65,13 @@ class NodeProject:
 
     @property
     def lifecycle_scripts(self) -> tuple[str, ...]:
-        """The root's own install-time scripts, in npm's order."""
-        return tuple(s for s in LIFECYCLE if s in self.scripts)
+        """The service's own install-time scripts, in npm's order."""
+        return lifecycle(self.scripts)
 
     @classmethod
-    def load(cls, source: Path) -> NodeProject:
-        """Read `source`; one sentence when it is not a Node.js project with a lockfile."""
+    def load(cls, source: Path, workspace: str | None = None) -> NodeProject:
+        """Read `source` (for the workspace package `workspace`, if given); one sentence when
+        it is not a Node.js project with a lockfile."""
         if not source.is_dir():
             raise ProjectError(
                 f"source directory {source} does not exist: pass the service's root as SOURCE"
@@ -64,7 +87,7 @@ class NodeProject:
             raise ProjectError(f"{manifest_path}: scripts is not an object; fix the file")
         name = data.get("name")
         main = data.get("main")
-        return cls(
+        project = cls(
             source=source,
             name=name if isinstance(name, str) and name else source.resolve().name,
             scripts={str(k): str(v) for k, v in scripts.items()},
@@ -73,6 +96,30 @@ class NodeProject:
             node=node_version(source, data),
             manifest=data,
         )
+        return project.for_workspace(workspace) if workspace else project
+
+    def for_workspace(self, wanted: str) -> NodeProject:
+        """This project seen as its workspace package `wanted`."""
+        from pipelines.project.workspace import find_workspace  # noqa: PLC0415 - cycle
+
+        found = find_workspace(self.source, self.manifest, self.packager, wanted)
+        service = found.service
+        main = service.manifest.get("main")
+        own = node_version(self.source / service.path, service.manifest)
+        return replace(
+            self,
+            name=service.name,
+            scripts=service.scripts,
+            main=main if isinstance(main, str) and main.strip() else None,
+            packager=replace(self.packager, focus=found.focus),  # type: ignore[type-var]
+            node=own if own.source != "default" else self.node,
+            workspace=found,
+        )
+
+
+def lifecycle(scripts: Mapping[str, str]) -> tuple[str, ...]:
+    """The install-time scripts among `scripts`, in npm's order."""
+    return tuple(s for s in LIFECYCLE if s in scripts)
 
 
 def read_json(path: Path) -> dict[str, Any]:

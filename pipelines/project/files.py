@@ -39,9 +39,13 @@ class AppFiles:
 
     excludes: tuple[str, ...]
     origin: str  # ".dockerignore" or "defaults"
+    only: tuple[str, ...] = ()  # a workspace build: the paths it keeps of the root
 
     def listing(self, root: Path) -> list[str]:
         """Top-level entries of `root` that go into the image (for --print), sorted."""
+        if self.only:
+            return sorted(p + ("/" if (root / p).is_dir() else "") for p in self.only
+                          if (root / p).exists())
         return sorted(
             entry.name + ("/" if entry.is_dir() else "")
             for entry in root.iterdir()
@@ -49,14 +53,19 @@ class AppFiles:
         )
 
     def ships(self, root: Path, relative: str) -> bool:
-        """Whether `relative` exists under `root` and survives the excludes."""
-        return (root / relative).exists() and not excluded(relative, self.excludes)
+        """Whether `relative` exists under `root`, survives the excludes and is kept."""
+        kept = not self.only or any(relative == p or relative.startswith(f"{p}/")
+                                    for p in self.only)
+        return kept and (root / relative).exists() and not excluded(relative, self.excludes)
 
 
-def app_files(root: Path, include: Sequence[str] = (), exclude: Sequence[str] = ()) -> AppFiles:
+def app_files(root: Path, include: Sequence[str] = (), exclude: Sequence[str] = (),
+              only: Sequence[str] = ()) -> AppFiles:
     """Patterns from `.dockerignore` (or the defaults), then the `exclude` and `include` settings.
 
-    `include` re-includes paths the other patterns drop (`!path`), `exclude` drops more.
+    `include` re-includes paths the other patterns drop (`!path`), `exclude` drops more;
+    `only` (a workspace build) ships nothing of the root but those paths, while the build
+    stage still sees the whole source (a shared tsconfig, say).
     """
     ignore = root / DOCKERIGNORE
     if ignore.is_file():
@@ -66,7 +75,8 @@ def app_files(root: Path, include: Sequence[str] = (), exclude: Sequence[str] = 
     patterns += [p.strip("/") for p in exclude]
     patterns += [f"!{p.strip('/')}" for p in include]
     patterns += list(ALWAYS_EXCLUDED)
-    return AppFiles(tuple(dict.fromkeys(p for p in patterns if p and p != "!")), origin)
+    return AppFiles(tuple(dict.fromkeys(p for p in patterns if p and p != "!")), origin,
+                    tuple(only))
 
 
 def _read_dockerignore(path: Path) -> list[str]:

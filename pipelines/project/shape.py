@@ -12,9 +12,10 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from pipelines.errors import InputError
-from pipelines.project import NodeProject
+from pipelines.project import NodeProject, lifecycle
 from pipelines.project.files import AppFiles, app_files
 from pipelines.project.start import StartCommand, StartError, derive_start, parse_start_setting
+from pipelines.project.workspace import member_paths
 from pipelines.settings import Settings
 
 Health = Literal["http", "tcp", "none"]
@@ -27,11 +28,28 @@ class ShapeError(InputError):
 
 
 @dataclass(frozen=True)
+class ScriptStep:
+    """A package.json script the build stage runs, in the folder (relative to the root) of the
+    package it belongs to: "" for the root."""
+
+    directory: str
+    script: str
+
+
+@dataclass(frozen=True)
 class Shape:
     """What the image holds and how it starts."""
 
     build_script: str | None
     lifecycle_scripts: tuple[str, ...]
+    # Every script the build stage runs, in order: the root's lifecycle scripts, then for a
+    # workspace package the local packages it needs (lifecycle scripts and `build`), then the
+    # service's lifecycle scripts and its build step.
+    steps: tuple[ScriptStep, ...]
+    workdir: str  # the service's folder relative to the root: "" unless a workspace package
+    # The node_modules folders (relative to the root) an install makes and the image ships:
+    # the root's, and in a workspace each package's own (pnpm links every dependency there).
+    module_dirs: tuple[str, ...]
     start: StartCommand
     files: AppFiles
     node_major: int
@@ -52,7 +70,8 @@ def shape_of(settings: Settings, project: NodeProject) -> Shape:
     blockers: list[ShapeError] = []
     warnings: list[str] = []
     build_script = _build_script(settings, project, blockers)
-    files = app_files(project.source, settings.include, settings.exclude)
+    only = ("package.json", *project.workspace.focus.paths) if project.workspace else ()
+    files = app_files(project.source, settings.include, settings.exclude, only)
     start = _start(settings, project, blockers)
     if start is not None:
         warnings += start.warnings
@@ -71,6 +90,9 @@ def shape_of(settings: Settings, project: NodeProject) -> Shape:
     return Shape(
         build_script=build_script,
         lifecycle_scripts=project.lifecycle_scripts,
+        steps=_steps(project, build_script),
+        workdir=project.service_path,
+        module_dirs=("node_modules", *(f"{p}/node_modules" for p in _packages(project))),
         start=start,
         files=files,
         node_major=node_major,
@@ -85,6 +107,28 @@ def shape_of(settings: Settings, project: NodeProject) -> Shape:
         env={**start.env, **settings.runtime_environment},
         warnings=tuple(warnings),
     )
+
+
+def _packages(project: NodeProject) -> tuple[str, ...]:
+    if project.workspace is not None:
+        return project.workspace.focus.paths
+    return member_paths(project.source, project.manifest, project.packager)
+
+
+def _steps(project: NodeProject, build_script: str | None) -> tuple[ScriptStep, ...]:
+    steps: list[ScriptStep] = []
+    if project.workspace is not None:
+        root_scripts = project.manifest.get("scripts")
+        steps += [ScriptStep("", s) for s in lifecycle(
+            root_scripts if isinstance(root_scripts, dict) else {})]
+        for member in project.workspace.members[:-1]:
+            names = [*lifecycle(member.scripts), *(["build"] if "build" in member.scripts else [])]
+            steps += [ScriptStep(member.path, s) for s in names]
+    where = project.service_path
+    steps += [ScriptStep(where, s) for s in project.lifecycle_scripts]
+    if build_script:
+        steps.append(ScriptStep(where, build_script))
+    return tuple(steps)
 
 
 def _build_script(
@@ -114,7 +158,7 @@ def _start(
     if settings.start_command:
         return parse_start_setting(settings.start_command)
     try:
-        return derive_start(project.scripts, project.main, project.source)
+        return derive_start(project.scripts, project.main, project.service_dir)
     except StartError as error:
         blockers.append(ShapeError(str(error)))
         return None
@@ -127,7 +171,7 @@ def _check_start_file(
     """The file `node` starts must ship: be in the source, or come from the build step."""
     if not start.file:
         return
-    candidates = [start.file + suffix for suffix in _RESOLUTIONS]
+    candidates = [project.relative(start.file + suffix) for suffix in _RESOLUTIONS]
     if any(files.ships(project.source, c) for c in candidates) or build_script is not None:
         return  # a build step may make it; the smoke and health checks prove the image starts
     if any((project.source / c).exists() for c in candidates):

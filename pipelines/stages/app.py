@@ -83,18 +83,25 @@ def app_build(plan: Plan, source: dagger.Directory) -> dagger.Container:
         # Git hooks mean nothing in an image build, and there is no .git for husky to find.
         .with_env_variable("HUSKY", "0")
     )
-    for script in plan.shape.lifecycle_scripts:
-        ctr = ctr.with_exec(list(plan.packager.run_script(script)))
-    if plan.shape.build_script:
-        ctr = ctr.with_exec(list(plan.packager.run_script(plan.shape.build_script)))
-    return ctr
+    for step in plan.shape.steps:
+        workdir = f"{APP_DIR}/{step.directory}" if step.directory else APP_DIR
+        ctr = ctr.with_workdir(workdir).with_exec(list(plan.packager.run_script(step.script)))
+    return ctr.with_workdir(APP_DIR)
 
 
-def app_files(app: dagger.Container) -> dagger.Directory:
-    """The application the image ships: the build's app directory without node_modules."""
-    return app.directory(APP_DIR).filter(
+def installed_modules(plan: Plan, ctr: dagger.Container) -> dagger.Directory:
+    """The node_modules folders an install made, at their places under the app dir: the
+    root's and, in a workspace, its packages' own."""
+    return ctr.directory(APP_DIR).filter(include=list(plan.shape.module_dirs))
+
+
+def app_files(plan: Plan, app: dagger.Container) -> dagger.Directory:
+    """The application the image ships: the build's app directory without node_modules (for
+    a workspace package: only its folder, its local packages' and the root package.json)."""
+    files = app.directory(APP_DIR).filter(
         exclude=["node_modules", "**/node_modules", *BUILD_LEFTOVERS]
     )
+    return files.filter(include=list(plan.shape.files.only)) if plan.shape.files.only else files
 
 
 def generated_modules(app: dagger.Container) -> dagger.Directory:

@@ -7,6 +7,7 @@ import dagger
 from dagger import dag
 
 from pipelines.plan import APP_DIR, Plan, Target
+from pipelines.stages.app import installed_modules
 from pipelines.stages.caches import with_caches
 from pipelines.stages.system import with_system_packages
 
@@ -38,16 +39,15 @@ def runtime_image(  # noqa: PLR0917 - the outputs of every stage the image is ma
         # Most Node services read PORT; the image says which port it exposes.
         .with_env_variable("PORT", str(plan.port))
         # As under `npm start`: the dependencies' commands (next, prisma) are on PATH.
-        .with_env_variable("PATH", f"{APP_DIR}/node_modules/.bin:${{PATH}}", expand=True)
+        .with_env_variable("PATH", f"{_bin_path(plan)}:${{PATH}}", expand=True)
     )
     for name, value in shape.env.items():
         ctr = ctr.with_env_variable(name, value)
     ctr = (
-        ctr.with_workdir(APP_DIR)
-        .with_directory(APP_DIR, app, owner=RUNTIME_USER)
-        .with_directory(f"{APP_DIR}/node_modules", deps.directory(f"{APP_DIR}/node_modules"),
-                        owner=RUNTIME_USER)
+        ctr.with_directory(APP_DIR, app, owner=RUNTIME_USER)
+        .with_directory(APP_DIR, installed_modules(plan, deps), owner=RUNTIME_USER)
         .with_directory(f"{APP_DIR}/node_modules", generated, owner=RUNTIME_USER)
+        .with_workdir(plan.workdir)
     )
     if bindings is not None:
         output = f"{APP_DIR}/{plan.bindings_output.strip('/')}"
@@ -60,6 +60,12 @@ def runtime_image(  # noqa: PLR0917 - the outputs of every stage the image is ma
         .with_exposed_port(plan.port)
         .with_default_args(list(shape.start.cmd))
     )
+
+
+def _bin_path(plan: Plan) -> str:
+    """node_modules/.bin of the service's folder, then of the root (a workspace's are both)."""
+    bins = [f"{plan.workdir}/node_modules/.bin", f"{APP_DIR}/node_modules/.bin"]
+    return ":".join(dict.fromkeys(bins))
 
 
 def oci_archive(variants: list[dagger.Container]) -> dagger.File:

@@ -17,7 +17,13 @@ from dagger import dag
 from pipelines.caches import NODE_GYP_DIR
 from pipelines.checks import script
 from pipelines.plan import APP_DIR, Plan, Target
-from pipelines.stages.app import app_source, manifests, with_install, with_packager
+from pipelines.stages.app import (
+    app_source,
+    installed_modules,
+    manifests,
+    with_install,
+    with_packager,
+)
 from pipelines.stages.caches import with_caches
 from pipelines.stages.system import with_system_packages, with_toolchain
 
@@ -132,22 +138,22 @@ def rebuilt_deps(
 ) -> dagger.Container:
     """Run exactly the install scripts the audit names for this target: compiles and downloads
     where `compile_builder` puts them, plain scripts on the target."""
-    modules = deps.directory(f"{APP_DIR}/node_modules")
+    modules = installed_modules(plan, deps)
     if target.compiled:
         built = (
             compile_builder(plan, target)
             .with_directory(APP_DIR, manifests(plan, source))
-            .with_directory(f"{APP_DIR}/node_modules", modules)
+            .with_directory(APP_DIR, modules)
             .with_exec(list(plan.packager.rebuild(target.compiled)))
         )
         built = checked_for_target(built, target, _paths_of(target, target.compiled))
-        modules = built.directory(f"{APP_DIR}/node_modules")
+        modules = installed_modules(plan, built)
         if not target.scripted:
             return built
     return (
         target_builder(plan, target, toolchain=False)
         .with_directory(APP_DIR, manifests(plan, source))
-        .with_directory(f"{APP_DIR}/node_modules", modules)
+        .with_directory(APP_DIR, modules)
         .with_exec(list(plan.packager.rebuild(target.scripted)))
     )
 
@@ -158,8 +164,9 @@ def bindings_build(
     """The service's own addon (its `compile:bindings` script), built for the target."""
     built = (
         compile_builder(plan, target)
-        .with_directory(f"{APP_DIR}/node_modules", deps.directory(f"{APP_DIR}/node_modules"))
+        .with_directory(APP_DIR, installed_modules(plan, deps))
         .with_directory(APP_DIR, app_source(plan, source))
+        .with_workdir(plan.workdir)
         .with_exec(list(plan.packager.run_script("compile:bindings")))
     )
     output = f"{APP_DIR}/{plan.bindings_output.strip('/')}"

@@ -56,21 +56,29 @@ class LocalRegistry:
     host: str
     process: subprocess.Popen[bytes]
     log: Path
+    config: Path
 
-    def stop(self) -> None:
-        """Stop the registry process and wait for it."""
+    def stop(self, *, kill: bool = False) -> None:
+        """Stop the registry process and wait for it; `kill` ends it at once, like a crash
+        (SIGKILL: no request is finished, no upload closed)."""
         if self.process.poll() is None:
-            self.process.terminate()
+            self.process.kill() if kill else self.process.terminate()
             try:
                 self.process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
 
+    def restart(self) -> None:
+        """Start the registry again on the same port, config and storage (after `stop`)."""
+        self.stop()
+        self.process = _serve(self.config, self.log)
+        _wait_until_answering(self)
+
 
 def start_registry(directory: Path) -> LocalRegistry:
     """Start docker-registry on a free loopback port with htpasswd auth; wait until it answers."""
-    program = require_program("docker-registry")
+    require_program("docker-registry")
     htpasswd = require_program("htpasswd")
     directory.mkdir(parents=True, exist_ok=True)
     users = directory / "htpasswd"
@@ -90,20 +98,29 @@ def start_registry(directory: Path) -> LocalRegistry:
         "auth": {"htpasswd": {"realm": "component-tests", "path": str(users)}},
     }))
     log = directory / "registry.log"
-    with log.open("wb") as sink:
-        process = subprocess.Popen([program, "serve", str(config)], stdout=sink, stderr=sink)
-    registry = LocalRegistry(host, process, log)
+    registry = LocalRegistry(host, _serve(config, log), log, config)
+    _wait_until_answering(registry)
+    return registry
+
+
+def _serve(config: Path, log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as sink:
+        return subprocess.Popen([require_program("docker-registry"), "serve", str(config)],
+                                stdout=sink, stderr=sink)
+
+
+def _wait_until_answering(registry: LocalRegistry) -> None:
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"docker-registry exited: {log.read_text()[-2000:]}")
+        if registry.process.poll() is not None:
+            raise RuntimeError(f"docker-registry exited: {registry.log.read_text()[-2000:]}")
         try:
-            if httpx.get(f"http://{host}/v2/", timeout=1).status_code in (200, 401):
-                return registry
+            if httpx.get(f"http://{registry.host}/v2/", timeout=1).status_code in (200, 401):
+                return
         except httpx.TransportError:
-            time.sleep(0.1)
+            time.sleep(0.05)
     registry.stop()
-    raise RuntimeError(f"docker-registry did not answer on {host} within 20 s")
+    raise RuntimeError(f"docker-registry did not answer on {registry.host} within 20 s")
 
 
 @contextmanager
@@ -220,6 +237,23 @@ class Pusher:
         answer = self.client.delete(f"/v2/{repo}/blobs/{digest}")
         assert answer.status_code == 202, answer.text
         assert self.client.head(f"/v2/{repo}/blobs/{digest}").status_code == 404
+
+    def complete_tags(self, repo: str) -> dict[str, str]:
+        """Every tag of `repo` and the index digest it names, failing unless each of those
+        indexes has every image manifest, config and layer it lists in the registry."""
+        accept = {"Accept": ", ".join([OCI_INDEX, DOCKER_LIST, OCI_MANIFEST, DOCKER_MANIFEST])}
+        tags = {}
+        for tag in self.client.get(f"/v2/{repo}/tags/list").json()["tags"]:
+            index = self.client.get(f"/v2/{repo}/manifests/{tag}", headers=accept)
+            assert index.status_code == 200, f"tag {tag}: HTTP {index.status_code}"
+            tags[tag] = index.headers["docker-content-digest"]
+            for entry in index.json()["manifests"]:
+                image = self.client.get(f"/v2/{repo}/manifests/{entry['digest']}", headers=accept)
+                assert image.status_code == 200, f"tag {tag}: {entry['digest']} is missing"
+                for blob in [image.json()["config"], *image.json()["layers"]]:
+                    head = self.client.head(f"/v2/{repo}/blobs/{blob['digest']}")
+                    assert head.status_code == 200, f"tag {tag}: blob {blob['digest']} is missing"
+        return tags
 
     def tag_digest(self, repo: str, tag: str) -> str | None:
         """What `tag` resolves to, read independently of the code under test."""

@@ -13,11 +13,18 @@ from pipelines.credentials import Credentials
 from pipelines.errors import PipelineError
 from pipelines.gate import STAGING_PREFIX, GateSteps, publish_gated, staging_tag
 from pipelines.reference import validate_tag
-from pipelines.registry import AuthRefusedError
 from pipelines.tags import move_tags
 from pipelines.variant import add_arm64_variant
 from pipelines.verify import verify_index
-from tests.components.registry import OCI_INDEX, PASSWORD, USER, LocalRegistry, Pusher, digest_of
+from tests.components.registry import (
+    OCI_INDEX,
+    PASSWORD,
+    USER,
+    LocalRegistry,
+    Pusher,
+    assert_no_secret,
+    digest_of,
+)
 
 pytestmark = pytest.mark.registry
 PLATFORMS = ("linux/amd64", "linux/arm64")
@@ -163,13 +170,18 @@ async def test_amend_keeps_an_index_that_already_says_v8(registry: LocalRegistry
 
 
 async def test_refused_amend_leaves_tags_untouched(registry: LocalRegistry) -> None:
-    """A registry refusing the corrected index stops the gate before any check; no tag moves."""
+    """A registry refusing the corrected index stops the gate before any check: exit 1, the
+    registry's sentence without the password, and no tag moves."""
     before = existing_release(registry)
     gate = Recorder(registry)
     # Staging pushes with the pusher's own login; amend, verify and move use this wrong one.
     gate.login = Credentials.of(USER, "not-the-" + PASSWORD)
-    with pytest.raises(AuthRefusedError):
+    with pytest.raises(PipelineError) as caught:
         await publish_gated(f"{registry.host}/{REPO}", gate.steps(("1.0",), amend=True))
+    assert caught.value.stage == "amend" and caught.value.exit_code == 1
+    assert f"registry {registry.host} refused user '{USER}'" in str(caught.value)
+    assert str(caught.value).endswith("no tag was moved")
+    assert_no_secret(str(caught.value), gate.login.password.get_secret_value())
     assert gate.calls == ["stage", "amend"]
     assert gate.pusher.tag_digest(REPO, "1.0") == before
 

@@ -230,6 +230,40 @@ async def test_runtime_images_hold_the_app_as_shipped(engine: None, tmp_path: Pa
         assert arch.strip() == Platform.parse(str(target.platform)).node_arch
 
 
+@pytest.mark.parametrize("manager", ["npm", "pnpm", "yarn4", "yarn1"])
+async def test_one_workspace_package_builds_with_only_its_closure(
+    engine: None, tmp_path: Path, manager: str
+) -> None:
+    """`--workspace @demo/api` of an npm, pnpm, yarn 4 and yarn 1 monorepo: both platforms pass
+    smoke, the port check and hygiene; the image starts in packages/api and holds the service,
+    the local package it depends on (@demo/shared, with left-pad) and nothing of packages/web
+    (lodash), of the root's or the service's devDependencies (resolved from the service's and
+    the local package's folders: pnpm links each package's own dependencies only)."""
+    source = SERVICES / f"{manager}-workspace"
+    flags = {"workspace": "@demo/api", **({} if manager == "npm" else COREPACK_HERE)}
+    output, report = await build(tmp_path, source, **flags)
+    assert len(archive_platforms(output)) == 2
+    for platform in ("linux/amd64", "linux/arm64"):
+        checks = report.checks[platform]
+        assert checks["smoke"]["ok"] and checks["hygiene"]["ok"] and checks["probe"]["ok"]
+    settings = load_settings({"source": str(source), "audit": "offline", **flags}, {})
+    plan = await anyio.to_thread.run_sync(prepare, settings, await run.engine_platform())
+    images = run.build_graph(plan, run.source_directory(plan))
+    look = ("pwd; ls /app /app/packages; node -p \"require.resolve('@demo/shared')\"; "
+            "for m in bcrypt ms left-pad lodash is-number is-odd; do "
+            "node -e \"require.resolve('$m', {paths: ['.', '../shared']})\" 2>/dev/null "
+            "&& echo has-$m; done; "
+            "ls /app/node_modules/.bin 2>/dev/null | grep -c . || true")
+    for target in plan.targets:
+        lines = (await images.runtimes[target.platform].with_exec(
+            ["sh", "-c", look]).stdout()).split()
+        assert lines[0] == "/app/packages/api", f"wanted the service's folder, got {lines[0]}"
+        assert "web" not in lines and "shared" in lines and "api" in lines
+        assert any(line.endswith("packages/shared/index.js") for line in lines)
+        has = {line.removeprefix("has-") for line in lines if line.startswith("has-")}
+        assert has == {"bcrypt", "ms", "left-pad"}, f"wanted only the closure, got {has}"
+
+
 async def test_a_source_only_change_runs_no_install_again(tmp_path: Path) -> None:
     """After a one-line change in src/, the engine's own progress output shows every install
     CACHED and the TypeScript build run again."""

@@ -86,3 +86,14 @@ def _fingerprint(obj: Object) -> tuple[Any, ...]:
     return tuple(
         (c.name, tuple(sorted((k, value(v)) for k, v in c.args.items()))) for c in calls(obj)
     )
+
+
+def module_copies(ctr: Object) -> list[Call]:
+    """The `withDirectory` calls of `ctr` that bring in an install's node_modules folders (the
+    installed tree filtered to them, copied over the app dir)."""
+    def is_modules(source: Object) -> bool:
+        last = calls(source)[-1]
+        return last.name == "filter" and "node_modules" in (last.args.get("include") or [])
+
+    return [c for c in named(ctr, "withDirectory")
+            if c.args["path"] == "/app" and is_modules(c.args["source"])]

@@ -17,7 +17,7 @@ from pipelines.platforms import Platform
 from pipelines.prepare import prepare
 from pipelines.run import Images
 from pipelines.settings import load_settings
-from pipelines.stages.app import app_files
+from pipelines.stages.app import app_files, installed_modules
 from pipelines.stages.image import oci_archive
 from tests.conftest import REPO
 from tests.graph import query
@@ -46,7 +46,8 @@ def test_build_stage_is_shared_by_every_target(images: Images) -> None:
     apps = []
     for runtime in images.runtimes.values():
         copies = query.named(runtime, "withDirectory")
-        (call,) = [c for c in copies if c.args["path"] == "/app"]
+        (call,) = [c for c in copies if c.args["path"] == "/app"
+                   and c not in query.module_copies(runtime)]
         apps.append(call.args["directory"] if "directory" in call.args else call.args["source"])
     assert len(apps) == 2
     assert query.same_chain(apps[0], apps[1])
@@ -142,10 +143,9 @@ def test_bindings_cross_compile_on_the_engine_and_are_checked(plan: Plan, images
             assert env["npm_config_arch"] == "arm64"
         else:
             assert "npm_config_arch" not in env
-        (modules,) = [c for c in query.named(bindings, "withDirectory")
-                      if c.args["path"] == "/app/node_modules"]
+        (modules,) = query.module_copies(bindings)
         assert query.same_chain(modules.args["source"],
-                                images.deps[target.platform].directory("/app/node_modules"))
+                                installed_modules(plan, images.deps[target.platform]))
 
 
 def test_compiles_are_cross_built_by_name_and_plain_scripts_run_on_the_target(
@@ -165,8 +165,7 @@ def test_compiles_are_cross_built_by_name_and_plain_scripts_run_on_the_target(
         final = images.rebuilt[target.platform]
         assert query.platform(final) == str(target.platform)
         assert query.execs(final)[-1] == ["npm", "rebuild", "core-js"]
-        (modules,) = [c for c in query.named(final, "withDirectory")
-                      if c.args["path"] == "/app/node_modules"]
+        (modules,) = query.module_copies(final)
         compiled = modules.args["source"]
         assert query.platform(compiled) in (None, str(scripted.engine_platform))
         assert query.execs(compiled)[-2:] == [
@@ -180,8 +179,7 @@ def test_runtime_installs_no_toolchain_and_only_production_deps(images: Images) 
     """The runtime chain runs nothing; node_modules comes from the target's production install."""
     for platform, runtime in images.runtimes.items():
         assert query.execs(runtime) == [], "the runtime image must not run any build command"
-        (modules, _generated) = [c for c in query.named(runtime, "withDirectory")
-                                 if c.args["path"] == "/app/node_modules"]
+        (modules,) = query.module_copies(runtime)
         commands = query.execs(modules.args["source"])
         assert commands == query.execs(images.deps[platform])
         assert all("--omit=dev" in cmd for cmd in commands if cmd != MKDIR_MODULES), (
@@ -280,8 +278,9 @@ def test_runtime_gets_the_app_files_the_apt_packages_env_and_init() -> None:
         runtime = images.runtimes[target.platform]
         assert any("apt-get install" in " ".join(c) and "jq" in c[-1] for c in query.execs(runtime))
         assert {key for _, key, _ in query.cache_mounts(runtime)} <= {c.name for c in target.caches}
-        (app,) = [c for c in query.named(runtime, "withDirectory") if c.args["path"] == "/app"]
-        assert query.calls(app.args["source"]) == query.calls(app_files(images.app))
+        (app,) = [c for c in query.named(runtime, "withDirectory") if c.args["path"] == "/app"
+                  and c not in query.module_copies(runtime)]
+        assert query.calls(app.args["source"]) == query.calls(app_files(plan, images.app))
         env = {c.args["name"]: c.args["value"] for c in query.named(runtime, "withEnvVariable")}
         assert env["MODE"] == "demo"
         (entrypoint,) = query.named(runtime, "withEntrypoint")

@@ -39,6 +39,11 @@ BaseImage = Annotated[
     str, Doc("base of the build and runtime images (default: node:<major>-bookworm-slim)")
 ]
 CacheNamespace = Annotated[str, Doc("prefix of every cache volume name")]
+Workspace = Annotated[
+    str | None,
+    Doc("one package of an npm, pnpm or yarn workspace to build (its name or folder); the "
+        "source is the workspace root"),
+]
 BuildScript = Annotated[
     str | None,
     Doc("package.json script that builds the app (default: build, else compile; empty: none)"),

@@ -56,6 +56,7 @@ from .arguments import (
     StartCommand,
     Tags,
     Username,
+    Workspace,
 )
 from .plan import first_error, local_copy, planned, settings_for
 
@@ -70,6 +71,7 @@ class NodePipelines:
     node_major: NodeMajor = None
     base_image: BaseImage = ""
     cache_namespace: CacheNamespace = "nodepipe"
+    workspace: Workspace = None
     build_script: BuildScript = None
     start_command: StartCommand = ()
     include: Include = ()
@@ -113,8 +115,8 @@ class NodePipelines:
     async def build_output(self) -> dagger.Directory:
         """The application as the build stage leaves it: the files the image ships in /app."""
         with first_error():
-            _, images = await self._images()
-            return app_files(images.app)
+            report, images = await self._images()
+            return app_files(report.plan, images.app)
 
     @function
     async def build(self) -> dagger.File:
