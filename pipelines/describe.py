@@ -112,7 +112,8 @@ def _describe_target(plan: Plan, target: Target) -> dict[str, Any]:
         "cache_volumes": [c.name for c in target.caches],
         "stages": stages,
         "native_packages": [
-            {"name": p.name, "version": p.version, "verdict": p.verdict, "own": p.own}
+            {"name": p.name, "version": p.version, "verdict": p.verdict, "own": p.own,
+             **({"executables": list(p.executables)} if p.executables else {})}
             for p in target.native_packages
         ],
     }

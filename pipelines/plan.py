@@ -189,8 +189,14 @@ def _target(  # noqa: PLR0917 - the plan values one target is made of, explicitl
     # none is rebuilt and the toolchain stays for the project's own addon only.
     audit = audit or TargetAudit()
     reasons = [f"{p.name}: {p.verdict} on this target" for p in audit.dependencies
-               if p.verdict in ("compile", "download")]
-    reasons += [f"{name}: install script runs on the target" for name in audit.scripted]
+               if p.verdict in ("compile", "download") and not p.executables]
+    fetching = {p.name: p.executables for p in audit.dependencies
+                if p.executables and p.verdict == "download"}
+    reasons += [f"{name}: its install script downloads "
+                f"{', '.join(g.rpartition('/')[2] for g in globs)} on the target"
+                for name, globs in fetching.items()]
+    reasons += [f"{name}: install script runs on the target" for name in audit.scripted
+                if name not in fetching]
     if shape.apt_packages:
         reasons.append(f"system packages {', '.join(shape.apt_packages)}: installed on the "
                        "target")

@@ -30,7 +30,7 @@ def audit_for_build(
     A musl base (Alpine) is fine where every production native package has a musl binary or
     compiles with Alpine's toolchain; the audit's verdicts for the musl targets say which.
     """
-    report = _audit(settings, libc)
+    report = _audit(settings, libc, node_major)
     waived = set(settings.allow_missing)
     blockers = []
     for target in report.targets:
@@ -49,28 +49,34 @@ def audit_for_build(
     return {p: _target_audit(report, str(p), waived) for p in settings.platforms}
 
 
-def _audit(settings: Settings, libc: str) -> AuditReport:
+def _audit(settings: Settings, libc: str, node_major: int) -> AuditReport:
     targets = [AuditTarget.parse(str(p), libc) for p in settings.platforms]
     workspace = settings.workspace
     if settings.audit == "offline":
-        return audit_source(settings.source, targets, offline=True, workspace=workspace)
+        return audit_source(settings.source, targets, offline=True, workspace=workspace,
+                            node_major=node_major)
     try:
-        return audit_source(settings.source, targets, offline=False, workspace=workspace)
+        return audit_source(settings.source, targets, offline=False, workspace=workspace,
+                            node_major=node_major)
     except RegistryUnavailableError as error:
         # The lockfile alone still answers most questions; say that the answer is weaker.
         get_logger().warning("audit_offline", reason=str(error))
-        return audit_source(settings.source, targets, offline=True, workspace=workspace)
+        return audit_source(settings.source, targets, offline=True, workspace=workspace,
+                            node_major=node_major)
 
 
 def _target_audit(report: AuditReport, platform: str, waived: set[str]) -> TargetAudit:
     packages = tuple(
         NativePackage(p.name, p.version,
                       "waived" if verdict is Verdict.MISSING and p.name in waived
-                      else str(verdict), path=p.path, own=p.own)
+                      else str(verdict), path=p.path, own=p.own,
+                      executables=tuple(f"{p.path}/{glob}" for glob in p.executables))
         for p, verdict in report.for_target(platform)
     )
-    scripted = tuple(dict.fromkeys(
-        p.name for p in report.packages
-        if p.mechanism is Mechanism.INSTALL_SCRIPT and p.production
-    ))
+    # A download of executables fetches for the machine it runs on: it runs on the target too.
+    fetching = [p.name for p in packages if p.executables and p.verdict == "download"]
+    scripted = tuple(dict.fromkeys([
+        *(p.name for p in report.packages
+          if p.mechanism is Mechanism.INSTALL_SCRIPT and p.production),
+        *fetching]))
     return TargetAudit(packages, scripted=scripted)

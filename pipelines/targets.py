@@ -27,6 +27,9 @@ class NativePackage:
     verdict: str  # prebuilt | download | compile | missing
     path: str = ""  # the lockfile key (node_modules/...); empty for the project's own addon
     own: bool = False  # the project's own addon, built by its `compile:bindings` script
+    # Files its install script downloads (globs relative to the app: node_modules/@prisma/
+    # engines/schema-engine-*): the script runs on the target, the smoke test checks each.
+    executables: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -44,8 +47,13 @@ class TargetAudit:
 
     @property
     def compiled(self) -> tuple[str, ...]:
-        """Packages that compile or download a binary for the target: cross-built by name."""
-        names = [p.name for p in self.dependencies if p.verdict in ("compile", "download")]
+        """Packages that compile or download an addon for the target: cross-built by name.
+
+        A download of executables is not among them: it fetches for the machine it runs on, so
+        it runs on the target (in `scripted`).
+        """
+        names = [p.name for p in self.dependencies
+                 if p.verdict in ("compile", "download") and not p.executables]
         return tuple(dict.fromkeys(names))
 
     @property
@@ -59,8 +67,8 @@ class TargetAudit:
 
     @property
     def compiles(self) -> bool:
-        """Whether a rebuild may compile (a download falls back to node-gyp)."""
-        return any(p.verdict in ("compile", "download") for p in self.dependencies)
+        """Whether a rebuild may compile (a download of an addon falls back to node-gyp)."""
+        return bool(self.compiled)
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,10 @@ from pathlib import Path
 
 from pipelines.audit.audit import audit_source
 from pipelines.audit.model import AuditError, Target, Verdict
+from pipelines.audit.prebuilds import NODE_ABI
 from pipelines.audit.render import render_json, render_table
 from pipelines.errors import EXIT_OK, EXIT_USAGE, NodePipelinesError
+from pipelines.project import NodeProject
 from pipelines.settings import load_settings
 
 
@@ -35,6 +37,10 @@ def parser() -> argparse.ArgumentParser:
                           "(default: the pipeline's platforms)")
     cli.add_argument("--libc", choices=("glibc", "musl"),
                      help="C library of the runtime image (default: that of the base image)")
+    cli.add_argument("--node", type=int, metavar="MAJOR",
+                     help="Node major of the runtime image: bundled binaries for another Node "
+                          "ABI do not count (default: the pipeline's, else the project's "
+                          ".nvmrc, .node-version or engines.node)")
     cli.add_argument("--format", choices=("table", "json"), default="table")
     cli.add_argument("--workspace", metavar="NAME",
                      help="audit one package of a workspace (its name or folder), as its "
@@ -60,13 +66,26 @@ def run(argv: Sequence[str] | None = None) -> int:
     platforms = given or [str(p) for p in pipeline.platforms]
     libc = args.libc or pipeline.libc
     targets = [Target.parse(p, libc) for p in dict.fromkeys(platforms)]
+    node = args.node or pipeline.node_major or _project_node(pipeline.source)
+    if node is not None and node not in NODE_ABI:
+        known = ", ".join(map(str, NODE_ABI))
+        raise AuditError(f"--node {node} is not a Node major the audit knows the ABI of "
+                         f"(known: {known})")
     report = audit_source(pipeline.source, targets, offline=args.offline,
-                          workspace=pipeline.workspace)
+                          workspace=pipeline.workspace, node_major=node)
     print(render_json(report) if args.format == "json" else render_table(report))
     if args.strict:
         fail_on = [Verdict.MISSING] + ([Verdict.COMPILE] if args.strict == "compile" else [])
         report.check(fail_on=fail_on)
     return EXIT_OK
+
+
+def _project_node(source: Path) -> int | None:
+    """The project's own Node major; None when it cannot be read (the audit then says why)."""
+    try:
+        return NodeProject.load(source).node.major
+    except NodePipelinesError:
+        return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -9,11 +9,12 @@ import anyio
 
 from pipelines.audit.coverage import (
     constrain,
+    executable_verdicts,
     platform_verdicts,
     prebuild_verdicts,
     simple_verdicts,
 )
-from pipelines.audit.detect import Facts, classify, compile_fallback, wants_metadata
+from pipelines.audit.detect import Facts, classify, compile_fallback, executables, wants_metadata
 from pipelines.audit.evidence import (
     Evidence,
     absent_platform_deps,
@@ -21,10 +22,12 @@ from pipelines.audit.evidence import (
     facts_for,
     files_wanted,
     manifests_wanted,
+    newest_published,
     platform_files_wanted,
     platform_of,
     spec_key,
     tarball_url,
+    unpublished_wanted,
 )
 from pipelines.audit.lockfile import LockEntry, load_project
 from pipelines.audit.model import (
@@ -49,13 +52,17 @@ NOT_BUILT = ("the package manager is told not to run its install script (pnpm: n
 def audit_source(
     source: Path, targets: Sequence[Target] = DEFAULT_TARGETS, *, offline: bool = True,
     registry: RegistryConfig | None = None, workspace: str | None = None,
+    node_major: int | None = None,
 ) -> AuditReport:
     """Audit `source` (as its workspace package `workspace` installs it, if given) without an
     event loop; offline it reads the lockfile, node_modules and the registry cache only.
-    Online it runs audit_source_async in a new event loop."""
+    Online it runs audit_source_async in a new event loop.
+
+    `node_major` is the target Node: a bundled binary for another Node ABI does not count
+    (None: any ABI counts)."""
     if not offline:
-        return anyio.run(_run_async, source, tuple(targets), registry, workspace)
-    evidence = _evidence(source, targets, workspace)
+        return anyio.run(_run_async, source, tuple(targets), registry, workspace, node_major)
+    evidence = _evidence(source, targets, workspace, node_major)
     client = NpmRegistry(registry or RegistryConfig.from_env(), offline=True)
     evidence.registry_from = "registry cache"
     for name, version in manifests_wanted(evidence):
@@ -68,25 +75,28 @@ def audit_source(
 async def audit_source_async(
     source: Path, targets: Sequence[Target] = DEFAULT_TARGETS, *, offline: bool = False,
     registry: RegistryConfig | None = None, workspace: str | None = None,
+    node_major: int | None = None,
 ) -> AuditReport:
     """Audit `source`, asking the npm registry (in parallel, cached on disk) unless offline."""
     if offline:
         return audit_source(source, targets, offline=True, registry=registry,
-                            workspace=workspace)
-    return await _run_async(source, tuple(targets), registry, workspace)
+                            workspace=workspace, node_major=node_major)
+    return await _run_async(source, tuple(targets), registry, workspace, node_major)
 
 
 async def _run_async(
     source: Path, targets: tuple[Target, ...], config: RegistryConfig | None,
-    workspace: str | None = None,
+    workspace: str | None = None, node_major: int | None = None,
 ) -> AuditReport:
-    evidence = _evidence(source, targets, workspace)
+    evidence = _evidence(source, targets, workspace, node_major)
     try:
         async with NpmRegistry(config or RegistryConfig.from_env(), offline=False) as client:
             async with anyio.create_task_group() as group:
                 for name, version in manifests_wanted(evidence):
                     group.start_soon(_fetch_manifest, client, evidence, name, version)
             async with anyio.create_task_group() as group:
+                for name, version in unpublished_wanted(evidence):
+                    group.start_soon(_fetch_published, client, evidence, name, version)
                 for entry, url in files_wanted(evidence):
                     if url is not None:
                         group.start_soon(_fetch_files, client, evidence, entry, url)
@@ -112,6 +122,16 @@ async def _fetch_manifest(
     evidence.manifests[spec_key(name, version)] = await client.manifest(name, version)
 
 
+async def _fetch_published(
+    client: NpmRegistry, evidence: Evidence, name: str, version: str
+) -> None:
+    """What the registry has of a platform package whose named version it lacks."""
+    published = await client.published(name)
+    evidence.unpublished[spec_key(name, version)] = (
+        newest_published(*published, version) if published
+        else "none, the registry has no package of that name")
+
+
 async def _fetch_files(
     client: NpmRegistry, evidence: Evidence, entry: LockEntry, url: str
 ) -> None:
@@ -134,10 +154,12 @@ async def _fetch_platform_files(
     evidence.files[child.path] = listing
 
 
-def _evidence(source: Path, targets: Sequence[Target], workspace: str | None) -> Evidence:
+def _evidence(
+    source: Path, targets: Sequence[Target], workspace: str | None, node_major: int | None
+) -> Evidence:
     if not targets:
         raise AuditError("no target platform given: pass at least one --platform")
-    return collect(load_project(Path(source), workspace), tuple(targets))
+    return collect(load_project(Path(source), workspace), tuple(targets), node_major)
 
 
 def conclude(evidence: Evidence, *, online: bool) -> AuditReport:
@@ -153,11 +175,11 @@ def conclude(evidence: Evidence, *, online: bool) -> AuditReport:
         mechanism, found = classify(entry, facts)
         if mechanism is Mechanism.NONE or _built_once(evidence, entry, mechanism):
             continue
-        audits.append(_audit(entry, mechanism, found, facts, evidence.targets))
+        audits.append(_audit(entry, mechanism, found, facts, evidence))
     audits.sort(key=lambda a: a.path)
     audits += own_addons(evidence.project, evidence.targets)
     return AuditReport(str(evidence.project.root), evidence.targets, tuple(audits), online,
-                       notes=tuple(_notes(audits, online)))
+                       notes=tuple(_notes(audits, online)), node_major=evidence.node_major)
 
 
 def _built_once(evidence: Evidence, entry: LockEntry, mechanism: Mechanism) -> bool:
@@ -169,10 +191,15 @@ def _built_once(evidence: Evidence, entry: LockEntry, mechanism: Mechanism) -> b
 
 def _audit(
     entry: LockEntry, mechanism: Mechanism, found: list[str], facts: Facts,
-    targets: tuple[Target, ...],
+    evidence: Evidence,
 ) -> PackageAudit:
+    targets = evidence.targets
+    files = executables(entry) if mechanism is Mechanism.DOWNLOAD else ()
     if mechanism is Mechanism.BUNDLED_PREBUILDS:
-        verdicts = prebuild_verdicts(facts, targets, fallback=compile_fallback(facts, entry))
+        verdicts = prebuild_verdicts(facts, targets, fallback=compile_fallback(facts, entry),
+                                     node_major=evidence.node_major)
+    elif files:
+        verdicts = executable_verdicts(entry, files, targets)
     elif mechanism.native:
         verdicts = simple_verdicts(mechanism, targets)
     else:
@@ -183,7 +210,7 @@ def _audit(
     if mechanism.native:
         verdicts = constrain(entry, verdicts, targets)
     return PackageAudit(entry.name, entry.version, entry.path, entry.dev, entry.optional,
-                        mechanism, tuple(found), verdicts)
+                        mechanism, tuple(found), verdicts, executables=files)
 
 
 def _platform_audit(evidence: Evidence, parent: LockEntry) -> PackageAudit:
@@ -193,9 +220,13 @@ def _platform_audit(evidence: Evidence, parent: LockEntry) -> PackageAudit:
               for name, spec in absent_platform_deps(evidence.project, parent).items()}
     facts = facts_for(evidence, parent)
     fallback = compile_fallback(facts, parent)
+    unpublished = {name: (spec, newest) for name, spec in absent_platform_deps(
+        evidence.project, parent).items()
+        if (newest := evidence.unpublished.get(spec_key(name, spec))) is not None}
     verdicts = platform_verdicts(parent, children, absent, evidence.targets, fallback=fallback,
                                  files=evidence.files,
-                                 files_from=f"{evidence.registry_from} tarball")
+                                 files_from=f"{evidence.registry_from} tarball",
+                                 unpublished=unpublished)
     linux = sum(1 for c in children if "linux" in c.os or not c.os)
     found = [f"lockfile: {len(children)} platform packages as optional dependencies "
              f"({linux} for linux)"]

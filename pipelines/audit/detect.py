@@ -8,7 +8,12 @@ from dataclasses import dataclass
 
 from pipelines.audit.lockfile import LockEntry, Project
 from pipelines.audit.model import Mechanism
-from pipelines.audit.prebuilds import has_binding_gyp, platform_tag, prebuild_files
+from pipelines.audit.prebuilds import (
+    bundled_binaries,
+    has_binding_gyp,
+    outside_prebuilds,
+    platform_tag,
+)
 
 # Helper packages whose presence among the dependencies says what the install script does.
 DOWNLOADERS = ("prebuild-install", "@mapbox/node-pre-gyp", "node-pre-gyp",
@@ -16,10 +21,23 @@ DOWNLOADERS = ("prebuild-install", "@mapbox/node-pre-gyp", "node-pre-gyp",
 PREBUILD_LOADERS = ("node-gyp-build", "node-gyp-build-optional-packages")
 ADDON_HEADERS = ("nan", "node-addon-api", "bindings", "node-gyp", "cmake-js")
 NATIVE_HINTS = frozenset(DOWNLOADERS + PREBUILD_LOADERS + ADDON_HEADERS)
+# Native packages with no native helper among their dependencies: where a lockfile records no
+# install scripts (yarn berry, pnpm 9+), only their name says they are worth a look.
+KNOWN_NATIVE = frozenset({"oracledb", "aws-crt", "@prisma/engines"})
+# Install scripts that download an executable (not an addon) for the machine they run on, and
+# the files they leave in the package (`*`: the platform part of the name), from a major version
+# on. Nothing in the tarball shows these: @prisma/engines' postinstall writes
+# schema-engine-debian-openssl-3.0.x (and, before Prisma 7, libquery_engine-*.so.node).
+EXECUTABLE_DOWNLOADS: dict[str, tuple[tuple[int, tuple[str, ...]], ...]] = {
+    "@prisma/engines": ((7, ("schema-engine-*",)),
+                        (5, ("schema-engine-*", "libquery_engine-*.so.node")),
+                        (0, ("migration-engine-*", "libquery_engine-*.so.node"))),
+}
 
 _DOWNLOAD_SCRIPT = re.compile(
     r"prebuild-install|node-pre-gyp|install-from-cache|install-artifact-from-github")
 _LOADER_SCRIPT = re.compile(r"node-gyp-build")
+_NOOP = re.compile(r"\s*(exit 0|true|:)\s*")
 _COMPILE_SCRIPT = re.compile(r"node-gyp|cmake-js")
 
 
@@ -57,10 +75,20 @@ def platform_children(project: Project) -> dict[str, list[LockEntry]]:
 
 
 def _is_platform_set(parent: LockEntry, children: list[LockEntry]) -> bool:
-    """Platform packages cover linux; a lone darwin-only optional dep (fsevents) is not a set."""
+    """Platform packages cover linux; a lone darwin-only optional dep (fsevents) is not a set,
+    nor are another package's platform packages listed by mistake (trpc-to-openapi 2.1 names
+    @rollup/rollup-linux-x64-gnu, which nothing of it loads): a platform package's name shares
+    a word with its parent's (esbuild's @esbuild/linux-x64, next's @next/swc-linux-x64-gnu)."""
+    words = _words(parent.name)
+    if not any(words & _words(c.name) for c in children):
+        return False
     if any(not c.os or "linux" in c.os for c in children):
         return True
     return any(platform_tag(name).os == "linux" for name in parent.optional_dependencies)
+
+
+def _words(name: str) -> set[str]:
+    return {w for w in re.split(r"[@/._-]", name.lower()) if len(w) > 1} - {"node", "js"}
 
 
 def resolve(project: Project, from_path: str, name: str) -> LockEntry | None:
@@ -84,11 +112,26 @@ def resolve(project: Project, from_path: str, name: str) -> LockEntry | None:
 def wants_metadata(entry: LockEntry) -> bool:
     """True when the registry's version document could change this package's conclusion."""
     return not entry.local and (
-        entry.has_install_script or bool(NATIVE_HINTS.intersection(entry.dependencies)))
+        entry.has_install_script or entry.name in KNOWN_NATIVE
+        or bool(NATIVE_HINTS.intersection(entry.dependencies)))
+
+
+def executables(entry: LockEntry) -> tuple[str, ...]:
+    """The files (globs relative to the package) a known executable download leaves."""
+    major = int(entry.version.split(".")[0]) if entry.version[:1].isdigit() else 0
+    for since, files in EXECUTABLE_DOWNLOADS.get(entry.name, ()):
+        if major >= since:
+            return files
+    return ()
 
 
 def classify(entry: LockEntry, facts: Facts) -> tuple[Mechanism, list[str]]:
     """Decide the mechanism of a package that is not a platform-package parent."""
+    if entry.name in EXECUTABLE_DOWNLOADS and _runs_a_script(entry, facts):
+        files = ", ".join(executables(entry))
+        return Mechanism.DOWNLOAD, [
+            f"known: the install script of {entry.name} {entry.version.split('.')[0]}.x "
+            f"downloads executables for the machine it runs on ({files}), not an addon"]
     if facts.install_scripts is not None:
         return _from_scripts(entry, facts)
     evidence = []
@@ -107,6 +150,17 @@ def classify(entry: LockEntry, facts: Facts) -> tuple[Mechanism, list[str]]:
     return _from_hints(entry, facts, evidence, script=False)
 
 
+def noop(script: str | None) -> bool:
+    """True for an install script that does nothing (`exit 0`, `true`, `:`)."""
+    return bool(script) and _NOOP.fullmatch(script or "") is not None
+
+
+def _runs_a_script(entry: LockEntry, facts: Facts) -> bool:
+    if facts.install_scripts is not None:
+        return bool(facts.install_scripts)
+    return entry.has_install_script or not entry.scripts_known
+
+
 def _from_scripts(entry: LockEntry, facts: Facts) -> tuple[Mechanism, list[str]]:
     script = facts.install_scripts or ""
     evidence = [f"{facts.scripts_from}: install script {script!r}" if script
@@ -120,13 +174,23 @@ def _from_scripts(entry: LockEntry, facts: Facts) -> tuple[Mechanism, list[str]]
     if _COMPILE_SCRIPT.search(script):
         return Mechanism.COMPILE, evidence
     if script:
-        headers = sorted(set(ADDON_HEADERS).intersection(entry.dependencies))
-        if headers:  # an opaque script (node-sass's build.js) in a package shipping C++ glue
-            evidence.append(f"lockfile: depends on {', '.join(headers)}, so the script is "
-                            "assumed to build native code")
-            return _from_files(facts, evidence, fallback=Mechanism.COMPILE)
-        return _from_files(facts, evidence, fallback=Mechanism.INSTALL_SCRIPT)
+        return _from_files(facts, evidence, fallback=_opaque(entry, script, evidence))
     return _from_files(facts, evidence, fallback=_implicit_build(entry, facts, evidence))
+
+
+def _opaque(entry: LockEntry, script: str, evidence: list[str]) -> Mechanism:
+    """What a script that names no known tool amounts to, unless the package ships binaries."""
+    if noop(script):
+        # `install: exit 0` (@datadog/native-metrics 3, @datadog/pprof 3) only stops npm's
+        # implicit node-gyp build: whatever binaries the package ships decide.
+        evidence.append("the install script does nothing (it only stops npm's implicit build)")
+        return Mechanism.NONE
+    headers = sorted(set(ADDON_HEADERS).intersection(entry.dependencies))
+    if headers:  # an opaque script (node-sass's build.js) in a package shipping C++ glue
+        evidence.append(f"lockfile: depends on {', '.join(headers)}, so the script is "
+                        "assumed to build native code")
+        return Mechanism.COMPILE
+    return Mechanism.INSTALL_SCRIPT
 
 
 def _from_hints(
@@ -167,8 +231,15 @@ def _from_files(
     facts: Facts, evidence: list[str], *, fallback: Mechanism
 ) -> tuple[Mechanism, list[str]]:
     """Bundled .node files win over the fallback (better-sqlite3 13 ships them, no script)."""
-    if facts.files is not None and prebuild_files(facts.files):
-        evidence.append(f"{facts.files_from}: ships prebuilds/")
+    binaries = bundled_binaries(facts.files) if facts.files is not None else []
+    if binaries:
+        elsewhere = outside_prebuilds(binaries)
+        if len(elsewhere) < len(binaries):
+            evidence.append(f"{facts.files_from}: ships prebuilds/")
+        if elsewhere:
+            shown = ", ".join(elsewhere[:4]) + (", ..." if len(elsewhere) > 4 else "")
+            evidence.append(f"{facts.files_from}: ships {len(elsewhere)} platform-named "
+                            f"binaries outside prebuilds/ ({shown})")
         return Mechanism.BUNDLED_PREBUILDS, evidence
     return fallback, evidence
 

@@ -6,11 +6,19 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pipelines.audit.coverage import child_fits, fits
-from pipelines.audit.detect import Facts, classify, install_scripts, platform_children, resolve
+from pipelines.audit.detect import (
+    Facts,
+    classify,
+    install_scripts,
+    noop,
+    platform_children,
+    resolve,
+)
 from pipelines.audit.detect import wants_metadata as _wants_metadata
 from pipelines.audit.installed import installed_facts
 from pipelines.audit.lockfile import LockEntry, Project, strings
 from pipelines.audit.model import Mechanism, Target
+from pipelines.audit.prebuilds import platform_tag
 
 
 @dataclass
@@ -25,15 +33,25 @@ class Evidence:
     manifests: dict[str, dict[str, Any] | None] = field(default_factory=dict)  # by name@version
     files: dict[str, tuple[str, ...] | None] = field(default_factory=dict)  # by lockfile path
     registry_from: str = "registry"
+    node_major: int | None = None  # the target Node, for the ABI of bundled binaries
+    # Platform packages the lockfile names that the registry does not have (name@spec), with
+    # the newest versions it does have.
+    unpublished: dict[str, str] = field(default_factory=dict)
 
 
-def collect(project: Project, targets: tuple[Target, ...]) -> Evidence:
+_LISTED = (Mechanism.BUNDLED_PREBUILDS, Mechanism.DOWNLOAD, Mechanism.INSTALL_SCRIPT,
+           Mechanism.COMPILE)
+
+
+def collect(
+    project: Project, targets: tuple[Target, ...], node_major: int | None = None
+) -> Evidence:
     """Read the lockfile structure and any installed copies; no network."""
     parents = platform_children(project)
     children = {c.path for kids in parents.values() for c in kids}
     candidates = [e for e in project.entries.values()
                   if e.path and e.path not in children and allowed_on_linux(e)]
-    evidence = Evidence(project, targets, parents, candidates)
+    evidence = Evidence(project, targets, parents, candidates, node_major=node_major)
     has_modules = (project.root / "node_modules").is_dir()
     for entry in candidates:
         if entry.local or has_modules:
@@ -76,6 +94,43 @@ def manifests_wanted(evidence: Evidence) -> list[tuple[str, str]]:
     return [v for k, v in wanted.items() if k not in evidence.manifests]
 
 
+def unpublished_wanted(evidence: Evidence) -> list[tuple[str, str]]:
+    """Platform packages the lockfile names for a target whose version document the registry
+    did not have (name, spec): asked once more, for the versions that do exist."""
+    wanted = []
+    for parent_path in evidence.parents:
+        parent = evidence.project.entries[parent_path]
+        for name, spec in absent_platform_deps(evidence.project, parent).items():
+            key = spec_key(name, spec)
+            if key in evidence.manifests and evidence.manifests[key] is None and any(
+                    _named_for(name, t) for t in evidence.targets):
+                wanted.append((name, spec))
+    return [w for w in dict.fromkeys(wanted) if spec_key(*w) not in evidence.unpublished]
+
+
+def _named_for(name: str, target: Target) -> bool:
+    unscoped = name.rpartition("/")[2] if name.startswith("@") else name
+    return platform_tag(unscoped).matches(target, unspecified_libc=None)
+
+
+def newest_published(versions: list[str], tags: dict[str, str], wanted: str) -> str:
+    """`1.27.0 (latest 1.33.0)`: the newest release not above `wanted`, and the latest tag."""
+    releases = sorted((v for v in versions if _release(v)), key=_release)
+    below = [v for v in releases if _release(v) <= _release(wanted)]
+    latest = tags.get("latest") or (releases[-1] if releases else "")
+    if below and below[-1] != latest:
+        return f"{below[-1]} (latest {latest})" if latest else below[-1]
+    return latest or "none"
+
+
+def _release(version: str) -> tuple[int, ...]:
+    """(1, 28, 0) for a release; () for a prerelease or anything unparsable."""
+    parts = version.split(".")
+    if len(parts) != 3 or not all(p.isdigit() for p in parts):
+        return ()
+    return tuple(int(p) for p in parts)
+
+
 def platform_of(evidence: Evidence, child: LockEntry) -> LockEntry:
     """A platform package with the registry's os/cpu/libc where the lockfile records none."""
     document = evidence.manifests.get(spec_key(child.name, child.version))
@@ -110,7 +165,8 @@ def facts_for(evidence: Evidence, entry: LockEntry) -> Facts:
 
 def files_wanted(evidence: Evidence) -> list[tuple[LockEntry, str | None]]:
     """Tarballs whose file list decides a verdict: bundled prebuilds, downloads (which may
-    bundle them too) and script-less addons.
+    bundle them too), opaque install scripts (oracledb's and aws-crt's ship their binaries
+    outside prebuilds/) and script-less addons.
 
     The URL is None when neither the lockfile nor a version document names it (lockfiles made
     with omit-lockfile-registry-resolved); the disk cache is keyed by name@version anyway.
@@ -123,9 +179,11 @@ def files_wanted(evidence: Evidence) -> list[tuple[LockEntry, str | None]]:
             continue  # no install script and no native helper: its files cannot matter
         facts = facts_for(evidence, entry)
         mechanism, _ = classify(entry, facts)
-        scriptless = facts.install_scripts == "" and _wants_metadata(entry)
-        # A download may ship prebuilds/ it loads at runtime: its file list decides that too.
-        if mechanism in (Mechanism.BUNDLED_PREBUILDS, Mechanism.DOWNLOAD) or scriptless:
+        scriptless = (facts.install_scripts == "" or noop(facts.install_scripts)) and (
+            _wants_metadata(entry))
+        # A download or an opaque script may ship binaries it loads at runtime: its file list
+        # decides that too.
+        if mechanism in _LISTED or scriptless:
             document = evidence.manifests.get(spec_key(entry.name, entry.version))
             wanted.append((entry, tarball_url(entry, document)))
     return wanted

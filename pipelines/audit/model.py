@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -77,10 +78,16 @@ class Target:
     @property
     def cpu(self) -> str:
         """The npm `cpu` name: x64 for amd64, arm64 for arm64."""
-        return Platform.parse(self.platform).node_arch
+        return _node_arch(self.platform)
 
     def __str__(self) -> str:
         return f"{self.platform} ({self.libc})"
+
+
+@functools.cache
+def _node_arch(platform: str) -> str:
+    """Parsed once per platform: the audit asks for every lockfile package."""
+    return Platform.parse(platform).node_arch
 
 
 DEFAULT_TARGETS = (Target("linux/amd64"), Target("linux/arm64"))
@@ -107,11 +114,23 @@ class PackageAudit:
     evidence: tuple[str, ...]
     targets: Mapping[str, TargetVerdict] = field(default_factory=dict)
     own: bool = False  # the project's own addon (a binding.gyp in the source tree, no lockfile key)
+    # What a download of executables leaves in the package (globs relative to its directory,
+    # e.g. `schema-engine-*`): checked on every target, and nothing to compile.
+    executables: tuple[str, ...] = ()
 
     @property
     def production(self) -> bool:
         """True when the package reaches the runtime image (dev-only ones never do)."""
         return not self.dev
+
+    @property
+    def spec(self) -> str:
+        """`name@version`: what the summary and the plan count."""
+        return f"{self.name}@{self.version}"
+
+    def needs_toolchain(self, platform: str) -> bool:
+        """True when installing it on `platform` may run a compiler (never for executables)."""
+        return not self.executables and self.targets[platform].verdict.needs_toolchain
 
     def to_json(self) -> dict[str, object]:
         """The JSON shape documented for `--format json`."""
@@ -122,6 +141,7 @@ class PackageAudit:
             "targets": {p: str(v.verdict) for p, v in self.targets.items()},
             "reasons": {p: v.reason for p, v in self.targets.items()},
             "evidence": list(self.evidence), "own": self.own,
+            "executables": list(self.executables),
         }
 
 
@@ -134,6 +154,7 @@ class AuditReport:
     packages: tuple[PackageAudit, ...]
     online: bool
     notes: tuple[str, ...] = ()
+    node_major: int | None = None  # the Node the bundled binaries' ABI was checked against
 
     def native(self, *, production_only: bool = True) -> list[PackageAudit]:
         """Native packages, production ones only unless told otherwise."""
@@ -151,8 +172,8 @@ class AuditReport:
 
     def needs_toolchain(self, platform: str, *, include_own: bool = True) -> bool:
         """True unless every production native package is prebuilt (or missing) there."""
-        return any(v.needs_toolchain
-                   for _, v in self.for_target(platform, include_own=include_own))
+        return any(p.needs_toolchain(platform)
+                   for p, _ in self.for_target(platform, include_own=include_own))
 
     def missing(self, platform: str) -> list[PackageAudit]:
         """Production native packages with no way to get a binary on `platform`."""

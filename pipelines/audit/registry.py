@@ -29,6 +29,8 @@ _MAX_TARBALL = 256 * 1024 * 1024
 _RETRIES = 3
 
 
+# npm's abbreviated packument: versions and dist-tags without readmes, far smaller.
+_ABBREVIATED = "application/vnd.npm.install-v1+json; q=1.0, application/json; q=0.8"
 _BUSY = frozenset({429, 500, 502, 503, 504})  # worth another attempt
 
 
@@ -136,6 +138,25 @@ class NpmRegistry:
             return document
         return None
 
+    async def published(self, name: str) -> tuple[list[str], dict[str, str]] | None:
+        """Every published version of `name` and its dist-tags (None: no such package).
+
+        Asked only after a version document was not found, to name what does exist; never
+        cached, since a package gains versions.
+        """
+        if self.offline:
+            return None
+        url = f"{self.config.url}{quote(name, safe='@/')}"
+        body = await self._get(url, accept=_ABBREVIATED)
+        try:
+            packument = json.loads(body) if body is not None else None
+        except json.JSONDecodeError:
+            return None
+        if not isinstance(packument, dict) or not isinstance(packument.get("versions"), dict):
+            return None
+        tags = packument.get("dist-tags")
+        return list(packument["versions"]), tags if isinstance(tags, dict) else {}
+
     async def files(self, name: str, version: str, tarball: str) -> tuple[str, ...] | None:
         """The paths inside name@version's tarball, relative to the package root."""
         cached = self.cached_files(name, version)
@@ -159,12 +180,12 @@ class NpmRegistry:
                 f"the npm registry answered {url} with something that is not JSON: "
                 "check npm_config_registry") from None
 
-    async def _get(self, url: str) -> bytes | None:
+    async def _get(self, url: str, accept: str | None = None) -> bytes | None:
         assert self._limit is not None, "an offline registry never fetches"
         async with self._limit:
             for attempt in range(_RETRIES):
                 try:
-                    return await self._get_once(url)
+                    return await self._get_once(url, accept)
                 except (httpx.TransportError, _BusyError) as error:
                     if attempt == _RETRIES - 1:
                         raise RegistryUnavailableError(
@@ -174,9 +195,10 @@ class NpmRegistry:
                     await anyio.sleep(self.config.retry_delay_s * 2**attempt)
         return None
 
-    async def _get_once(self, url: str) -> bytes | None:
+    async def _get_once(self, url: str, accept: str | None = None) -> bytes | None:
         self.fetched += 1
-        async with self._connect().stream("GET", url) as response:
+        headers = {"Accept": accept} if accept else None
+        async with self._connect().stream("GET", url, headers=headers) as response:
             if response.status_code in (404, 405):
                 return None
             if response.status_code in _BUSY:

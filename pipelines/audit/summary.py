@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pipelines.audit.model import AuditReport, Target, Verdict
+from pipelines.audit.model import AuditReport, Target
 
 TOOLCHAIN = ("python3", "make", "g++")
 # Debian packages a source build needs, then those the runtime image needs to load the result.
@@ -30,33 +30,38 @@ SINGLE_ARCH = ("No production dependency is native: single architecture is enoug
 
 @dataclass(frozen=True)
 class TargetSummary:
-    """What one target needs: verdict counts, toolchain, system libraries, blockers."""
+    """What one target needs: verdict counts, toolchain, system libraries, blockers.
+
+    Packages are counted as the table lists them, one per lockfile package (name@version): a
+    lockfile holding one name at two versions counts two, as the table and the plan show.
+    """
 
     target: Target
-    verdicts: dict[str, str]  # package name -> verdict
+    verdicts: tuple[tuple[str, str], ...]  # (name@version, verdict), one per package
     needs_toolchain: bool
     build_libraries: tuple[str, ...]
     runtime_libraries: tuple[str, ...]
-    missing: tuple[str, ...]
+    missing: tuple[str, ...]  # name@version
+    building: tuple[str, ...] = ()  # name@version of the packages that may compile
 
     def sentence(self) -> str:
         """One line for the console."""
         if not self.verdicts:
             return f"{self.target}: no production native package."
         counts: dict[str, int] = {}
-        for verdict in self.verdicts.values():
+        for _, verdict in self.verdicts:
             counts[verdict] = counts.get(verdict, 0) + 1
         count = len(self.verdicts)
         noun = "package" if count == 1 else "packages"
-        text = f"{self.target}: {count} production native {noun} (" + ", ".join(
+        named = _distinct(self.verdicts)
+        text = f"{self.target}: {count} production native {noun} ({named}" + ", ".join(
             f"{n} {v}" for v, n in sorted(counts.items())) + ")"
         if self.missing:
             text += f"; MISSING binaries for {', '.join(self.missing)}"
         if self.needs_toolchain:
-            building = [n for n, v in self.verdicts.items()
-                        if Verdict(v).needs_toolchain]
-            text += (f"; needs the toolchain ({' '.join(TOOLCHAIN)}) for {', '.join(building)}, "
-                     f"under emulation unless the build host is {self.target.platform}")
+            text += (f"; needs the toolchain ({' '.join(TOOLCHAIN)}) for "
+                     f"{', '.join(self.building)}, under emulation unless the build host is "
+                     f"{self.target.platform}")
         else:
             text += "; no toolchain needed"
         if self.build_libraries:
@@ -65,19 +70,32 @@ class TargetSummary:
         return text + "."
 
 
+def _distinct(verdicts: tuple[tuple[str, str], ...]) -> str:
+    """`11 name@version, 10 names; ` where copies of one version or versions of one name make
+    the counts differ (the table lists each lockfile package, one row per location)."""
+    specs = {spec for spec, _ in verdicts}
+    names = {spec.rpartition("@")[0] for spec in specs}
+    parts = [f"{len(specs)} name@version"] if len(specs) != len(verdicts) else []
+    if len(names) != len(specs):
+        parts.append(f"{len(names)} names")
+    return "".join(f"{p}, " for p in parts[:-1]) + (f"{parts[-1]}; " if parts else "")
+
+
 def summarize(report: AuditReport) -> list[TargetSummary]:
     """One summary per audited target, production packages only."""
     summaries = []
     for target in report.targets:
         pairs = report.for_target(target.platform)
-        verdicts = {p.name: str(v) for p, v in pairs}
-        building = [p.name for p, v in pairs if v.needs_toolchain]
-        build_libs = [lib for n in building for lib in SYSTEM_LIBRARIES.get(n, ((), ()))[0]]
-        run_libs = [lib for n in building for lib in SYSTEM_LIBRARIES.get(n, ((), ()))[1]]
+        building = [p for p, _ in pairs if p.needs_toolchain(target.platform)]
+        names = dict.fromkeys(p.name for p in building)
+        build_libs = [lib for n in names for lib in SYSTEM_LIBRARIES.get(n, ((), ()))[0]]
+        run_libs = [lib for n in names for lib in SYSTEM_LIBRARIES.get(n, ((), ()))[1]]
         summaries.append(TargetSummary(
-            target, verdicts, report.needs_toolchain(target.platform),
+            target, tuple((p.spec, str(v)) for p, v in pairs),
+            report.needs_toolchain(target.platform),
             tuple(dict.fromkeys(build_libs)), tuple(dict.fromkeys(run_libs)),
-            tuple(p.name for p in report.missing(target.platform))))
+            tuple(p.spec for p in report.missing(target.platform)),
+            tuple(dict.fromkeys(p.spec for p in building))))
     return summaries
 
 
@@ -92,10 +110,18 @@ def recommendation(report: AuditReport) -> str:
             parts.append(f"{summary.target.platform}: fix the missing binaries first")
         elif summary.needs_toolchain:
             parts.append(f"{summary.target.platform}: native stage with toolchain")
+        elif downloads := _executable_downloads(report, summary.target):
+            verb = "downloads" if len(downloads) == 1 else "download"
+            parts.append(f"{summary.target.platform}: {', '.join(downloads)} {verb} "
+                         "executables on the target, no toolchain")
         else:
             parts.append(f"{summary.target.platform}: prebuilt binaries only, no toolchain")
     return ("Native production dependencies: build one multi-arch image, installing "
             "production dependencies per target (" + "; ".join(parts) + ").")
+
+
+def _executable_downloads(report: AuditReport, target: Target) -> list[str]:
+    return [p.spec for p, _ in report.for_target(target.platform) if p.executables]
 
 
 def summary_json(report: AuditReport) -> dict[str, object]:
@@ -103,7 +129,8 @@ def summary_json(report: AuditReport) -> dict[str, object]:
     return {
         "targets": {
             s.target.platform: {
-                "libc": s.target.libc, "packages": s.verdicts,
+                "libc": s.target.libc, "packages": dict(s.verdicts),
+                "count": len(s.verdicts),
                 "needs_toolchain": s.needs_toolchain, "missing": list(s.missing),
                 "system_libraries": {"build": list(s.build_libraries),
                                      "runtime": list(s.runtime_libraries)},

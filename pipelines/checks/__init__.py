@@ -12,6 +12,7 @@ from importlib import resources
 
 from pipelines.checks.results import (
     DevDependency,
+    ExecutableCheck,
     HygieneResult,
     PackageLoad,
     ProbeResult,
@@ -26,6 +27,7 @@ SCRIPTS = ("smoke.js", "probe.js", "hygiene.js", "elf.js")
 __all__ = [
     "SCRIPTS",
     "DevDependency",
+    "ExecutableCheck",
     "HygieneResult",
     "PackageLoad",
     "ProbeResult",

@@ -5,6 +5,9 @@
 // Exit 0 when every binary matches, 1 otherwise, 2 on bad arguments. Node 18+, no dependencies.
 //
 //   node elf.js --arch arm64 DIR...
+//
+// smoke.js requires this file for the same reading of ELF headers (`check(file, arch)`), so the
+// two never disagree about what a binary is built for.
 'use strict';
 
 const fs = require('fs');
@@ -14,7 +17,7 @@ const path = require('path');
 const TARGETS = {
   x64: { machine: 62, bits: 64 }, arm64: { machine: 183, bits: 64 }, arm: { machine: 40, bits: 32 },
   ia32: { machine: 3, bits: 32 }, ppc64: { machine: 21, bits: 64 }, s390x: { machine: 22, bits: 64 },
-  riscv64: { machine: 243, bits: 64 },
+  riscv64: { machine: 243, bits: 64 }, mips: { machine: 8, bits: 32 }, ppc: { machine: 20, bits: 32 },
 };
 const NAMES = Object.fromEntries(Object.entries(TARGETS).map(([arch, t]) => [t.machine, arch]));
 
@@ -35,10 +38,27 @@ function header(file) {
   }
 }
 
-// A package's prebuilds/<platform>-<arch>/ directories hold binaries for other platforms on
-// purpose (node-pty ships darwin and win32 ones); only the target's own are checked there.
+// Packages ship binaries for other platforms on purpose: node-pty's prebuilds/darwin-x64/,
+// better-sqlite3's prebuilds/darwin-arm64.node, oracledb's build/Release/oracledb-6.8.0-win32-x64.node,
+// aws-crt's dist/bin/darwin-x64-cruntime/. Only the target's own are checked: under prebuilds/
+// the linux directories for its arch, elsewhere whatever does not name another os or cpu.
+const OSES = new Set(['darwin', 'macos', 'win32', 'windows', 'freebsd', 'openbsd', 'netbsd',
+  'sunos', 'aix', 'android']);
+const CPUS = { x64: ['x64', 'amd64'], arm64: ['arm64', 'aarch64'], arm: ['arm', 'armv7', 'armhf'],
+  ia32: ['ia32', 'x86'], ppc64: ['ppc64', 'ppc64le'], s390x: ['s390x'], riscv64: ['riscv64'] };
+const ALL_CPUS = new Set(Object.values(CPUS).flat());
+
+function tokens(name) {
+  return name.toLowerCase().replace(/x86_64/g, 'x64').split(/[-_.]/);
+}
+
+function foreign(name, arch) {
+  const own = CPUS[arch] || [arch];
+  return tokens(name).some((t) => OSES.has(t) || (ALL_CPUS.has(t) && !own.includes(t)));
+}
+
 function forTarget(name, arch) {
-  return name.startsWith('linux') && name.split(/[-_.]/).includes(arch);
+  return name.startsWith('linux') && tokens(name).some((t) => (CPUS[arch] || [arch]).includes(t));
 }
 
 function* addons(dir, arch) {
@@ -48,9 +68,20 @@ function* addons(dir, arch) {
   for (const entry of entries) {
     const full = path.join(dir, entry.name);
     if (entry.isDirectory()) {
-      if (!prebuilds || forTarget(entry.name, arch)) yield* addons(full, arch);
-    } else if (entry.isFile() && entry.name.endsWith('.node')) yield full;
+      if (prebuilds ? forTarget(entry.name, arch) : !foreign(entry.name, arch)) yield* addons(full, arch);
+    } else if (entry.isFile() && entry.name.endsWith('.node') && !foreign(entry.name, arch)) yield full;
   }
+}
+
+// What `file` is built for against what `arch` wants: { ok, got }. `got` is `arm64 64-bit`,
+// `not ELF`, or `missing` when the file cannot be read.
+function check(file, arch) {
+  const wanted = TARGETS[arch];
+  let found;
+  try { found = header(file); } catch (_) { return { ok: false, got: 'missing' }; }
+  const ok = !!found && !!wanted && found.machine === wanted.machine && found.bits === wanted.bits;
+  const got = found ? `${NAMES[found.machine] || `machine ${found.machine}`} ${found.bits}-bit` : 'not ELF';
+  return { ok, got };
 }
 
 function main() {
@@ -62,9 +93,7 @@ function main() {
   const files = [];
   for (const dir of argv.slice(2)) {
     for (const file of addons(dir, arch)) {
-      const found = header(file);
-      const ok = !!found && found.machine === wanted.machine && found.bits === wanted.bits;
-      const got = found ? `${NAMES[found.machine] || `machine ${found.machine}`} ${found.bits}-bit` : 'not ELF';
+      const { ok, got } = check(file, arch);
       files.push({ path: file, ok, got });
       if (!ok) process.stderr.write(`${file} is ${got}, wanted ${arch} ${wanted.bits}-bit: the cross build produced a binary for the wrong machine\n`);
     }
@@ -74,4 +103,6 @@ function main() {
   process.exitCode = ok ? 0 : 1;
 }
 
-main();
+module.exports = { TARGETS, NAMES, header, check };
+
+if (require.main === module) main();

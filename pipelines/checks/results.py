@@ -55,6 +55,17 @@ class PackageLoad:
 
 
 @dataclass(frozen=True)
+class ExecutableCheck:
+    """An executable an install script downloaded (a glob such as `schema-engine-*`): the files
+    that match, and what each is built for (`arm64 64-bit`, `not ELF`)."""
+
+    pattern: str
+    files: tuple[tuple[str, str], ...]  # (path, what its ELF header says)
+    error: str | None
+    ok: bool
+
+
+@dataclass(frozen=True)
 class SmokeResult(_Judged):
     """What the smoke script saw inside one target's runtime image."""
 
@@ -68,6 +79,7 @@ class SmokeResult(_Judged):
     glibc_version: str | None
     node_version: str
     packages: tuple[PackageLoad, ...]
+    executables: tuple[ExecutableCheck, ...] = ()
 
     @property
     def problems(self) -> tuple[str, ...]:
@@ -78,6 +90,8 @@ class SmokeResult(_Judged):
         if self.libc != self.expected_libc:
             found.append(f"the C library is {self.libc}, wanted {self.expected_libc}")
         found += [f"{p.name} failed to load: {p.error}" for p in self.packages if not p.ok]
+        found += [f"executable {e.pattern}: {e.error or 'not for the target'}"
+                  for e in self.executables if not e.ok]
         return tuple(found)
 
     @property
@@ -194,6 +208,15 @@ def parse_smoke(
             )
             for p in data["packages"]
         )
+        executables = tuple(
+            ExecutableCheck(
+                pattern=str(e["pattern"]),
+                files=tuple((str(f["path"]), str(f["got"])) for f in e["files"]),
+                error=e.get("error"),
+                ok=bool(e["ok"]) and bool(e["files"]),
+            )
+            for e in data.get("executables") or ()
+        )
         return SmokeResult(
             platform=platform,
             arch=str(data["arch"]),
@@ -203,6 +226,7 @@ def parse_smoke(
             glibc_version=data.get("glibc_version"),
             node_version=str(data.get("node_version", "")),
             packages=packages,
+            executables=executables,
         )
     except (KeyError, TypeError) as error:
         raise _malformed("smoke", platform, error, stderr) from error

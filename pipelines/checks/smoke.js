@@ -4,7 +4,11 @@
 // JSON object on stdout. Exit 0 when everything loaded, 1 otherwise, 2 on bad arguments.
 // Node 18+ and no dependencies: it runs on whatever Node the runtime image ships.
 //
-//   node smoke.js --arch arm64 --libc glibc --app /app -- bcrypt sharp ./native/build/Release
+//   node smoke.js --arch arm64 --libc glibc --app /app [--exe GLOB]... -- bcrypt sharp ./native/build/Release
+//
+// `--exe node_modules/@prisma/engines/schema-engine-*` names an executable an install script
+// downloaded (relative to --app; `*` only in the last part): at least one file must match, and
+// each must be an ELF file for the target's machine (read by elf.js, shipped next to this file).
 //
 // Arguments starting with `.` or `/`, or ending in `.node`, are addon files or directories of
 // them (relative to --app; a directory loads every `.node` file in it, or else in its
@@ -16,14 +20,10 @@
 const fs = require('fs');
 const path = require('path');
 const { createRequire } = require('module');
+const elf = require('./elf.js');
 
 // Docker/uname spellings the caller may pass, mapped to Node's process.arch.
 const ARCH_ALIASES = { amd64: 'x64', x86_64: 'x64', aarch64: 'arm64', arm64: 'arm64', x64: 'x64' };
-// ELF e_machine values (elf.h) for the architectures Node ships, to explain a failed dlopen.
-const ELF_MACHINES = {
-  3: 'ia32', 8: 'mips', 20: 'ppc', 21: 'ppc64', 22: 's390x', 40: 'arm', 62: 'x64', 183: 'arm64',
-  243: 'riscv64',
-};
 const NOT_ELF = 'not ELF';
 const NESTED = 'node_modules/';
 const TOP_LEVEL = /^node_modules\/(@[^/]+\/)?[^/]+$/;
@@ -35,20 +35,22 @@ const ACTIVATORS = {
 
 function usage(message) {
   process.stderr.write(`smoke: ${message}\n` +
-    'usage: node smoke.js --arch ARCH --libc glibc|musl [--app DIR] [--] PACKAGE|PATH...\n');
+    'usage: node smoke.js --arch ARCH --libc glibc|musl [--app DIR] [--exe GLOB]... [--] ' +
+    'PACKAGE|PATH...\n');
   process.exit(2);
 }
 
 function parseArgs(argv) {
-  const options = { arch: '', libc: '', app: process.cwd(), targets: [] };
+  const options = { arch: '', libc: '', app: process.cwd(), targets: [], executables: [] };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (arg === '--') {
       options.targets.push(...argv.slice(i + 1));
       break;
-    } else if (arg === '--arch' || arg === '--libc' || arg === '--app') {
+    } else if (arg === '--arch' || arg === '--libc' || arg === '--app' || arg === '--exe') {
       if (i + 1 >= argv.length) usage(`${arg} needs a value`);
-      options[arg.slice(2)] = argv[++i];
+      if (arg === '--exe') options.executables.push(argv[++i]);
+      else options[arg.slice(2)] = argv[++i];
     } else if (arg.startsWith('--')) {
       usage(`unknown option ${arg}`);
     } else {
@@ -76,16 +78,34 @@ function runtimeLibc() {
 
 function elfArch(file) {
   try {
-    const fd = fs.openSync(file, 'r');
-    const header = Buffer.alloc(20);
-    fs.readSync(fd, header, 0, 20, 0);
-    fs.closeSync(fd);
-    if (header.readUInt32BE(0) !== 0x7f454c46) return NOT_ELF;
-    const machine = header[5] === 2 ? header.readUInt16BE(18) : header.readUInt16LE(18);
-    return ELF_MACHINES[machine] || `ELF machine ${machine}`;
+    const found = elf.header(file);
+    if (!found) return NOT_ELF;
+    return elf.NAMES[found.machine] || `ELF machine ${found.machine}`;
   } catch (_) {
     return null;
   }
+}
+
+// The files a `--exe` glob names: `*` matches within the last path part only.
+function matching(glob, app) {
+  const full = path.resolve(app, glob);
+  const dir = path.dirname(full);
+  const escaped = path.basename(full).replace(/[.+?^${}()|[\]\\]/g, '\\$&');
+  const pattern = new RegExp(`^${escaped.replace(/\*/g, '.*')}$`);
+  return list(dir).filter((name) => pattern.test(name)).sort().map((name) => path.join(dir, name));
+}
+
+// A downloaded executable: there, and an ELF file for the target's machine.
+function checkExecutable(glob, options) {
+  const files = matching(glob, options.app).map((file) => ({ path: file, ...elf.check(file, options.arch) }));
+  const result = { pattern: glob, ok: files.length > 0 && files.every((f) => f.ok), files, error: null };
+  const wrong = files.filter((f) => !f.ok);
+  if (!files.length) {
+    result.error = `no file matches ${glob} in ${options.app}: the install script did not download it`;
+  } else if (wrong.length) {
+    result.error = wrong.map((f) => `${f.path} is ${f.got}, not ${options.arch}`).join('; ');
+  }
+  return result;
 }
 
 function firstLine(error) {
@@ -236,6 +256,7 @@ function main() {
     process.stderr.write(`smoke: loading ${target}\n`);
     return load(target, options, appRequire, loaded);
   });
+  const executables = options.executables.map((glob) => checkExecutable(glob, options));
   const result = {
     ok: false,
     arch: process.arch,
@@ -246,9 +267,10 @@ function main() {
     node_version: process.version,
     app: options.app,
     packages,
+    executables,
   };
   result.ok = result.arch === result.expected_arch && libc === options.libc &&
-    packages.every((p) => p.ok);
+    packages.every((p) => p.ok) && executables.every((e) => e.ok);
   process.stdout.write(JSON.stringify(result) + '\n');
   process.exitCode = result.ok ? 0 : 1;
 }

@@ -25,6 +25,7 @@ def smoke_container(
     libc: str,
     packages: Sequence[str],
     addons: Sequence[str] = (),
+    executables: Sequence[str] = (),
     app_dir: str = "/app",
     node: str = "node",
 ) -> dagger.Container:
@@ -33,13 +34,20 @@ def smoke_container(
     `arch` is Node's name (`x64`, `arm64`). `packages` are package names or lockfile locations
     (the audit's `path`: `node_modules/x`, `node_modules/a/node_modules/b`). `addons` are paths
     relative to `app_dir`: `.node` files, or directories whose `.node` files (or whose
-    build/Release) load.
+    build/Release) load. `executables` are globs relative to `app_dir` of files an install
+    script downloaded (`node_modules/@prisma/engines/schema-engine-*`): each must be there and
+    an ELF file for `arch`.
     """
     addon_args = [a if a.startswith(("/", ".")) else f"./{a}" for a in addons]
-    return runtime.with_new_file(f"{SCRIPT_DIR}/smoke.js", script("smoke.js")).with_exec(
-        [node, f"{SCRIPT_DIR}/smoke.js", "--arch", arch, "--libc", libc, "--app", app_dir,
-         "--", *packages, *addon_args],
-        expect=dagger.ReturnType.ANY,
+    exe_args = [arg for glob in executables for arg in ("--exe", glob)]
+    return (
+        runtime.with_new_file(f"{SCRIPT_DIR}/elf.js", script("elf.js"))  # smoke.js requires it
+        .with_new_file(f"{SCRIPT_DIR}/smoke.js", script("smoke.js"))
+        .with_exec(
+            [node, f"{SCRIPT_DIR}/smoke.js", "--arch", arch, "--libc", libc, "--app", app_dir,
+             *exe_args, "--", *packages, *addon_args],
+            expect=dagger.ReturnType.ANY,
+        )
     )
 
 

@@ -60,6 +60,28 @@ ONLINE = {
     # 3.0.3's linux-arm64 package ships musl binaries only; its node-gyp-build-optional-packages
     # install script then compiles from source (binding.gyp and src/ are in its tarball).
     "msgpackr-extract-musl": {"msgpackr-extract": (Mechanism.PLATFORM_PACKAGES, P, C)},
+    # dd-trace 6.21's optional natives: node-gyp-build 3's prebuilds/linuxglibc-<arch>/.
+    "node-gyp-build3": {
+        "@datadog/native-appsec": (Mechanism.BUNDLED_PREBUILDS, P, P),
+        "@datadog/native-metrics": (Mechanism.BUNDLED_PREBUILDS, P, P),
+        "@datadog/native-iast-taint-tracking": (Mechanism.BUNDLED_PREBUILDS, P, P),
+        "@datadog/pprof": (Mechanism.BUNDLED_PREBUILDS, P, P),
+        "oxc-parser": (Mechanism.PLATFORM_PACKAGES, P, P),
+    },
+    # oracledb's build/Release/oracledb-<v>-linux-<arch>.node, aws-crt's
+    # dist/bin/linux-<arch>-glibc/.
+    "bundled-elsewhere": {
+        "oracledb": (Mechanism.BUNDLED_PREBUILDS, P, P),
+        "aws-crt": (Mechanism.BUNDLED_PREBUILDS, P, P),
+    },
+    "executable-download": {"@prisma/engines": (Mechanism.DOWNLOAD, D, D)},
+    # yarn berry records no install scripts: only their names get oracledb and aws-crt read.
+    "yarn4-bundled-elsewhere": {
+        "oracledb": (Mechanism.BUNDLED_PREBUILDS, P, P),
+        "aws-crt": (Mechanism.BUNDLED_PREBUILDS, P, P),
+    },
+    # lightningcss 1.28.0 names linux-arm64-gnu 1.28.0, which was never published.
+    "unpublished-platform-package": {"lightningcss": (Mechanism.PLATFORM_PACKAGES, P, M)},
 }
 
 
@@ -198,3 +220,89 @@ def test_cli_online_json(config: RegistryConfig) -> None:
     bufferutil = next(p for p in data["packages"] if p["name"] == "bufferutil")
     assert bufferutil["targets"] == {"linux/amd64": "prebuilt", "linux/arm64": "compile"}
     assert data["online"] is True
+
+
+def _on(report: object, name: str, platform: str) -> tuple[Verdict, str]:
+    package = next(p for p in report.packages if p.name == name)  # type: ignore[attr-defined]
+    return package.targets[platform].verdict, package.targets[platform].reason
+
+
+@pytest.mark.parametrize("libc", ["glibc", "musl"])
+async def test_node_gyp_build3_prebuilds_per_libc(config: RegistryConfig, libc: str) -> None:
+    """dd-trace's natives ship linuxglibc- and linuxmusl- directories: each target gets the
+    binary of its own C library, on Node 22."""
+    targets = (Target("linux/amd64", libc), Target("linux/arm64", libc))
+    report = await audit_source_async(LOCKFILES / "node-gyp-build3", targets, registry=config,
+                                      node_major=22)
+    tag = "linuxglibc" if libc == "glibc" else "linuxmusl"
+    assert _on(report, "@datadog/native-appsec", "linux/arm64") == (
+        P, f"registry tarball: prebuilds/{tag}-arm64/node-napi.node")
+    assert _on(report, "@datadog/native-iast-taint-tracking", "linux/amd64") == (
+        P, f"registry tarball: prebuilds/{tag}-x64/node-127.node")
+    assert report.missing("linux/amd64") == report.missing("linux/arm64") == []
+
+
+async def test_binaries_outside_prebuilds_per_libc(config: RegistryConfig) -> None:
+    """aws-crt ships musl builds too; oracledb's untagged ones are glibc only: on musl it has
+    none, and the evidence names the files it does ship."""
+    musl = (Target("linux/amd64", "musl"), Target("linux/arm64", "musl"))
+    report = await audit_source_async(LOCKFILES / "bundled-elsewhere", musl, registry=config)
+    assert _on(report, "aws-crt", "linux/arm64") == (
+        P, "registry tarball: dist/bin/linux-arm64-musl/aws-crt-nodejs.node")
+    verdict, reason = _on(report, "oracledb", "linux/arm64")
+    assert (verdict, reason) == (M, "registry tarball: no prebuild for linux/arm64 (musl); no "
+                                    "install script compiles one")
+    oracledb = next(p for p in report.packages if p.name == "oracledb")
+    assert any("build/Release/oracledb-26.0.0-linux-arm64.node" in e for e in oracledb.evidence)
+
+
+async def test_a_binary_for_another_node_abi_is_no_coverage(config: RegistryConfig) -> None:
+    """@datadog/native-iast-taint-tracking 1.6.4 and @datadog/pprof 3.2 stop at ABI 120/115:
+    missing on Node 22 with the ABIs named, prebuilt on Node 20; arm64 musl has none at all."""
+    case = LOCKFILES / "wrong-abi"
+    node22 = await audit_source_async(case, registry=config, node_major=22)
+    verdict, reason = _on(node22, "@datadog/pprof", "linux/arm64")
+    assert verdict is M
+    assert "for Node ABI 72 to ABI 115 (Node 20) only" in reason
+    assert "none for ABI 127 (Node 22), the target's Node" in reason
+    node20 = await audit_source_async(case, registry=config, node_major=20)
+    assert _verdicts(node20) == {
+        "@datadog/native-iast-taint-tracking": (Mechanism.BUNDLED_PREBUILDS, P, P),
+        "@datadog/pprof": (Mechanism.BUNDLED_PREBUILDS, P, P)}
+    musl = await audit_source_async(case, (Target("linux/arm64", "musl"),), registry=config,
+                                    node_major=20)
+    assert _on(musl, "@datadog/pprof", "linux/arm64")[0] is M
+
+
+async def test_never_published_platform_package_is_named(config: RegistryConfig) -> None:
+    """lightningcss-linux-arm64-gnu@1.28.0 does not exist (404): the sentence says so and
+    names the versions that do, instead of suggesting to regenerate the lockfile."""
+    report = await audit_source_async(LOCKFILES / "unpublished-platform-package",
+                                      registry=config)
+    verdict, reason = _on(report, "lightningcss", "linux/arm64")
+    assert verdict is M
+    assert reason.startswith(
+        "lightningcss-linux-arm64-gnu@1.28.0, the platform package lightningcss@1.28.0 names "
+        "for linux/arm64 (glibc), was never published (the registry has no such version; "
+        "newest published lightningcss-linux-arm64-gnu: 1.27.0 (latest ")
+    assert "npm install" not in reason
+    async with NpmRegistry(config, offline=False) as client:
+        assert await client.manifest("lightningcss-linux-arm64-gnu", "1.28.0") is None
+        published = await client.published("lightningcss-linux-arm64-gnu")
+    assert published is not None and "1.27.0" in published[0] and "1.28.0" not in published[0]
+
+
+def test_installed_binaries_outside_prebuilds_are_evidence(
+    config: RegistryConfig, tmp_path: Path
+) -> None:
+    """After a real `npm ci --ignore-scripts`, the offline audit finds oracledb's and aws-crt's
+    binaries in node_modules, as the online audit finds them in the tarballs."""
+    npm = require_program("npm")
+    source = tmp_path / "bundled-elsewhere"
+    shutil.copytree(LOCKFILES / "bundled-elsewhere", source)
+    subprocess.run([npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund"], cwd=source,
+                   check=True, capture_output=True, timeout=300)
+    report = audit_source(source, offline=True, registry=config)
+    assert _verdicts(report) == ONLINE["bundled-elsewhere"]
+    assert _on(report, "oracledb", "linux/arm64")[1] == (
+        "node_modules: build/Release/oracledb-26.0.0-linux-arm64.node")

@@ -78,6 +78,7 @@ def test_arm64_install_on_amd64_passes_smoke(manager: str, case: str, tmp_path: 
     assert paths, "the audit found no native production package to load"
     smoke = tmp_path / "smoke.js"
     smoke.write_text(script("smoke.js"))
+    (tmp_path / "elf.js").write_text(script("elf.js"))  # smoke.js requires it
     done = subprocess.run([str(node), str(smoke), "--arch", "arm64", "--libc", "glibc",
                            "--app", str(app), "--", *paths],
                           capture_output=True, text=True, timeout=600, check=False)

@@ -22,7 +22,9 @@ ADDON_DIR = "./native/build/Release"
 
 @pytest.fixture
 def smoke_js(tmp_path: Path) -> Path:
-    """The shipped smoke script, written out as the smoke stage writes it into the image."""
+    """The shipped smoke script, written out as the smoke stage writes it into the image (with
+    the elf.js it requires beside it)."""
+    (tmp_path / "elf.js").write_text(script("elf.js"))
     path = tmp_path / "smoke.js"
     path.write_text(script("smoke.js"))
     return path

@@ -83,6 +83,7 @@ def test_focused_arm64_install_holds_the_closure_and_loads(manager: str, tmp_pat
     assert [p.name for p in report.native()] == ["bcrypt"]
     smoke = tmp_path / "smoke.js"
     smoke.write_text(script("smoke.js"))
+    (tmp_path / "elf.js").write_text(script("elf.js"))  # smoke.js requires it
     done = subprocess.run([str(node_binary("arm64")), str(smoke), "--arch", "arm64",
                            "--libc", "glibc", "--app", str(app), "--", *paths],
                           capture_output=True, text=True, timeout=600, check=False)

@@ -29,7 +29,7 @@ from pipelines.errors import PipelineError
 from pipelines.execute import execute
 from pipelines.platforms import Platform
 from pipelines.prepare import prepare
-from pipelines.report import Report, write_report
+from pipelines.report import JSON_NAME, Report, write_report
 from pipelines.settings import load_settings
 from tests.components.registry import (
     PASSWORD,
@@ -322,3 +322,29 @@ async def test_a_service_that_exits_at_boot_shows_why_and_every_check_still_repo
     for platform in ("linux/amd64", "linux/arm64"):
         assert data["checks"][platform]["smoke"]["ok"]
         assert data["checks"][platform]["hygiene"]["ok"]
+
+
+async def test_downloaded_executables_are_checked_on_every_target(
+    engine: None, tmp_path: Path
+) -> None:
+    """prisma's @prisma/engines downloads its engines at install: that script runs on each
+    target (arm64 emulated), and each target's smoke check looks for the files and reads their
+    ELF header. The engine host is unreachable from this machine, so the postinstall finds
+    nothing to download and exits 0: the smoke check is what says so, for both targets."""
+    source = copy_service(SERVICES / "prisma-engines", tmp_path)
+    globs = ["node_modules/@prisma/engines/schema-engine-*",
+             "node_modules/@prisma/engines/libquery_engine-*.so.node"]
+    try:
+        await build(tmp_path, source)
+        failed = ""
+    except BaseException as error:  # noqa: BLE001 - an exception group of check failures
+        failed = " ".join(sentences(error))
+    checks = json.loads((tmp_path / "report" / JSON_NAME).read_text())["checks"]
+    for platform, arch in (("linux/amd64", "x64"), ("linux/arm64", "arm64")):
+        smoke = checks[platform]["smoke"]
+        assert [e["pattern"] for e in smoke["executables"]] == globs, smoke
+        if failed:
+            assert f"stage smoke on {platform} failed" in failed, failed
+            assert all(f"no file matches {g}" in failed for g in globs), failed
+        else:  # where the engine host is reachable, the files are there and for the target
+            assert all(f[1] == f"{arch} 64-bit" for e in smoke["executables"] for f in e["files"])

@@ -41,19 +41,33 @@ def added_calls(check: dagger.Container, base: dagger.Container) -> list[query.C
 
 
 def test_smoke_runs_the_shipped_script_on_the_runtime_image() -> None:
-    """Smoke writes smoke.js next to the app and runs it with the image's own user and env."""
+    """Smoke writes smoke.js and the elf.js it requires next to each other, outside the app,
+    and runs it with the image's own user and env."""
     base = runtime()
     ctr = smoke_container(base, arch="arm64", libc="glibc", packages=["bcrypt", "sharp"],
                           addons=["native/build/Release"])
     added = added_calls(ctr, base)
-    assert [c.name for c in added] == ["withNewFile", "withExec"]
-    assert added[0].args == {"path": f"{SCRIPT_DIR}/smoke.js", "contents": script("smoke.js")}
-    assert added[1].args["args"] == [
+    assert [c.name for c in added] == ["withNewFile", "withNewFile", "withExec"]
+    assert added[0].args == {"path": f"{SCRIPT_DIR}/elf.js", "contents": script("elf.js")}
+    assert added[1].args == {"path": f"{SCRIPT_DIR}/smoke.js", "contents": script("smoke.js")}
+    assert added[2].args["args"] == [
         "node", f"{SCRIPT_DIR}/smoke.js", "--arch", "arm64", "--libc", "glibc", "--app", "/app",
         "--", "bcrypt", "sharp", "./native/build/Release",
     ]
-    assert added[1].args["expect"] == dagger.ReturnType.ANY.value
+    assert added[2].args["expect"] == dagger.ReturnType.ANY.value
     assert query.platform(ctr) == "linux/arm64"
+
+
+def test_smoke_checks_each_downloaded_executable() -> None:
+    """Every executable glob the audit names goes to smoke.js as its own --exe."""
+    base = runtime()
+    globs = ["node_modules/@prisma/engines/schema-engine-*",
+             "node_modules/@prisma/engines/libquery_engine-*.so.node"]
+    ctr = smoke_container(base, arch="x64", libc="glibc", packages=["bcrypt"],
+                          executables=globs)
+    args = added_calls(ctr, base)[-1].args["args"]
+    assert args[args.index("--app") + 2:] == [
+        "--exe", globs[0], "--exe", globs[1], "--", "bcrypt"]
 
 
 def test_hygiene_runs_as_the_default_user_with_the_image_lockfile() -> None:

@@ -205,3 +205,21 @@ def test_hygiene_without_output_is_a_hygiene_failure() -> None:
     assert caught.value.stage == "hygiene"
     assert caught.value.message == "the hygiene script printed no result (exit code 127)"
     assert caught.value.stderr_tail == "exec: node: not found"
+
+
+def test_smoke_executables_decide_the_result() -> None:
+    """A downloaded executable for the target passes; one that smoke.js found for another
+    machine, or did not find, is a problem sentence, and no file at all is never a pass."""
+    engine = "/app/node_modules/@prisma/engines/schema-engine-linux-arm64-openssl-3.0.x"
+    good = {"pattern": "node_modules/@prisma/engines/schema-engine-*", "ok": True,
+            "files": [{"path": engine, "ok": True, "got": "arm64 64-bit"}], "error": None}
+    assert parse_smoke(smoke_output(executables=[good]), "linux/arm64").ok
+    wrong = {**good, "ok": False, "files": [{"path": engine, "ok": False, "got": "x64 64-bit"}],
+             "error": f"{engine} is x64 64-bit, not arm64"}
+    result = parse_smoke(smoke_output(executables=[wrong]), "linux/arm64")
+    assert result.problems == (
+        f"executable node_modules/@prisma/engines/schema-engine-*: {engine} is x64 64-bit, "
+        "not arm64",)
+    empty = {**good, "files": []}  # a script claiming ok with nothing found
+    assert not parse_smoke(smoke_output(executables=[empty]), "linux/arm64").ok
+    assert parse_smoke(smoke_output(), "linux/arm64").executables == ()  # older output

@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from pipelines.audit import Target
-from pipelines.audit.prebuilds import matching_prebuilds, other_libc_only, platform_tag
+from pipelines.audit.prebuilds import (
+    NODE_ABI,
+    bundled_binaries,
+    matching_prebuilds,
+    node_abi,
+    other_libc_only,
+    platform_tag,
+)
 
 ARM64, AMD64 = Target("linux/arm64"), Target("linux/amd64")
 ARM64_MUSL = Target("linux/arm64", "musl")
@@ -72,3 +79,72 @@ MSGPACKR_X64 = ["index.js", "package.json", "README.md", "node.abi115.glibc.node
 def test_other_libc_only(files: list[str], target: Target, expected: tuple[str, ...]) -> None:
     """A file list is foreign to a target only when every `.node` in it names another libc."""
     assert other_libc_only(files, target) == expected
+
+
+# Real paths from the @datadog/native-appsec 11.0.3 (node-gyp-build 3), aws-crt 1.33.2 and
+# oracledb 26.0.0 tarballs.
+APPSEC = ["prebuilds/darwin-arm64/node-napi.node", "prebuilds/linuxglibc-arm64/node-napi.node",
+          "prebuilds/linuxglibc-x64/node-napi.node", "prebuilds/linuxmusl-arm64/node-napi.node",
+          "prebuilds/linuxmusl-x64/node-napi.node", "prebuilds/win32-x64/node-napi.node"]
+AWS_CRT = ["dist/bin/darwin-arm64-cruntime/aws-crt-nodejs.node",
+           "dist/bin/linux-arm64-glibc/aws-crt-nodejs.node",
+           "dist/bin/linux-arm64-musl/aws-crt-nodejs.node",
+           "dist/bin/linux-x64-glibc/aws-crt-nodejs.node",
+           "dist/bin/linux-x64-musl/aws-crt-nodejs.node",
+           "dist/bin/win32-x64-cruntime/aws-crt-nodejs.node", "scripts/install.js"]
+ORACLEDB = ["build/Release/oracledb-26.0.0-darwin-arm64.node",
+            "build/Release/oracledb-26.0.0-linux-arm64.node",
+            "build/Release/oracledb-26.0.0-linux-x64.node",
+            "build/Release/oracledb-26.0.0-win32-x64.node", "package/install.js"]
+AMD64_MUSL = Target("linux/amd64", "musl")
+
+
+@pytest.mark.parametrize(("files", "target", "expected"), [
+    (APPSEC, AMD64, ["prebuilds/linuxglibc-x64/node-napi.node"]),
+    (APPSEC, ARM64, ["prebuilds/linuxglibc-arm64/node-napi.node"]),
+    (APPSEC, ARM64_MUSL, ["prebuilds/linuxmusl-arm64/node-napi.node"]),
+    (AWS_CRT, ARM64, ["dist/bin/linux-arm64-glibc/aws-crt-nodejs.node"]),
+    (AWS_CRT, AMD64_MUSL, ["dist/bin/linux-x64-musl/aws-crt-nodejs.node"]),
+    (ORACLEDB, ARM64, ["build/Release/oracledb-26.0.0-linux-arm64.node"]),
+    (ORACLEDB, AMD64, ["build/Release/oracledb-26.0.0-linux-x64.node"]),
+    (ORACLEDB, ARM64_MUSL, []),  # untagged means glibc: no musl build ships
+])
+def test_layouts_beyond_prebuildify(files: list[str], target: Target, expected: list[str]) -> None:
+    """node-gyp-build 3's `linuxglibc-`/`linuxmusl-` and platform-named binaries outside
+    prebuilds/ give one binary per target, the libc told apart."""
+    assert matching_prebuilds(files, target) == expected
+
+
+def test_untagged_binaries_outside_prebuilds_are_not_bundled() -> None:
+    """A leftover build/Release/x.node names no platform: it is no binary for any target."""
+    assert bundled_binaries(["build/Release/addon.node", "lib/index.js"]) == []
+    assert bundled_binaries(ORACLEDB) == ORACLEDB[:4]
+
+
+@pytest.mark.parametrize(("path", "abi"), [
+    ("prebuilds/linux-x64/node.abi108.node", 108),  # prebuildify
+    ("prebuilds/linux-x64/dd_pprof.musl.node.abi127.node", 127),  # @datadog/pprof 5
+    ("prebuilds/linuxglibc-x64/node-115.node", 115),  # node-gyp-build 3
+    ("node-v108-linux-x64/binding.node", 108),  # prebuild's tarball directory
+    ("prebuilds/linux-x64/node.napi.glibc.node", 0),
+    ("prebuilds/linuxglibc-x64/node-napi.node", 0),
+    ("lib/binding/napi-v6-linux-glibc-x64/sqlite3.node", 0),
+    ("build/Release/oracledb-26.0.0-linux-x64.node", None),
+])
+def test_node_abi_from_the_name(path: str, abi: int | None) -> None:
+    """Every ABI spelling in use is read; N-API is 0 (any Node); no tag is unknown."""
+    assert node_abi(path) == abi
+
+
+# @datadog/native-iast-taint-tracking 1.6.4's linux-x64 binaries: ABI 72 to 120, none for 127.
+IAST_164 = [f"prebuilds/linux-x64/node-{abi}.node"
+            for abi in (72, 79, 83, 88, 93, 102, 108, 111, 115, 120)]
+
+
+def test_a_binary_for_another_node_abi_does_not_count() -> None:
+    """Node 22 needs ABI 127: the 1.6.4 binaries cover Node 20 (115), not Node 22."""
+    assert matching_prebuilds(IAST_164, AMD64, 22) == []
+    assert matching_prebuilds(IAST_164, AMD64, 20) == ["prebuilds/linux-x64/node-115.node"]
+    assert matching_prebuilds(IAST_164, AMD64) == IAST_164  # Node unknown: any ABI counts
+    assert matching_prebuilds(APPSEC, AMD64, 22) == ["prebuilds/linuxglibc-x64/node-napi.node"]
+    assert NODE_ABI[18] == 108 and NODE_ABI[22] == 127 and NODE_ABI[24] == 137
