@@ -19,7 +19,13 @@ from typing import Any
 import anyio
 
 from pipelines.emulation import report_emulation
-from pipelines.errors import EXIT_INTERRUPTED, EXIT_OK, NodePipelinesError, PipelineError
+from pipelines.errors import (
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    NodePipelinesError,
+    PipelineError,
+    distinct,
+)
 from pipelines.logs import configure_logging, get_logger
 from pipelines.plan import platform_warnings
 from pipelines.platforms import Platform
@@ -116,7 +122,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         output = _main(args)
     except* NodePipelinesError as group:  # task groups raise groups; plain errors land here too
-        errors = leaves(group)
+        errors = distinct(leaves(group))
     except* KeyboardInterrupt:
         interrupted = True
     if interrupted:
@@ -145,7 +151,7 @@ def _main(args: argparse.Namespace) -> str:
     try:
         report.output = anyio.run(_run, settings, report)
     except* NodePipelinesError as failed:
-        report.error = "; ".join(str(e).splitlines()[0] for e in leaves(failed))
+        report.error = "; ".join(str(e).splitlines()[0] for e in distinct(leaves(failed)))
         raise
     finally:
         if settings.report_dir is not None:

@@ -52,6 +52,16 @@ class PipelineError(NodePipelinesError):
         return text
 
 
+def distinct(errors: list[NodePipelinesError]) -> list[NodePipelinesError]:
+    """The errors without echoes: a shared stage's failure (one without a platform, the build
+    stage's) also reaches every target's stage that waits on it, with the same message and
+    output; it is said once, as the shared stage's. Targets failing alike each keep theirs."""
+    shared = {(e.message, e.stderr_tail) for e in errors
+              if isinstance(e, PipelineError) and e.platform is None}
+    return [e for e in errors if not (isinstance(e, PipelineError) and e.platform is not None
+                                      and (e.message, e.stderr_tail) in shared)]
+
+
 def tail(text: str, lines: int = 12) -> str:
     """Return the last `lines` non-empty lines of `text`."""
     kept = [line for line in text.splitlines() if line.strip()]

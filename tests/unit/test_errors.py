@@ -135,3 +135,18 @@ async def test_a_command_that_explains_itself_on_stdout_shows_stdout() -> None:
     with pytest.raises(PipelineError) as caught:
         await Clock().run("deps", ARM64, fail())
     assert "ERR_PNPM_FETCH_404" in str(caught.value)
+
+
+def test_a_shared_stage_failure_is_said_once_and_targets_failing_alike_each_keep_theirs() -> None:
+    """The build stage's failure also surfaces under a target's runtime stage (seen on
+    hoppscotch and linkwarden: said twice, once under linux/arm64 only)."""
+    from pipelines.errors import PipelineError, distinct  # noqa: PLC0415
+
+    shared = PipelineError("`pnpm install` exited with 1", stage="app", stderr="ENOTFOUND")
+    echo = PipelineError("`pnpm install` exited with 1", stage="runtime",
+                         platform="linux/arm64", stderr="ENOTFOUND")
+    amd = PipelineError("`npm ci` exited with 1", stage="deps", platform="linux/amd64",
+                        stderr="E404")
+    arm = PipelineError("`npm ci` exited with 1", stage="deps", platform="linux/arm64",
+                        stderr="E404")
+    assert distinct([echo, shared, amd, arm]) == [shared, amd, arm]
