@@ -18,13 +18,11 @@ from pipelines.reference import ImageReference, parse_reference
 from pipelines.registry import (
     INDEX_TYPES,
     OCI_INDEX,
-    Manifest,
     RegistryClient,
     RegistryResponseError,
     RetryPolicy,
-    sha256_digest,
 )
-from pipelines.variant import ARM64_VARIANT, encode
+from pipelines.variant import ARM64_VARIANT, put_index
 
 
 def index_platform(platform: Platform) -> dict[str, str]:
@@ -55,15 +53,8 @@ async def assemble_index(
     ) as client:
         descriptors = [await _descriptor(client, ref, platform, parse_reference(image))
                        for platform, image in pushed]
-        body = encode(index_document(descriptors))
-        index = Manifest(sha256_digest(body), OCI_INDEX, body)
-        stored = await client.put_manifest(ref.repository, ref.tag or index.digest, index)
-    if stored != index.digest:
-        raise RegistryResponseError(
-            f"registry {ref.api_host} stored the index of {ref.name} as {stored}, "
-            f"wanted {index.digest}"
-        )
-    return str(ref.with_digest(index.digest))
+        return await put_index(client, ref, index_document(descriptors), OCI_INDEX,
+                               what="the index")
 
 
 async def _descriptor(

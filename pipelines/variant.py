@@ -76,12 +76,21 @@ async def add_arm64_variant(
             fixed = None
         if fixed is None:
             return str(ref)
-        body = encode(fixed)
-        corrected = Manifest(sha256_digest(body), media_type, body)
-        stored = await client.put_manifest(ref.repository, ref.tag or corrected.digest, corrected)
-    if stored != corrected.digest:
+        return await put_index(client, ref, fixed, media_type, what="the corrected index")
+
+
+async def put_index(
+    client: RegistryClient, ref: ImageReference, document: dict[str, Any], media_type: str,
+    *, what: str,
+) -> str:
+    """PUT `document` under `ref`'s tag (else its own digest) as exactly its compact bytes,
+    check the registry stored that digest, and return `REF@sha256:...`."""
+    body = encode(document)
+    index = Manifest(sha256_digest(body), media_type, body)
+    stored = await client.put_manifest(ref.repository, ref.tag or index.digest, index)
+    if stored != index.digest:
         raise RegistryResponseError(
-            f"registry {ref.api_host} stored the corrected index of {ref.name} as {stored}, "
-            f"wanted {corrected.digest}"
+            f"registry {ref.api_host} stored {what} of {ref.name} as {stored}, "
+            f"wanted {index.digest}"
         )
-    return str(ref.with_digest(corrected.digest))
+    return str(ref.with_digest(index.digest))
