@@ -21,7 +21,8 @@ from pipelines.audit import Target, audit_source
 from pipelines.audit.lockfile import load_project
 from pipelines.checks import script
 from pipelines.packagers import TargetSpec
-from tests.conftest import REPO, TOOLS, node_binary, require
+from tests.components.installs import run_production_install
+from tests.conftest import REPO, node_binary
 
 LOCKFILES = REPO / "tests" / "fixtures" / "lockfiles"
 ARM64 = TargetSpec("linux", "arm64", "glibc")
@@ -32,22 +33,10 @@ CASES = [(m, c) for m in BINARIES for c in ("platform-packages", "workspace")]
 
 def _install(manager: str, case: str, work: Path) -> Path:
     """Copy the fixture and run its packager's production install for linux/arm64."""
-    bindir = TOOLS / BINARIES[manager]
-    require(f"{manager} ({bindir})", bindir.is_dir())
     app = work / case
     shutil.copytree(LOCKFILES / f"{manager}-{case}", app)
-    packager = load_project(app).packager
-    cache = TOOLS / "pm-cache" / manager
-    env = {**os.environ, "HOME": str(work / "home"),
-           "PATH": f"{bindir}:{node_binary('x64').parent}:{os.environ['PATH']}"}
-    env |= {k: v.replace("/cache/", f"{cache}/") for k, v in packager.env().items()}
-    (work / "home").mkdir()
-    install = packager.install_production(ARM64)
-    for command in install.commands:
-        done = subprocess.run(command, cwd=app, env=env | dict(install.env), capture_output=True,
-                              text=True, timeout=600, check=False)
-        assert done.returncode == 0, f"{' '.join(command[:4])}: {done.stdout[-2000:]}" \
-                                     f"{done.stderr[-2000:]}"
+    run_production_install(load_project(app).packager, app, ARM64, manager=manager,
+                           bindir=BINARIES[manager])
     return app
 
 

@@ -7,7 +7,6 @@ binary under QEMU. The engine test builds the same fixtures into images.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -18,7 +17,8 @@ from pipelines.audit import Target, audit_source
 from pipelines.checks import script
 from pipelines.packagers import TargetSpec
 from pipelines.project import NodeProject
-from tests.conftest import REPO, TOOLS, node_binary, require
+from tests.components.installs import run_production_install
+from tests.conftest import REPO, node_binary
 
 SERVICES = REPO / "tests" / "fixtures" / "services"
 ARM64 = TargetSpec("linux", "arm64", "glibc")
@@ -32,22 +32,7 @@ def _focused_install(manager: str, work: Path) -> Path:
     shutil.copytree(SERVICES / f"{manager}-workspace", app)
     packager = NodeProject.load(app, "@demo/api").packager
     assert packager.focus is not None
-    path = [str(node_binary("x64").parent), os.environ["PATH"]]
-    if BINARIES[manager]:
-        bindir = TOOLS / str(BINARIES[manager])
-        require(f"{manager} ({bindir})", bindir.is_dir())
-        path.insert(0, str(bindir))
-    cache = TOOLS / "pm-cache" / manager
-    env = {**os.environ, "HOME": str(work / "home"), "PATH": ":".join(path)}
-    env |= {k: v.replace("/cache/", f"{cache}/") for k, v in packager.env().items()}
-    env.pop("COREPACK_ENABLE_STRICT", None)
-    (work / "home").mkdir()
-    install = packager.install_production(ARM64)
-    for command in install.commands:
-        done = subprocess.run(command, cwd=app, env=env | dict(install.env), capture_output=True,
-                              text=True, timeout=600, check=False)
-        assert done.returncode == 0, f"{' '.join(command[:4])}: {done.stdout[-2000:]}" \
-                                     f"{done.stderr[-2000:]}"
+    run_production_install(packager, app, ARM64, manager=manager, bindir=BINARIES[manager])
     return app
 
 
