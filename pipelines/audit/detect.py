@@ -92,15 +92,20 @@ def _words(name: str) -> set[str]:
 
 
 def resolve(project: Project, from_path: str, name: str) -> LockEntry | None:
+    """Find the entry `name` resolves to from `from_path` in the project's lockfile."""
+    return resolve_in(project.entries, from_path, name)
+
+
+def resolve_in(entries: Mapping[str, LockEntry], from_path: str, name: str) -> LockEntry | None:
     """Find the entry `name` resolves to from `from_path`: the entry's own links (pnpm's
     layout), else the way Node walks node_modules."""
-    start = project.entries.get(from_path)
+    start = entries.get(from_path)
     if start is not None and name in start.links:
-        return project.entries.get(start.links[name])
+        return entries.get(start.links[name])
     base = from_path
     while True:
         prefix = f"{base}/" if base else ""
-        found = project.entries.get(f"{prefix}node_modules/{name}")
+        found = entries.get(f"{prefix}node_modules/{name}")
         if found is not None:
             return found
         if not base:

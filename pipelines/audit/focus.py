@@ -14,6 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from pipelines.audit.detect import resolve_in
 from pipelines.audit.lockfile import LockEntry, mapping, read_json
 
 _PRODUCTION = ("dependencies", "optionalDependencies", "peerDependencies")
@@ -27,11 +28,8 @@ def focus_entries(root: Path, entries: Mapping[str, LockEntry],
     production = resolver.reach(service, dev=False, optional=True)
     required = resolver.reach(service, dev=False, optional=False)
     everything = resolver.reach(service, dev=True, optional=True)
-    # The workspace packages' own lifecycle scripts run once in the build stage, as the
-    # root's do: no target runs them again (a binding.gyp still makes one a compile).
     return {
-        path: replace(entry, dev=path not in production, optional=path not in required,
-                      has_install_script=entry.has_install_script and not entry.local)
+        path: replace(entry, dev=path not in production, optional=path not in required)
         for path, entry in entries.items() if path in everything and path != ""
     }
 
@@ -82,25 +80,13 @@ class _Resolver:
         return sorted(names)
 
     def _resolve(self, entry: LockEntry, name: str) -> str | None:
-        if entry.links:
-            return entry.links.get(name) or self.local.get(name)
-        base = entry.path
-        while True:
-            candidate = f"{base}/node_modules/{name}" if base else f"node_modules/{name}"
-            if candidate in self.entries:
-                return candidate
-            if not base:
-                return self.local.get(name)
-            base = _parent(base)
+        found = resolve_in(self.entries, entry.path, name)
+        # npm's lockfile lists a workspace package's link (node_modules/@s/lib) as no entry
+        # of its own: the link goes to the package's folder, found by its name.
+        return found.path if found is not None else self.local.get(name)
 
     def _manifest(self, path: str) -> Mapping[str, Any]:
         if path not in self.manifests:
             file = self.root / path / "package.json"
             self.manifests[path] = read_json(file, "package.json") if file.is_file() else {}
         return self.manifests[path]
-
-
-def _parent(path: str) -> str:
-    """The folder whose node_modules holds `path`: a/node_modules/b -> a; node_modules/b and
-    a workspace folder -> "" (the root)."""
-    return path.rpartition("/node_modules/")[0]

@@ -62,6 +62,13 @@ class Install:
     files: Mapping[str, str] = field(default_factory=dict)
 
 
+def manifest_workspaces(manifest: Mapping[str, Any]) -> tuple[str, ...]:
+    """package.json's `workspaces` (npm and yarn read them there), as the audit reads them."""
+    from pipelines.audit.yarn_lock import workspace_globs  # noqa: PLC0415 - the audit imports us
+
+    return workspace_globs(manifest)
+
+
 class Packager(Protocol):
     """One package manager. Implementations: npm, pnpm, yarn (classic and berry)."""
 

@@ -7,7 +7,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from pipelines.packagers.base import CacheDir, Command, Focus, Install, TargetSpec
+from pipelines.packagers.base import (
+    CacheDir,
+    Command,
+    Focus,
+    Install,
+    TargetSpec,
+    manifest_workspaces,
+)
 
 if TYPE_CHECKING:
     from pipelines.audit.lockfile import LockEntry
@@ -39,9 +46,7 @@ class Npm:
 
     def workspace_globs(self, root: Path, manifest: Mapping[str, Any]) -> tuple[str, ...]:
         """package.json's `workspaces`."""
-        from pipelines.audit.yarn_lock import workspace_globs  # noqa: PLC0415 - cycle
-
-        return workspace_globs(manifest)
+        return manifest_workspaces(manifest)
 
     def setup(self) -> tuple[Command, ...]:
         """npm ships with Node; a pinned version is installed over it once."""

@@ -7,7 +7,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from pipelines.packagers.base import CacheDir, Command, Focus, Install, TargetSpec
+from pipelines.packagers.base import (
+    CacheDir,
+    Command,
+    Focus,
+    Install,
+    TargetSpec,
+    manifest_workspaces,
+)
 from pipelines.packagers.corepack import COREPACK_CACHE, COREPACK_ENV, corepack_setup, major
 from pipelines.packagers.pnpm import target_json
 
@@ -47,12 +54,6 @@ _ONLY_WORKSPACES = (
 )
 
 
-def _workspace_globs(manifest: Mapping[str, Any]) -> tuple[str, ...]:
-    from pipelines.audit.yarn_lock import workspace_globs  # noqa: PLC0415 - cycle
-
-    return workspace_globs(manifest)
-
-
 @dataclass(frozen=True)
 class YarnBerry:
     """yarn 2+ with the node-modules linker (Plug'n'Play is refused by detect)."""
@@ -81,7 +82,7 @@ class YarnBerry:
 
     def workspace_globs(self, root: Path, manifest: Mapping[str, Any]) -> tuple[str, ...]:
         """package.json's `workspaces`."""
-        return _workspace_globs(manifest)
+        return manifest_workspaces(manifest)
 
     def setup(self) -> tuple[Command, ...]:
         """corepack activates the pinned yarn."""
@@ -155,7 +156,7 @@ class YarnClassic:
 
     def workspace_globs(self, root: Path, manifest: Mapping[str, Any]) -> tuple[str, ...]:
         """package.json's `workspaces`."""
-        return _workspace_globs(manifest)
+        return manifest_workspaces(manifest)
 
     def setup(self) -> tuple[Command, ...]:
         """corepack activates the pinned yarn 1."""

@@ -56,15 +56,12 @@ class Workspace:
 def find_workspace(root: Path, manifest: Mapping[str, Any], packager: Packager,
                    wanted: str) -> Workspace:
     """The workspace package `wanted` (its name or its folder), or one sentence why not."""
-    from pipelines.audit.graph import workspace_dirs  # noqa: PLC0415 - the audit imports us
-
-    globs = packager.workspace_globs(root, manifest)
-    if not globs:
+    if not packager.workspace_globs(root, manifest):
         where = "pnpm-workspace.yaml" if packager.name == "pnpm" else "package.json"
         raise WorkspaceError(
             f"--workspace {wanted} was given but {root} declares no workspaces (in {where}): "
             "point SOURCE at the workspace root, or drop --workspace")
-    members = [_member(root, directory) for directory in workspace_dirs(root, globs)]
+    members = [_member(root, path) for path in member_paths(root, manifest, packager)]
     by_name = {m.name: m for m in members}
     key = wanted.strip().removeprefix("./").rstrip("/")
     service = by_name.get(key) or next((m for m in members if m.path == key), None)
@@ -84,11 +81,10 @@ def member_paths(root: Path, manifest: Mapping[str, Any], packager: Packager) ->
     return tuple(d.relative_to(root).as_posix() for d in workspace_dirs(root, globs))
 
 
-def _member(root: Path, directory: Path) -> Member:
+def _member(root: Path, path: str) -> Member:
     from pipelines.project import read_json  # noqa: PLC0415 - the project package imports us
 
-    path = directory.relative_to(root).as_posix()
-    data = read_json(directory / "package.json")
+    data = read_json(root / path / "package.json")
     name = data.get("name")
     return Member(name if isinstance(name, str) and name else path, path, data)
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from pipelines.checks import parse_smoke, script
+from tests.components.test_elf import elf
 from tests.conftest import node_binary, require_program
 
 pytestmark = pytest.mark.npm_registry
@@ -40,16 +41,6 @@ def trees(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], Pat
                            cwd=tree, check=True, capture_output=True, timeout=600)
             made[case, arch] = tree
     return made
-
-
-def elf(tmp_path: Path, arch: str, *dirs: Path) -> tuple[int, dict, str]:
-    """Run the shipped elf.js on x64 Node: exit code, its JSON, its stderr."""
-    path = tmp_path / "elf.js"
-    path.write_text(script("elf.js"))
-    done = subprocess.run([str(node_binary("x64")), str(path), "--arch", arch,
-                           *map(str, dirs)], capture_output=True, text=True, check=False,
-                          timeout=60)
-    return done.returncode, json.loads(done.stdout), done.stderr
 
 
 def smoke(tmp_path: Path, node_arch: str, app: Path, *args: str) -> tuple[int, object]:

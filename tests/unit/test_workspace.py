@@ -11,15 +11,18 @@ from pathlib import Path
 
 import pytest
 
+from pipelines import run
 from pipelines.audit import Target, audit_source
 from pipelines.errors import EXIT_USAGE, InputError
 from pipelines.packagers import TargetSpec
+from pipelines.plan import Plan
 from pipelines.platforms import Platform
 from pipelines.prepare import prepare
 from pipelines.project import NodeProject
-from pipelines.project.shape import ScriptStep
+from pipelines.project.shape import ScriptStep, shape_of
 from pipelines.settings import load_settings
 from tests.conftest import REPO
+from tests.graph import query
 
 SERVICES = REPO / "tests" / "fixtures" / "services"
 LOCKFILES = REPO / "tests" / "fixtures" / "lockfiles"
@@ -27,7 +30,7 @@ MANAGERS = ("npm", "pnpm", "yarn4", "yarn1")
 ARM64 = TargetSpec("linux", "arm64", "glibc")
 
 
-def plan_for(manager: str, workspace: str = "@demo/api", **flags: str):  # type: ignore[no-untyped-def]
+def plan_for(manager: str, workspace: str = "@demo/api", **flags: str) -> Plan:
     settings = load_settings({"source": str(SERVICES / f"{manager}-workspace"),
                               "workspace": workspace, **flags}, {})
     return prepare(settings, Platform.parse("linux/amd64"), audit={})
@@ -61,8 +64,6 @@ def test_without_workspace_the_root_is_the_service_and_every_package_folder_is_i
     settings = load_settings({"source": str(SERVICES / "pnpm-workspace")}, {})
     project = NodeProject.load(settings.source)
     assert project.workspace is None and project.packager.focus is None
-    from pipelines.project.shape import shape_of  # noqa: PLC0415
-
     with pytest.raises(ExceptionGroup):  # the root has no start script, main or server.js
         shape_of(settings, project)
     with_start = load_settings({"source": str(SERVICES / "pnpm-workspace"),
@@ -183,9 +184,6 @@ def test_a_workspace_package_lifecycle_script_runs_once_in_the_build_stage(
 def test_the_upload_keeps_the_manifests_a_dockerignore_drops(tmp_path: Path) -> None:
     """A workspace .dockerignore drops (linkwarden's apps/mobile) is still in the lockfile: its
     package.json reaches the install, while the image's files still follow .dockerignore."""
-    from pipelines import run  # noqa: PLC0415
-    from tests.graph import query  # noqa: PLC0415
-
     app = tmp_path / "npm-workspace"
     shutil.copytree(SERVICES / "npm-workspace", app)
     (app / ".dockerignore").write_text("packages/web\n")
