@@ -18,7 +18,6 @@ from typing import Any
 
 import anyio
 
-from pipelines.emulation import report_emulation
 from pipelines.errors import (
     EXIT_INTERRUPTED,
     EXIT_OK,
@@ -27,10 +26,12 @@ from pipelines.errors import (
     distinct,
 )
 from pipelines.logs import configure_logging, get_logger
-from pipelines.plan import platform_warnings
+from pipelines.plan.describe import describe_plan
+from pipelines.plan.emulation import report_emulation
+from pipelines.plan.model import platform_warnings
+from pipelines.plan.prepare import prepare
 from pipelines.platforms import Platform
-from pipelines.prepare import prepare
-from pipelines.report import Report, write_report
+from pipelines.run.report import Report, write_report
 from pipelines.settings import Settings, load_settings
 
 
@@ -146,7 +147,7 @@ def _main(args: argparse.Namespace) -> str:
         get_logger().warning("plan_warning", detail=warning)
     if args.print_plan:
         report_emulation(plan, settings.emulation)  # refuses as the build would
-        return json.dumps(plan.describe(), indent=2)
+        return json.dumps(describe_plan(plan), indent=2)
     report = Report(plan)
     try:
         report.output = anyio.run(_run, settings, report)
@@ -182,8 +183,8 @@ def leaves(group: BaseExceptionGroup[NodePipelinesError]) -> list[NodePipelinesE
 
 async def _run(settings: Settings, report: Report) -> str:
     # Imported here: --print and bad input never load the Dagger SDK.
-    from pipelines.execute import execute  # noqa: PLC0415
-    from pipelines.run import engine  # noqa: PLC0415
+    from pipelines.run.execute import execute  # noqa: PLC0415
+    from pipelines.run.graph import engine  # noqa: PLC0415
 
     try:
         with anyio.fail_after(settings.timeout_s):

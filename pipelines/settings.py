@@ -23,10 +23,10 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from pipelines.engines_setting import engine_blockers, engine_items
+from pipelines.engines.setting import engine_blockers, engine_items
 from pipelines.errors import InputError
 from pipelines.platforms import Platform, libc_of_image
-from pipelines.reference import parse_reference, validate_tag
+from pipelines.registry.reference import parse_reference, validate_tag
 
 ENV_PREFIX = "NODEPIPE_"
 CONFIG_FILE = "node-pipelines.toml"

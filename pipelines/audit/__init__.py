@@ -3,6 +3,9 @@
 Call `audit_source` (sync; offline by default) or `audit_source_async` (online by default) and
 read the `AuditReport`: `for_target(platform)`, `needs_toolchain(platform)`,
 `missing(platform)` and `check()`, which raises MissingBinaryError with the sentence to show.
+
+May import `project/`, `packagers/` (lockfiles are read there), `settings` (its command
+line) and the floor; never `plan/`, `stages/`, `run/` or Dagger.
 """
 
 from __future__ import annotations

@@ -29,7 +29,6 @@ from pipelines.audit.evidence import (
     tarball_url,
     unpublished_wanted,
 )
-from pipelines.audit.lockfile import LockEntry, load_project
 from pipelines.audit.model import (
     DEFAULT_TARGETS,
     AuditError,
@@ -41,8 +40,10 @@ from pipelines.audit.model import (
     Verdict,
 )
 from pipelines.audit.own import own_addons
+from pipelines.audit.project import load_project
 from pipelines.audit.registry import NpmRegistry, RegistryConfig
 from pipelines.errors import NodePipelinesError
+from pipelines.packagers.lockfiles.entry import LockEntry
 
 NOT_BUILT = ("the package manager is told not to run its install script (pnpm: not in "
              "onlyBuiltDependencies or in neverBuiltDependencies; yarn: enableScripts off "

@@ -6,7 +6,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pipelines.audit.detect import Facts
-from pipelines.audit.lockfile import LockEntry
 from pipelines.audit.model import Mechanism, Target, TargetVerdict, Verdict
 from pipelines.audit.prebuilds import (
     NODE_ABI,
@@ -15,8 +14,9 @@ from pipelines.audit.prebuilds import (
     for_target,
     node_abi,
     other_libc_only,
-    platform_tag,
 )
+from pipelines.packagers.lockfiles.entry import LockEntry
+from pipelines.packagers.lockfiles.platform_names import platform_tag
 
 Verdicts = dict[str, TargetVerdict]
 

@@ -6,14 +6,11 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from pipelines.audit.lockfile import LockEntry, Project
 from pipelines.audit.model import Mechanism
-from pipelines.audit.prebuilds import (
-    bundled_binaries,
-    has_binding_gyp,
-    outside_prebuilds,
-    platform_tag,
-)
+from pipelines.audit.prebuilds import bundled_binaries, has_binding_gyp, outside_prebuilds
+from pipelines.audit.project import Project
+from pipelines.packagers.lockfiles.entry import LockEntry, resolve_in
+from pipelines.packagers.lockfiles.platform_names import platform_tag
 
 # Helper packages whose presence among the dependencies says what the install script does.
 DOWNLOADERS = ("prebuild-install", "@mapbox/node-pre-gyp", "node-pre-gyp",
@@ -94,24 +91,6 @@ def _words(name: str) -> set[str]:
 def resolve(project: Project, from_path: str, name: str) -> LockEntry | None:
     """Find the entry `name` resolves to from `from_path` in the project's lockfile."""
     return resolve_in(project.entries, from_path, name)
-
-
-def resolve_in(entries: Mapping[str, LockEntry], from_path: str, name: str) -> LockEntry | None:
-    """Find the entry `name` resolves to from `from_path`: the entry's own links (pnpm's
-    layout), else the way Node walks node_modules."""
-    start = entries.get(from_path)
-    if start is not None and name in start.links:
-        return entries.get(start.links[name])
-    base = from_path
-    while True:
-        prefix = f"{base}/" if base else ""
-        found = entries.get(f"{prefix}node_modules/{name}")
-        if found is not None:
-            return found
-        if not base:
-            return None
-        head, sep, _ = base.rpartition("/node_modules/")
-        base = head if sep else ""
 
 
 def wants_metadata(entry: LockEntry) -> bool:

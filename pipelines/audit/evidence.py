@@ -16,9 +16,10 @@ from pipelines.audit.detect import (
 )
 from pipelines.audit.detect import wants_metadata as _wants_metadata
 from pipelines.audit.installed import installed_facts
-from pipelines.audit.lockfile import LockEntry, Project, strings
 from pipelines.audit.model import Mechanism, Target
-from pipelines.audit.prebuilds import platform_tag
+from pipelines.audit.project import Project
+from pipelines.packagers.lockfiles.entry import LockEntry, strings
+from pipelines.packagers.lockfiles.platform_names import platform_tag
 
 
 @dataclass

@@ -14,8 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from pipelines.audit.detect import resolve_in
-from pipelines.audit.lockfile import LockEntry, mapping, read_json
+from pipelines.packagers.lockfiles.entry import LockEntry, mapping, read_json, resolve_in
 
 _PRODUCTION = ("dependencies", "optionalDependencies", "peerDependencies")
 

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from pipelines.audit.detect import NATIVE_HINTS, Facts, install_scripts
-from pipelines.audit.lockfile import LockEntry
+from pipelines.packagers.lockfiles.entry import LockEntry
 
 _MAX_PREBUILDS = 500  # a prebuilds/ tree is small; stop walking pathological ones
 _MAX_DEPTH = 4  # oracledb's build/Release/x.node and aws-crt's dist/bin/<platform>/x.node

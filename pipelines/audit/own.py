@@ -7,8 +7,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from pipelines.audit.coverage import simple_verdicts
-from pipelines.audit.lockfile import Project
 from pipelines.audit.model import Mechanism, PackageAudit, Target
+from pipelines.audit.project import Project
 
 _SKIP = {"node_modules", ".git", "dist", "build", ".tools", "coverage"}
 _MAX_DEPTH = 3  # addons live at the root or in a native/ or packages/x/ directory

@@ -4,24 +4,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 from pipelines.audit.model import Target
+from pipelines.packagers.lockfiles.platform_names import WORD_SEPARATORS, platform_tag
 
-_SPLIT = re.compile(r"[/._+\-@]")
-# node-gyp-build 3 (dd-trace's @datadog/* packages) names directories `<platform><libc>-<arch>`.
-_OS = {"linux": ("linux", None), "linuxmusl": ("linux", "musl"), "alpine": ("linux", "musl"),
-       "linuxglibc": ("linux", "glibc"),
-       "darwin": ("darwin", None), "macos": ("darwin", None), "win32": ("win32", None),
-       "windows": ("win32", None), "freebsd": ("freebsd", None), "android": ("android", None),
-       "openbsd": ("openbsd", None), "netbsd": ("netbsd", None), "sunos": ("sunos", None),
-       "aix": ("aix", None), "openharmony": ("openharmony", None)}
-_CPU = {"x64": "x64", "amd64": "x64", "x86_64": "x64", "arm64": "arm64", "aarch64": "arm64",
-        "arm": "arm", "armv7": "arm", "armhf": "arm", "ia32": "ia32", "x86": "ia32",
-        "ppc64": "ppc64", "ppc64le": "ppc64", "s390x": "s390x", "riscv64": "riscv64",
-        "loong64": "loong64", "mips64el": "mips64el", "wasm32": "wasm32"}
-_LIBC = {"gnu": "glibc", "glibc": "glibc", "gnueabihf": "glibc", "musl": "musl",
-         "musleabihf": "musl"}
 # Prebuilds for other runtimes load only there (node-gyp-build's runtime tag).
 _FOREIGN_RUNTIMES = {"electron", "node-webkit", "nw"}
 # NODE_MODULE_VERSION of each Node major (node-abi's registry): a binary built for one ABI does
@@ -32,36 +18,6 @@ _MAJOR_OF_ABI = {abi: major for major, abi in NODE_ABI.items()}
 # prebuildify `node.abi108.node`, node-gyp-build 3 `node-108.node`, prebuild `node-v108-linux-x64`.
 _ABI = re.compile(r"(?:^|[/._\-])(?:abi|node-v|node-)(\d{2,3})(?=[/._\-]|$)")
 _NAPI = re.compile(r"(?:^|[/._\-])n-?api(?=[/._\-]|$)|napi-v\d")
-
-
-@dataclass(frozen=True, slots=True)
-class PlatformTag:
-    """The os, cpu and libc a name mentions; None where it says nothing."""
-
-    os: str | None
-    cpu: str | None
-    libc: str | None
-
-    def matches(self, target: Target, *, unspecified_libc: str | None) -> bool:
-        """True when the name is for `target`; `unspecified_libc` is what no libc tag means."""
-        if self.os != target.os or self.cpu != target.cpu:
-            return False
-        libc = self.libc or unspecified_libc
-        return libc is None or libc == target.libc
-
-
-def platform_tag(text: str) -> PlatformTag:
-    """Read os/cpu/libc tokens from a path or name like `prebuilds/linux-arm64/x.musl.node`."""
-    os_name = cpu = libc = None
-    for token in _SPLIT.split(text.lower()):
-        if token in _OS and os_name is None:
-            os_name, implied = _OS[token]
-            libc = libc or implied
-        elif token in _CPU and cpu is None:
-            cpu = _CPU[token]
-        elif token in _LIBC:
-            libc = _LIBC[token]
-    return PlatformTag(os_name, cpu, libc)
 
 
 def bundled_binaries(files: Iterable[str]) -> list[str]:
@@ -75,7 +31,7 @@ def bundled_binaries(files: Iterable[str]) -> list[str]:
         lowered = name.lower()
         if not lowered.endswith(".node"):
             continue
-        tokens = set(_SPLIT.split(lowered.rpartition("/")[2]))
+        tokens = set(WORD_SEPARATORS.split(lowered.rpartition("/")[2]))
         if tokens & _FOREIGN_RUNTIMES:
             continue
         if "prebuilds/" in lowered or _names_a_platform(lowered):

@@ -4,6 +4,8 @@ The checks are small Node scripts shipped as package data (`smoke.js`, `probe.js
 `hygiene.js`): they run on the Node of the image itself, so they prove what the published image
 does. Each prints one JSON object on stdout; the parsers here turn it into a result whose
 `problems` are the sentences a user reads, and `raise_for_failure()` raises a `PipelineError`.
+
+Imports nothing of the pipeline but `errors`: the scripts know nothing of how they are run.
 """
 
 from __future__ import annotations

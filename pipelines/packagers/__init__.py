@@ -1,4 +1,7 @@
-"""Package managers behind one interface (`Packager`); `detect` picks the project's own."""
+"""Package managers behind one interface (`Packager`); `detect` picks the project's own.
+
+Below the audit and the project reader: may import only the floor (`platforms`, `errors`).
+"""
 
 from __future__ import annotations
 

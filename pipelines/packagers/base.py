@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol
 
-if TYPE_CHECKING:
-    from pipelines.audit.lockfile import LockEntry
+from pipelines.packagers.lockfiles.entry import LockEntry
+from pipelines.packagers.lockfiles.yarn_berry import workspace_globs
 
 Command = tuple[str, ...]
 
@@ -64,7 +64,6 @@ class Install:
 
 def manifest_workspaces(manifest: Mapping[str, Any]) -> tuple[str, ...]:
     """package.json's `workspaces` (npm and yarn read them there), as the audit reads them."""
-    from pipelines.audit.yarn_lock import workspace_globs  # noqa: PLC0415 - the audit imports us
 
     return workspace_globs(manifest)
 

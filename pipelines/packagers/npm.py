@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from pipelines.packagers.base import (
     CacheDir,
@@ -15,9 +15,8 @@ from pipelines.packagers.base import (
     TargetSpec,
     manifest_workspaces,
 )
-
-if TYPE_CHECKING:
-    from pipelines.audit.lockfile import LockEntry
+from pipelines.packagers.lockfiles.entry import LockEntry
+from pipelines.packagers.lockfiles.npm import read_npm_lockfile
 
 NPM_CACHE = "/cache/npm"
 _QUIET = {
@@ -90,6 +89,5 @@ class Npm:
 
     def read_lockfile(self, root: Path, manifest: Mapping[str, Any]) -> Mapping[str, LockEntry]:
         """package-lock.json versions 2 and 3, through the audit's reader."""
-        from pipelines.audit.lockfile import read_npm_lockfile  # noqa: PLC0415 - audit imports us
 
         return read_npm_lockfile(root, manifest, self.lockfile)

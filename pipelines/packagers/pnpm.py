@@ -6,13 +6,12 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from pipelines.packagers.base import CacheDir, Command, Focus, Install, TargetSpec
 from pipelines.packagers.corepack import COREPACK_CACHE, COREPACK_ENV, corepack_setup, major
-
-if TYPE_CHECKING:
-    from pipelines.audit.lockfile import LockEntry
+from pipelines.packagers.lockfiles.entry import LockEntry, strings
+from pipelines.packagers.lockfiles.pnpm import read_pnpm_lockfile, workspace_settings
 
 PNPM_STORE = "/cache/pnpm/store"
 _SAVED = ".package.json.nodepipe"
@@ -50,8 +49,6 @@ class Pnpm:
 
     def workspace_globs(self, root: Path, manifest: Mapping[str, Any]) -> tuple[str, ...]:
         """pnpm-workspace.yaml's `packages`."""
-        from pipelines.audit.lockfile import strings  # noqa: PLC0415 - cycle
-        from pipelines.audit.pnpm_lock import workspace_settings  # noqa: PLC0415 - cycle
 
         return strings(workspace_settings(root).get("packages"))
 
@@ -102,7 +99,6 @@ class Pnpm:
 
     def read_lockfile(self, root: Path, manifest: Mapping[str, Any]) -> Mapping[str, LockEntry]:
         """pnpm-lock.yaml v6 or v9 at pnpm's .pnpm paths."""
-        from pipelines.audit.pnpm_lock import read_pnpm_lockfile  # noqa: PLC0415 - cycle
 
         return read_pnpm_lockfile(root, manifest, self.major)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from pipelines.packagers.base import (
     CacheDir,
@@ -16,10 +16,10 @@ from pipelines.packagers.base import (
     manifest_workspaces,
 )
 from pipelines.packagers.corepack import COREPACK_CACHE, COREPACK_ENV, corepack_setup, major
+from pipelines.packagers.lockfiles.entry import LockEntry
+from pipelines.packagers.lockfiles.yarn_berry import read_berry_lockfile
+from pipelines.packagers.lockfiles.yarn_classic import read_classic_lockfile
 from pipelines.packagers.pnpm import target_json
-
-if TYPE_CHECKING:
-    from pipelines.audit.lockfile import LockEntry
 
 BERRY_FOLDER = "/cache/yarn-berry"
 CLASSIC_CACHE = "/cache/yarn-classic"
@@ -130,7 +130,6 @@ class YarnBerry:
 
     def read_lockfile(self, root: Path, manifest: Mapping[str, Any]) -> Mapping[str, LockEntry]:
         """The YAML yarn.lock at hoisted node_modules paths."""
-        from pipelines.audit.yarn_lock import read_berry_lockfile  # noqa: PLC0415 - cycle
 
         return read_berry_lockfile(root, manifest, self.scripts_enabled)
 
@@ -202,6 +201,5 @@ class YarnClassic:
 
     def read_lockfile(self, root: Path, manifest: Mapping[str, Any]) -> Mapping[str, LockEntry]:
         """yarn 1's yarn.lock at hoisted node_modules paths."""
-        from pipelines.audit.yarn_classic import read_classic_lockfile  # noqa: PLC0415 - cycle
 
         return read_classic_lockfile(root, manifest)

@@ -2,29 +2,23 @@
 
 `NodeProject.load` reads facts; `pipelines.project.shape` turns them and the settings into the
 decisions the plan needs (build step, files, start command, Node version).
+
+May import `packagers/`, `settings` and the floor; never the audit, the plan or Dagger.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from pipelines.errors import InputError
 from pipelines.packagers import Packager, detect
+from pipelines.project.manifest import LIFECYCLE, ProjectError, lifecycle, read_json
 from pipelines.project.node_version import NodeVersion, node_version
+from pipelines.project.workspace import Workspace, find_workspace
 
-if TYPE_CHECKING:
-    from pipelines.project.workspace import Workspace
-
-# The project's own lifecycle scripts, in the order npm runs them on `npm install`.
-LIFECYCLE = ("preinstall", "install", "postinstall", "prepare")
-
-
-class ProjectError(InputError):
-    """A source directory that is not a buildable Node.js project."""
+__all__ = ["LIFECYCLE", "NodeProject", "ProjectError", "lifecycle", "read_json"]
 
 
 @dataclass(frozen=True)
@@ -100,8 +94,6 @@ class NodeProject:
 
     def for_workspace(self, wanted: str) -> NodeProject:
         """This project seen as its workspace package `wanted`."""
-        from pipelines.project.workspace import find_workspace  # noqa: PLC0415 - cycle
-
         found = find_workspace(self.source, self.manifest, self.packager, wanted)
         service = found.service
         main = service.manifest.get("main")
@@ -115,21 +107,3 @@ class NodeProject:
             node=own if own.source != "default" else self.node,
             workspace=found,
         )
-
-
-def lifecycle(scripts: Mapping[str, str]) -> tuple[str, ...]:
-    """The install-time scripts among `scripts`, in npm's order."""
-    return tuple(s for s in LIFECYCLE if s in scripts)
-
-
-def read_json(path: Path) -> dict[str, Any]:
-    """A JSON object from `path`, or one sentence saying what is wrong with it."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise ProjectError(f"cannot read {path}: {error.strerror}") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ProjectError(f"{path} is not valid JSON ({error}): fix the file") from None
-    if not isinstance(data, dict):
-        raise ProjectError(f"{path} does not hold a JSON object: fix the file")
-    return data

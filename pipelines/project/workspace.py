@@ -14,6 +14,8 @@ from typing import Any
 
 from pipelines.errors import InputError
 from pipelines.packagers.base import Focus, Packager
+from pipelines.packagers.lockfiles.graph import workspace_dirs
+from pipelines.project.manifest import read_json
 
 # Dependency fields whose local packages ship with the service (devDependencies never do).
 _PRODUCTION_FIELDS = ("dependencies", "optionalDependencies", "peerDependencies")
@@ -75,14 +77,12 @@ def find_workspace(root: Path, manifest: Mapping[str, Any], packager: Packager,
 
 def member_paths(root: Path, manifest: Mapping[str, Any], packager: Packager) -> tuple[str, ...]:
     """The folders (relative to the root) of every workspace package the project declares."""
-    from pipelines.audit.graph import workspace_dirs  # noqa: PLC0415 - the audit imports us
 
     globs = packager.workspace_globs(root, manifest)
     return tuple(d.relative_to(root).as_posix() for d in workspace_dirs(root, globs))
 
 
 def _member(root: Path, path: str) -> Member:
-    from pipelines.project import read_json  # noqa: PLC0415 - the project package imports us
 
     data = read_json(root / path / "package.json")
     name = data.get("name")

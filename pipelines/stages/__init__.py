@@ -1,6 +1,8 @@
 """Lazy Dagger stages: functions from plan values and Dagger objects to Dagger objects.
 
 They never await, never read settings or the environment, and never log.
+
+May import `plan/`, `checks/` (their scripts) and Dagger; never `run/`, `publish/` or `registry/`.
 """
 
 from __future__ import annotations

@@ -7,9 +7,9 @@ from collections.abc import Callable
 
 import dagger
 
-from pipelines.caches import NODE_GYP_DIR
 from pipelines.packagers import Install
-from pipelines.plan import APP_DIR, Plan
+from pipelines.plan.caches import NODE_GYP_DIR
+from pipelines.plan.model import APP_DIR, Plan
 from pipelines.project.files import BUILD_LEFTOVERS
 from pipelines.stages.caches import with_caches
 from pipelines.stages.client import client

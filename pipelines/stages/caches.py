@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 
 import dagger
 
-from pipelines.caches import CacheVolume
+from pipelines.plan.caches import CacheVolume
 from pipelines.stages.client import client
 
 _SHARING = {

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dagger
 
-from pipelines.plan import APP_DIR, Plan, Target
+from pipelines.plan.model import APP_DIR, Plan, Target
 from pipelines.stages.app import installed_modules
 from pipelines.stages.caches import with_caches
 from pipelines.stages.client import client

@@ -13,9 +13,9 @@ from collections.abc import Callable, Sequence
 
 import dagger
 
-from pipelines.caches import NODE_GYP_DIR
 from pipelines.checks import script
-from pipelines.plan import APP_DIR, Plan, Target
+from pipelines.plan.caches import NODE_GYP_DIR
+from pipelines.plan.model import APP_DIR, Plan, Target
 from pipelines.stages.app import (
     app_source,
     installed_modules,

@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 
 import dagger
 
-from pipelines.plan import TOOLCHAIN
+from pipelines.plan.model import TOOLCHAIN
 
 # Debian's slim images delete downloaded packages after each install; keep them in the cache.
 _KEEP_APT_ARCHIVES = (

@@ -42,8 +42,8 @@ from dagger import dag
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from pipelines import run  # noqa: E402 - the repo is put on the path above
-from pipelines.prepare import prepare  # noqa: E402
+from pipelines.plan.prepare import prepare  # noqa: E402
+from pipelines.run import graph as run  # noqa: E402 - the repo is put on the path above
 from pipelines.settings import load_settings  # noqa: E402
 
 EXAMPLE = REPO / "examples" / "native-service"

@@ -130,8 +130,8 @@ def _seed_leg(npm: Npm, scratch: Path) -> float:
 def _plan_installs() -> dict[str, tuple[bool, tuple[str, ...]]]:
     """Per Node arch, from the build's own plan: (runs on the build platform, npm arguments)."""
     sys.path.insert(0, str(REPO))
+    from pipelines.plan.prepare import prepare  # noqa: PLC0415
     from pipelines.platforms import Platform  # noqa: PLC0415
-    from pipelines.prepare import prepare  # noqa: PLC0415
     from pipelines.settings import load_settings  # noqa: PLC0415
 
     plan = prepare(load_settings({}, {}), Platform.parse("linux/amd64"))

@@ -141,7 +141,7 @@ def digest_of(data: bytes) -> str:
 @dataclass
 class Pusher:
     """Pushes test content through the registry API with its own httpx client (not the code
-    under test), so a bug in pipelines.registry cannot hide a bug in the fixtures."""
+    under test), so a bug in pipelines.registry.client cannot hide a bug in the fixtures."""
 
     host: str
     docker_types: bool = False  # Docker schema 2 media types instead of OCI ones

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from pipelines.assemble import assemble_index
-from pipelines.credentials import Credentials
 from pipelines.platforms import Platform
-from pipelines.registry import RegistryResponseError
-from pipelines.verify import verify_index
+from pipelines.registry.assemble import assemble_index
+from pipelines.registry.client import RegistryResponseError
+from pipelines.registry.credentials import Credentials
+from pipelines.registry.verify import verify_index
 from tests.components.registry import PASSWORD, USER, LocalRegistry, Pusher
 
 pytestmark = pytest.mark.registry

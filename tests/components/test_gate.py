@@ -9,13 +9,13 @@ from types import SimpleNamespace
 import httpx
 import pytest
 
-from pipelines.credentials import Credentials
 from pipelines.errors import PipelineError
-from pipelines.gate import STAGING_PREFIX, GateSteps, publish_gated, staging_tag
-from pipelines.reference import validate_tag
-from pipelines.tags import move_tags
-from pipelines.variant import add_arm64_variant
-from pipelines.verify import verify_index
+from pipelines.publish.gate import STAGING_PREFIX, GateSteps, publish_gated, staging_tag
+from pipelines.registry.credentials import Credentials
+from pipelines.registry.reference import validate_tag
+from pipelines.registry.tags import move_tags
+from pipelines.registry.variant import add_arm64_variant
+from pipelines.registry.verify import verify_index
 from tests.components.registry import (
     OCI_INDEX,
     PASSWORD,

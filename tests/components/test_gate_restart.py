@@ -14,9 +14,9 @@ import pytest
 from structlog.testing import capture_logs
 
 from pipelines.errors import EXIT_FAILURE, PipelineError
-from pipelines.gate import publish_gated
-from pipelines.registry import RegistryClient
-from pipelines.tags import TagMoveError
+from pipelines.publish.gate import publish_gated
+from pipelines.registry.client import RegistryClient
+from pipelines.registry.tags import TagMoveError
 from tests.components.registry import (
     OCI_INDEX,
     PASSWORD,

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from pipelines.plan.prepare import prepare
 from pipelines.platforms import Platform
-from pipelines.prepare import prepare
 from pipelines.project.files import excluded
 from pipelines.settings import Settings
 from pipelines.stages.app import _MANAGER_METADATA

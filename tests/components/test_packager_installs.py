@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from pipelines.audit import Target, audit_source
-from pipelines.audit.lockfile import load_project
+from pipelines.audit.project import load_project
 from pipelines.checks import script
 from pipelines.packagers import TargetSpec
 from tests.components.installs import run_production_install

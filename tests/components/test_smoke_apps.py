@@ -22,9 +22,9 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.plan import Plan, Target
+from pipelines.plan.model import Plan, Target
+from pipelines.plan.prepare import prepare
 from pipelines.platforms import Platform
-from pipelines.prepare import prepare
 from pipelines.settings import load_settings
 from tests.conftest import EXAMPLE, TOOLS, node_binary, require_program
 

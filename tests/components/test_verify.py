@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.credentials import Credentials
-from pipelines.registry import DOCKER_MANIFEST_LIST, OCI_INDEX, AuthRefusedError
-from pipelines.verify import verify_index
+from pipelines.registry.client import DOCKER_MANIFEST_LIST, OCI_INDEX, AuthRefusedError
+from pipelines.registry.credentials import Credentials
+from pipelines.registry.verify import verify_index
 from tests.components.registry import (
     PASSWORD,
     USER,

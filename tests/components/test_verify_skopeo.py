@@ -7,9 +7,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from pipelines.credentials import Credentials
-from pipelines.registry import DOCKER_MANIFEST_LIST, OCI_INDEX
-from pipelines.verify import verify_index
+from pipelines.registry.client import DOCKER_MANIFEST_LIST, OCI_INDEX
+from pipelines.registry.credentials import Credentials
+from pipelines.registry.verify import verify_index
 from tests.components.registry import PASSWORD, USER, LocalRegistry, Pusher, running_registry
 from tests.conftest import require_program
 

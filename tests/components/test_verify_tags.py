@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from pipelines.credentials import Credentials
 from pipelines.errors import InputError
-from pipelines.reference import InvalidReferenceError
-from pipelines.registry import AuthRefusedError
-from pipelines.tags import TagMoveError, move_tags
+from pipelines.registry.client import AuthRefusedError
+from pipelines.registry.credentials import Credentials
+from pipelines.registry.reference import InvalidReferenceError
+from pipelines.registry.tags import TagMoveError, move_tags
 from tests.components.registry import (
     PASSWORD,
     USER,

@@ -7,8 +7,7 @@ import json
 
 import pytest
 
-from pipelines.credentials import Credentials
-from pipelines.registry import (
+from pipelines.registry.client import (
     OCI_MANIFEST,
     AuthRefusedError,
     RegistryClient,
@@ -17,8 +16,9 @@ from pipelines.registry import (
     RetryPolicy,
     sha256_digest,
 )
-from pipelines.tags import TagMoveError, move_tags
-from pipelines.verify import verify_index
+from pipelines.registry.credentials import Credentials
+from pipelines.registry.tags import TagMoveError, move_tags
+from pipelines.registry.verify import verify_index
 from tests.components.registry import (
     PASSWORD,
     USER,

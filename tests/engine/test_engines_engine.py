@@ -23,7 +23,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from pipelines.archive import platform_sizes
+from pipelines.publish.archive import platform_sizes
 from tests.components.registry import PASSWORD, USER, LocalRegistry, assert_no_secret
 from tests.engine.test_pipeline_engine import archive_platforms, build, index_platforms, tags_of
 

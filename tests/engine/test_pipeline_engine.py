@@ -23,13 +23,13 @@ import dagger
 import httpx
 import pytest
 
-from pipelines import run
-from pipelines.emulation import EmulationRefusedError
 from pipelines.errors import PipelineError
-from pipelines.execute import execute
+from pipelines.plan.emulation import EmulationRefusedError
+from pipelines.plan.prepare import prepare
 from pipelines.platforms import Platform
-from pipelines.prepare import prepare
-from pipelines.report import JSON_NAME, Report, write_report
+from pipelines.run import graph as run
+from pipelines.run.execute import execute
+from pipelines.run.report import JSON_NAME, Report, write_report
 from pipelines.settings import load_settings
 from tests.components.registry import (
     PASSWORD,

@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
-from pipelines.credentials import Credentials
 from pipelines.errors import EXIT_FAILURE, PipelineError
-from pipelines.push import BACKOFF_S
-from pipelines.verify import verify_index
+from pipelines.registry.credentials import Credentials
+from pipelines.registry.push import BACKOFF_S
+from pipelines.registry.verify import verify_index
 from tests.components.registry import (
     PASSWORD,
     USER,

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from dagger import dag
 
-from pipelines.plan import NativePackage, Plan, TargetAudit
+from pipelines.plan.model import NativePackage, Plan, TargetAudit
+from pipelines.plan.prepare import prepare
 from pipelines.platforms import Platform
-from pipelines.prepare import prepare
-from pipelines.run import Images, build_graph
+from pipelines.run.graph import Images, build_graph
 from pipelines.settings import load_settings
 
 # What the online audit says about the example (tests/unit/test_preflight.py checks it for

@@ -9,13 +9,13 @@ import dagger
 import pytest
 from dagger import dag
 
-from pipelines import run
-from pipelines.credentials import Credentials
-from pipelines.execute import _auth, pulled
-from pipelines.plan import NativePackage, Plan, TargetAudit
+from pipelines.plan.model import NativePackage, Plan, TargetAudit
+from pipelines.plan.prepare import prepare
 from pipelines.platforms import Platform
-from pipelines.prepare import prepare
-from pipelines.run import Images
+from pipelines.registry.credentials import Credentials
+from pipelines.run import graph as run
+from pipelines.run.execute import _auth, pulled
+from pipelines.run.graph import Images
 from pipelines.settings import load_settings
 from pipelines.stages.app import app_files, installed_modules
 from pipelines.stages.image import oci_archive

@@ -6,7 +6,7 @@ import dagger
 from dagger import dag
 
 from pipelines.checks import script
-from pipelines.run import Images
+from pipelines.run.graph import Images
 from pipelines.stages.checks import (
     SCRIPT_DIR,
     app_service,

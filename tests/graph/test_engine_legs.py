@@ -9,13 +9,13 @@ import dagger
 import pytest
 from dagger import dag
 
-from pipelines.engines import Engine
-from pipelines.execute import pulled
-from pipelines.legs import Leg, leg, mapped_hosts, needs_default, placed, push_by_digest
-from pipelines.plan import Plan
+from pipelines.engines.connect import Engine
+from pipelines.plan.model import Plan
+from pipelines.plan.prepare import prepare
 from pipelines.platforms import Platform
-from pipelines.prepare import prepare
-from pipelines.run import Clock, Images, publish_image
+from pipelines.run.execute import pulled
+from pipelines.run.graph import Clock, Images, publish_image
+from pipelines.run.legs import Leg, leg, mapped_hosts, needs_default, placed, push_by_digest
 from pipelines.settings import load_settings
 from tests.graph import query
 from tests.graph.conftest import EXAMPLE_AUDIT

@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
-from pipelines import execute
 from pipelines.errors import PipelineError
-from pipelines.plan import Plan
-from pipelines.report import Report
-from pipelines.run import Clock, Images
+from pipelines.plan.model import Plan
+from pipelines.run import execute
+from pipelines.run.graph import Clock, Images
+from pipelines.run.report import Report
 from tests.graph import query
 from tests.unit.test_checks import hygiene_output, smoke_output
 

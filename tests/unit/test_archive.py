@@ -9,7 +9,7 @@ import json
 import tarfile
 from pathlib import Path
 
-from pipelines.archive import add_arm64_variant, merge_archives, platform_sizes
+from pipelines.publish.archive import add_arm64_variant, merge_archives, platform_sizes
 
 PLATFORMS = (("amd64", "", [100, 200]), ("arm64", "", [300, 5]))
 

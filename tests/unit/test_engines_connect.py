@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.engines import RUNNER_HOST_ENV, connected_engines, unreachable
+from pipelines.engines.connect import RUNNER_HOST_ENV, connected_engines, unreachable
 from pipelines.errors import EngineUnavailableError
 
 
@@ -56,7 +56,7 @@ def test_the_cli_session_sees_the_mapped_host_and_no_running_session(
     """While a mapped connection starts, the runner host is the mapped one and the `dagger run`
     session variables are hidden (else the CLI would attach to that session); after, all three
     are back as they were, an unset one unset."""
-    from pipelines.engines import _runner_host  # noqa: PLC0415 - the one private helper tested
+    from pipelines.engines.connect import _runner_host  # noqa: PLC0415 - the one private helper tested
 
     monkeypatch.setenv("DAGGER_SESSION_PORT", "4242")
     monkeypatch.setenv("DAGGER_SESSION_TOKEN", "session-token")

@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 
 from pipelines.build import main
-from pipelines.emulation import EmulationRefusedError, report_emulation
+from pipelines.plan.describe import describe_plan
+from pipelines.plan.emulation import EmulationRefusedError, report_emulation
+from pipelines.plan.prepare import prepare
 from pipelines.platforms import Platform
-from pipelines.prepare import prepare
-from pipelines.report import Report
+from pipelines.run.report import Report
 from pipelines.settings import SettingsError, load_settings
 from tests.conftest import EXAMPLE
 
@@ -81,7 +82,7 @@ def test_a_mapped_target_is_native_on_its_own_engine_in_the_plan() -> None:
     assert (amd.engine, amd.emulated) == ("", False)
     assert (arm.engine, arm.engine_platform, arm.emulated) == (ARM_HOST, ARM64, False)
     assert arm.compiles_on_engine and not arm.cross and not arm.runs_emulated("smoke")
-    described = plan.describe()
+    described = describe_plan(plan)
     assert described["engines"] == {"linux/arm64": ARM_HOST}
     assert described["build"]["engines"] == ["default", ARM_HOST]
     targets = {t["platform"]: t for t in described["targets"]}

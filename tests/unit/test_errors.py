@@ -12,13 +12,15 @@ import gql
 import pytest
 from dagger._exceptions import QueryErrorValue
 
-from pipelines import build, execute, run
-from pipelines.caches import CacheVolume
+from pipelines import build
 from pipelines.errors import PipelineError
 from pipelines.logs import configure_logging
-from pipelines.plan import Target
+from pipelines.plan.caches import CacheVolume
+from pipelines.plan.model import Target
 from pipelines.platforms import Platform
-from pipelines.run import Clock
+from pipelines.run import execute
+from pipelines.run import graph as run
+from pipelines.run.graph import Clock
 
 
 def exec_error(stderr: str, exit_code: int = 1) -> dagger.ExecError:

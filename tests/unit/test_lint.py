@@ -25,3 +25,33 @@ def test_linter_is_clean(tool: str, args: tuple[str, ...]) -> None:
     require(f"{tool} (pip install -e '.[test]')", probe.returncode == 0)
     result = run_tool(tool, *args)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+
+
+def test_import_contracts_are_kept() -> None:
+    """lint-imports keeps every layers and forbidden contract of pyproject.toml."""
+    probe = subprocess.run(["lint-imports", "--help"], capture_output=True, text=True,
+                           check=False, cwd=REPO)
+    require("lint-imports (pip install -e '.[test]')", probe.returncode == 0)
+    result = subprocess.run(["lint-imports", "--no-cache"], capture_output=True, text=True,
+                            check=False, cwd=REPO, timeout=300)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    assert "0 broken" in result.stdout
+
+
+def test_no_module_of_pipelines_imports_itself_back() -> None:
+    """No import circle between any two modules of pipelines/, lazy imports included."""
+    grimp = pytest.importorskip("grimp", reason="grimp comes with import-linter")
+    graph = grimp.build_graph("pipelines")
+    circles = []
+    for module in sorted(graph.modules):
+        for imported in graph.find_modules_directly_imported_by(module):
+            back = graph.find_shortest_chain(importer=imported, imported=module)
+            if back is not None:
+                circles.append(" -> ".join((module, *back)))
+    assert circles == [], "import circles:\n" + "\n".join(circles)
+
+
+def test_the_top_level_holds_the_entry_points_and_little_else() -> None:
+    """pipelines/ keeps at most 8 files beside its folders (one folder per concern)."""
+    files = sorted(p.name for p in (REPO / "pipelines").iterdir() if p.is_file())
+    assert len(files) <= 8, files

@@ -21,10 +21,11 @@ from pipelines.audit import (
 )
 from pipelines.audit.coverage import prebuild_verdicts
 from pipelines.audit.detect import Facts, classify, executables
-from pipelines.audit.lockfile import LockEntry
+from pipelines.packagers.lockfiles.entry import LockEntry
+from pipelines.plan.describe import describe_plan
+from pipelines.plan.preflight import audit_for_build
+from pipelines.plan.prepare import prepare
 from pipelines.platforms import Platform
-from pipelines.preflight import audit_for_build
-from pipelines.prepare import prepare
 from pipelines.settings import Settings, load_settings
 from tests.unit.audit.conftest import LOCKFILES
 from tests.unit.audit.test_prebuilds import IAST_164
@@ -88,7 +89,7 @@ def test_executables_run_on_the_target_and_show_in_the_plan() -> None:
     assert ("@prisma/engines: its install script downloads schema-engine-*, "
             "libquery_engine-*.so.node on the target") in target.reasons
     assert "@prisma/engines: install script runs on the target" not in target.reasons
-    printed = json.loads(json.dumps(plan.describe()))
+    printed = json.loads(json.dumps(describe_plan(plan)))
     listed = next(p for p in printed["targets"][1]["native_packages"]
                   if p["name"] == "@prisma/engines")
     assert listed["executables"] == list(engines.executables)

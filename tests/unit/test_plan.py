@@ -8,12 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.emulation import EmulationRefusedError, report_emulation
 from pipelines.errors import InputError
 from pipelines.logs import configure_logging
-from pipelines.plan import NativePackage, TargetAudit
+from pipelines.plan.describe import describe_plan
+from pipelines.plan.emulation import EmulationRefusedError, report_emulation
+from pipelines.plan.model import NativePackage, TargetAudit
+from pipelines.plan.prepare import prepare
 from pipelines.platforms import Platform
-from pipelines.prepare import prepare
 from pipelines.settings import load_settings
 from tests.conftest import EXAMPLE
 
@@ -84,7 +85,7 @@ def test_plain_install_script_is_rebuilt_without_a_toolchain() -> None:
 
 def test_describe_has_the_documented_shape() -> None:
     """--print JSON: targets with platform and cache_volumes, build stages, output."""
-    data = plan_for().describe()
+    data = describe_plan(plan_for())
     assert json.loads(json.dumps(data)) == data
     assert [t["platform"] for t in data["targets"]] == ["linux/amd64", "linux/arm64"]
     assert all(t["cache_volumes"] for t in data["targets"])
@@ -96,7 +97,7 @@ def test_describe_has_the_documented_shape() -> None:
     assert "src/" in data["image"]["files"]["top_level"]
     assert data["output"] == {"kind": "export", "path": "build/native-service.oci.tar"}
     published = plan_for({"publish": True, "image": "localhost:5000/svc", "tags": "1,latest"})
-    assert published.describe()["output"] == {
+    assert describe_plan(published)["output"] == {
         "kind": "publish", "image": "localhost:5000/svc", "tags": ["1", "latest"]}
 
 

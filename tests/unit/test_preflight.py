@@ -6,8 +6,8 @@ import re
 
 import pytest
 
+from pipelines.plan.preflight import BuildBlockedError, audit_for_build
 from pipelines.platforms import Platform
-from pipelines.preflight import BuildBlockedError, audit_for_build
 from pipelines.settings import Settings
 from tests.conftest import EXAMPLE, REPO
 

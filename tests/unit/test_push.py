@@ -8,7 +8,7 @@ import pytest
 
 from pipelines.errors import PipelineError
 from pipelines.logs import configure_logging
-from pipelines.push import ATTEMPTS, kind_of, push_with_retries
+from pipelines.registry.push import ATTEMPTS, kind_of, push_with_retries
 
 REFUSED = ("failed to do request: Head \"https://reg.example:5000/v2/svc/blobs/sha256:ab\": "
            "dial tcp 10.0.0.9:5000: connect: connection refused")

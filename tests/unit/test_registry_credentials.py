@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.credentials import (
+from pipelines.registry.credentials import (
     Credentials,
     CredentialsError,
     credentials_from_env,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pipelines.errors import InputError
-from pipelines.reference import (
+from pipelines.registry.reference import (
     ImageReference,
     InvalidReferenceError,
     is_loopback,

@@ -8,17 +8,9 @@ import json
 import pytest
 from pydantic import SecretStr
 
-from pipelines.credentials import CredentialsError, explicit_credentials
 from pipelines.errors import InputError
-from pipelines.index_checks import (
-    config_platform_problem,
-    manifest_type,
-    normalised,
-    platform_entries,
-    shared_digests,
-)
 from pipelines.platforms import Platform
-from pipelines.registry import (
+from pipelines.registry.client import (
     DOCKER_MANIFEST_LIST,
     OCI_INDEX,
     Manifest,
@@ -26,8 +18,16 @@ from pipelines.registry import (
     RetryPolicy,
     parse_challenge,
 )
-from pipelines.verify import verify_index
-from pipelines.verify_report import NotVerified, PlatformRow, VerifyReport
+from pipelines.registry.credentials import CredentialsError, explicit_credentials
+from pipelines.registry.index_checks import (
+    config_platform_problem,
+    manifest_type,
+    normalised,
+    platform_entries,
+    shared_digests,
+)
+from pipelines.registry.verify import verify_index
+from pipelines.registry.verify_report import NotVerified, PlatformRow, VerifyReport
 
 D1, D2 = "sha256:" + "1" * 64, "sha256:" + "2" * 64
 

@@ -9,9 +9,11 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from pipelines import build, execute, run
+from pipelines import build
 from pipelines.errors import PipelineError
-from pipelines.report import JSON_NAME, MARKDOWN_NAME, Report, write_report
+from pipelines.run import execute
+from pipelines.run import graph as run
+from pipelines.run.report import JSON_NAME, MARKDOWN_NAME, Report, write_report
 from tests.graph.conftest import EXAMPLE_AUDIT
 from tests.unit.test_plan import ARM64, plan_for
 
@@ -72,7 +74,7 @@ def test_failed_build_still_writes_its_report(
     assert "failed: stage smoke" in (tmp_path / MARKDOWN_NAME).read_text()
 
 
-SCHEMA = Path(__file__).resolve().parents[2] / "pipelines" / "report.schema.json"
+SCHEMA = Path(__file__).resolve().parents[2] / "pipelines" / "run" / "report.schema.json"
 SAMPLE = Path(__file__).resolve().parents[1] / "fixtures" / "report" / "sample.md"
 
 

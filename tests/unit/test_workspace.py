@@ -11,15 +11,16 @@ from pathlib import Path
 
 import pytest
 
-from pipelines import run
 from pipelines.audit import Target, audit_source
 from pipelines.errors import EXIT_USAGE, InputError
 from pipelines.packagers import TargetSpec
-from pipelines.plan import Plan
+from pipelines.plan.describe import describe_plan
+from pipelines.plan.model import Plan
+from pipelines.plan.prepare import prepare
 from pipelines.platforms import Platform
-from pipelines.prepare import prepare
 from pipelines.project import NodeProject
 from pipelines.project.shape import ScriptStep, shape_of
+from pipelines.run import graph as run
 from pipelines.settings import load_settings
 from tests.conftest import REPO
 from tests.graph import query
@@ -122,7 +123,7 @@ def test_each_manager_installs_the_focus_alone() -> None:
 
 
 def test_print_names_the_workspace_and_each_build_step_folder() -> None:
-    described = plan_for("pnpm").describe()
+    described = describe_plan(plan_for("pnpm"))
     assert described["workspace"] == {"package": "@demo/api", "folder": "packages/api",
                                       "local_packages": ["packages/shared"]}
     (step,) = [s for s in described["build"]["stages"] if s["name"] == "build"]

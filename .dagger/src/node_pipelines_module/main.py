@@ -16,15 +16,15 @@ from pydantic import SecretStr
 
 from pipelines.audit import Target as AuditTarget
 from pipelines.audit import audit_source, render_json
-from pipelines.credentials import explicit_credentials
-from pipelines.emulation import report_emulation
-from pipelines.execute import check_targets, execute
+from pipelines.registry.credentials import explicit_credentials
+from pipelines.plan.emulation import report_emulation
+from pipelines.run.execute import check_targets, execute
 from pipelines.platforms import Platform
-from pipelines.report import Report
-from pipelines.run import Clock, Images, build_graph
+from pipelines.run.report import Report
+from pipelines.run.graph import Clock, Images, build_graph
 from pipelines.stages.app import app_files
 from pipelines.stages.image import oci_archive
-from pipelines.verify import NotVerified, verify_index
+from pipelines.registry.verify import NotVerified, verify_index
 
 from .arguments import (
     AllowMissing,

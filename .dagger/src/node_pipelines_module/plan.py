@@ -1,7 +1,7 @@
 """From the module's arguments to the pipeline's settings and plan: no pipeline logic here.
 
 Inside a module, "host" is the module's own container: the source Directory is exported into
-it so `pipelines.prepare` reads the project as the command line would, and the same Directory
+it so `pipelines.plan.prepare` reads the project as the command line would, and the same Directory
 is handed to the stages.
 """
 
@@ -19,9 +19,9 @@ import dagger
 from pipelines.build import leaves
 from pipelines.errors import NodePipelinesError
 from pipelines.logs import configure_logging
-from pipelines.plan import Plan
-from pipelines.prepare import prepare
-from pipelines.run import engine_platform
+from pipelines.plan.model import Plan
+from pipelines.plan.prepare import prepare
+from pipelines.run.graph import engine_platform
 from pipelines.settings import Settings, load_settings
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from pipelines.audit import AuditError, RegistryConfig
-from pipelines.audit.lockfile import load_project
+from pipelines.audit.project import load_project
 from pipelines.errors import InputError
 
 from .conftest import LOCKFILES, copy_case, offline

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from pipelines.audit import AuditError, audit_source
-from pipelines.audit.lockfile import load_project
-from pipelines.audit.pnpm_lock import overridden
+from pipelines.audit.project import load_project
+from pipelines.packagers.lockfiles.pnpm import overridden
 from tests.conftest import REPO
 
 LOCKFILES = REPO / "tests" / "fixtures" / "lockfiles"

@@ -13,7 +13,7 @@ from pipelines.audit import (
     recommendation,
 )
 from pipelines.audit.detect import Facts, classify
-from pipelines.audit.lockfile import LockEntry
+from pipelines.packagers.lockfiles.entry import LockEntry
 
 from .conftest import LOCKFILES, offline
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from pipelines.audit import AuditReport, RegistryConfig, Verdict
-from pipelines.audit.lockfile import load_project
-from pipelines.audit.pnpm_lock import store_dir
-from pipelines.audit.yarn_classic import parse_classic
+from pipelines.audit.project import load_project
 from pipelines.errors import InputError
+from pipelines.packagers.lockfiles.pnpm import store_dir
+from pipelines.packagers.lockfiles.yarn_classic import parse_classic
 from pipelines.project import NodeProject
 
 from .conftest import LOCKFILES, copy_case, offline, run_cli
@@ -216,7 +216,7 @@ def test_a_dangling_pnpm_reference_is_refused(tmp_path: Path) -> None:
 
 def test_hoisting_nests_a_second_version_under_its_dependent() -> None:
     """Two versions of one name: the one the root names on top, the other nested."""
-    from pipelines.audit.yarn_lock import Package, hoist  # noqa: PLC0415
+    from pipelines.packagers.lockfiles.yarn_berry import Package, hoist  # noqa: PLC0415
 
     packages = {
         "": Package("", "root", "", deps={"a": "a@1", "b": "b@1"}, workspace=""),

@@ -8,7 +8,8 @@ from pipelines.audit import DEFAULT_TARGETS, Mechanism, Target, Verdict
 from pipelines.audit.audit import conclude
 from pipelines.audit.coverage import platform_verdicts
 from pipelines.audit.evidence import collect
-from pipelines.audit.lockfile import LockEntry, load_project
+from pipelines.audit.project import load_project
+from pipelines.packagers.lockfiles.entry import LockEntry
 
 from .conftest import LOCKFILES
 

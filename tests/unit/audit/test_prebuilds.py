@@ -11,8 +11,8 @@ from pipelines.audit.prebuilds import (
     matching_prebuilds,
     node_abi,
     other_libc_only,
-    platform_tag,
 )
+from pipelines.packagers.lockfiles.platform_names import platform_tag
 
 ARM64, AMD64 = Target("linux/arm64"), Target("linux/amd64")
 ARM64_MUSL = Target("linux/arm64", "musl")

@@ -17,15 +17,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipelines.audit.graph import (
+from pipelines.packagers.lockfiles.entry import (
+    LockEntry,
+    LockfileError,
+    mapping,
+    read_json,
+    strings,
+)
+from pipelines.packagers.lockfiles.graph import (
     Node,
     package_name,
     read_yaml,
     to_entries,
     truthy,
 )
-from pipelines.audit.lockfile import LockEntry, mapping, read_json, strings
-from pipelines.audit.model import AuditError
 
 LOCKFILE = "yarn.lock"
 FIELDS = ("dependencies", "optionalDependencies", "devDependencies")
@@ -69,7 +74,7 @@ def read_berry_lockfile(root: Path, manifest: Mapping[str, Any],
     path = root / LOCKFILE
     lock = read_yaml(path, "yarn")
     if not isinstance(lock.get("__metadata"), dict):
-        raise AuditError(f"{path} has no __metadata: it is not a yarn 2+ lockfile; regenerate "
+        raise LockfileError(f"{path} has no __metadata: it is not a yarn 2+ lockfile; regenerate "
                          "it with `yarn install`")
     by_descriptor: dict[str, str] = {}
     packages: dict[str, Package] = {}
@@ -77,7 +82,7 @@ def read_berry_lockfile(root: Path, manifest: Mapping[str, Any],
         if key == "__metadata":
             continue
         if not isinstance(raw, dict) or not isinstance(raw.get("resolution"), str):
-            raise AuditError(f"{path}: entry {key!r} has no resolution: regenerate it with "
+            raise LockfileError(f"{path}: entry {key!r} has no resolution: regenerate it with "
                              "`yarn install`")
         package = _berry_package(raw)
         packages[package.id] = package
@@ -155,7 +160,7 @@ def lookup(by_descriptor: Mapping[str, str], descriptor: str, needed_by: str,
             path: Path) -> str:
     found = by_descriptor.get(descriptor)
     if found is None:
-        raise AuditError(f"{path} is incomplete: {descriptor} (needed by {needed_by}) has no "
+        raise LockfileError(f"{path} is incomplete: {descriptor} (needed by {needed_by}) has no "
                          "entry; restore it or regenerate it with `yarn install`")
     return found
 
@@ -175,7 +180,7 @@ def _berry_dev_and_sync(root: Path, manifest: Mapping[str, Any],
                 descriptor = f"{name}@{spec if ':' in spec else 'npm:' + spec}"
                 if descriptor not in known and name not in known:  # `resolutions` may force it
                     label = "package.json" if where in ("", ".") else f"{where}/package.json"
-                    raise AuditError(
+                    raise LockfileError(
                         f"{label} and yarn.lock are out of sync: {name}@{spec} is declared "
                         "but not locked; run `yarn install` and commit the lockfile")
                 if fieldname == "devDependencies" and name in package.deps:

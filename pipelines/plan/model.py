@@ -10,15 +10,11 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
-from pipelines.caches import CacheVolume, build_caches, target_caches
 from pipelines.packagers import Install, Packager
-from pipelines.platforms import Platform
-from pipelines.project import NodeProject
-from pipelines.project.shape import Shape
-from pipelines.settings import Settings
-from pipelines.targets import (
+from pipelines.plan.caches import CacheVolume, build_caches, target_caches
+from pipelines.plan.targets import (
     CROSS_TRIPLETS,
     TOOLCHAIN,
     NativePackage,
@@ -26,6 +22,10 @@ from pipelines.targets import (
     TargetAudit,
     on_platform,
 )
+from pipelines.platforms import Platform
+from pipelines.project import NodeProject
+from pipelines.project.shape import Shape
+from pipelines.settings import Settings
 
 __all__ = ["APP_DIR", "CROSS_TRIPLETS", "TOOLCHAIN", "NativePackage", "Output", "Plan", "Target",
            "TargetAudit", "build_plan", "on_platform", "platform_warnings"]
@@ -126,11 +126,6 @@ class Plan:
                               self.node_major)
         return replace(self, engine_platform=platform, targets=targets, build_caches=caches)
 
-    def describe(self) -> dict[str, Any]:
-        """The plan as JSON-safe data: what `--print` shows."""
-        from pipelines.describe import describe_plan  # noqa: PLC0415 - describe imports plan
-
-        return describe_plan(self)
 
 
 def build_plan(

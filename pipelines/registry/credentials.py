@@ -21,7 +21,7 @@ from typing import Any
 from pydantic import SecretStr
 
 from pipelines.errors import InputError
-from pipelines.reference import DOCKER_HUB, DOCKER_HUB_API
+from pipelines.registry.reference import DOCKER_HUB, DOCKER_HUB_API
 
 USERNAME_ENV = "NODEPIPE_REGISTRY_USERNAME"
 PASSWORD_ENV = "NODEPIPE_REGISTRY_PASSWORD"  # noqa: S105 - the variable's name, not a secret

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from pipelines.plan import Plan, TargetAudit, build_plan
+from pipelines.plan.model import Plan, TargetAudit, build_plan
+from pipelines.plan.preflight import audit_for_build
 from pipelines.platforms import Platform
-from pipelines.preflight import audit_for_build
 from pipelines.project import NodeProject
 from pipelines.project.shape import shape_of
 from pipelines.settings import Settings

@@ -13,7 +13,7 @@ from pipelines.audit import (
 from pipelines.audit import Target as AuditTarget
 from pipelines.errors import InputError
 from pipelines.logs import get_logger
-from pipelines.plan import NativePackage, TargetAudit
+from pipelines.plan.model import NativePackage, TargetAudit
 from pipelines.platforms import Platform
 from pipelines.settings import Settings
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from pipelines.caches import CacheVolume
 from pipelines.packagers import TargetSpec
+from pipelines.plan.caches import CacheVolume
 from pipelines.platforms import Platform
 
 TOOLCHAIN = ("python3", "make", "g++", "pkg-config")

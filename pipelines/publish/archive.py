@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from pipelines.index_checks import normalised
-from pipelines.variant import encode, with_arm64_variant
+from pipelines.registry.index_checks import normalised
+from pipelines.registry.variant import encode, with_arm64_variant
 
 INDEX_TYPES = ("application/vnd.oci.image.index.v1+json",
                "application/vnd.docker.distribution.manifest.list.v2+json")

@@ -16,8 +16,7 @@ from typing import Any
 
 import yaml
 
-from pipelines.audit.lockfile import LockEntry, read_text
-from pipelines.audit.model import AuditError
+from pipelines.packagers.lockfiles.entry import LockEntry, LockfileError, read_text
 
 
 @dataclass
@@ -84,7 +83,7 @@ def _reach(
 
 
 def read_yaml(path: Path, tool: str, drop: re.Pattern[str] | None = None) -> dict[str, Any]:
-    """A YAML mapping from `path`, or an AuditError with the line and how to regenerate it.
+    """A YAML mapping from `path`, or an LockfileError with the line and how to regenerate it.
 
     `drop` removes whole lines the caller never reads before parsing (see pnpm_lock.py).
     """
@@ -99,13 +98,14 @@ def read_yaml(path: Path, tool: str, drop: re.Pattern[str] | None = None) -> dic
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark is not None else ""
-        raise AuditError(
+        raise LockfileError(
             f"{path} is not valid YAML{where}: restore it or regenerate it with {tool}"
         ) from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise AuditError(f"{path} is not a YAML mapping: restore it or regenerate it with {tool}")
+        raise LockfileError(
+            f"{path} is not a YAML mapping: restore it or regenerate it with {tool}")
     return data
 
 

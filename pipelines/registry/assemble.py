@@ -11,18 +11,18 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from pipelines.credentials import Credentials
-from pipelines.index_checks import manifest_type, platform_entries
 from pipelines.platforms import Platform
-from pipelines.reference import ImageReference, parse_reference
-from pipelines.registry import (
+from pipelines.registry.client import (
     INDEX_TYPES,
     OCI_INDEX,
     RegistryClient,
     RegistryResponseError,
     RetryPolicy,
 )
-from pipelines.variant import ARM64_VARIANT, put_index
+from pipelines.registry.credentials import Credentials
+from pipelines.registry.index_checks import manifest_type, platform_entries
+from pipelines.registry.reference import ImageReference, parse_reference
+from pipelines.registry.variant import ARM64_VARIANT, put_index
 
 
 def index_platform(platform: Platform) -> dict[str, str]:

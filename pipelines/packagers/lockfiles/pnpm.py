@@ -17,7 +17,14 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from pipelines.audit.graph import (
+from pipelines.packagers.lockfiles.entry import (
+    LockEntry,
+    LockfileError,
+    mapping,
+    read_json,
+    strings,
+)
+from pipelines.packagers.lockfiles.graph import (
     Node,
     package_name,
     read_yaml,
@@ -25,8 +32,7 @@ from pipelines.audit.graph import (
     truthy,
     workspace_dirs,
 )
-from pipelines.audit.lockfile import LockEntry, mapping, read_json, strings
-from pipelines.audit.model import AuditError
+from pipelines.packagers.lockfiles.yarn_berry import Package, hoisted_paths
 
 LOCKFILE = "pnpm-lock.yaml"
 _DEP_FIELDS = ("dependencies", "optionalDependencies", "devDependencies")
@@ -62,16 +68,16 @@ def store_dir(dep_path: str, major: int) -> str:
 
 
 def read_pnpm_lockfile(root: Path, manifest: Mapping[str, Any], major: int) -> dict[str, LockEntry]:
-    """The lockfile's packages keyed by their real path; raise AuditError when it is corrupt,
+    """The lockfile's packages keyed by their real path; raise LockfileError when it is corrupt,
     too old, or out of sync with a package.json."""
     path = root / LOCKFILE
     lock = read_yaml(path, "pnpm", drop=_UNREAD)
     version = str(lock.get("lockfileVersion", ""))
     if version.startswith("5"):
-        raise AuditError(f"{path} is lockfile version {version} (pnpm 7): regenerate it with "
+        raise LockfileError(f"{path} is lockfile version {version} (pnpm 7): regenerate it with "
                          "pnpm 8 or later (`pnpm install --lockfile-only`)")
     if not version.startswith(("6", "9")):
-        raise AuditError(f"{path} has unknown lockfileVersion {version!r}: expected 6.0 or 9.0")
+        raise LockfileError(f"{path} has unknown lockfileVersion {version!r}: expected 6.0 or 9.0")
     v9 = version.startswith("9")
     importers = lock.get("importers")
     if importers is None:  # v6 without workspaces: the root's fields at the top level
@@ -97,8 +103,6 @@ def _hoisted_linker(root: Path) -> bool:
 
 def _rehoist(nodes: Mapping[str, Node]) -> dict[str, Node]:
     """The same graph at the paths pnpm's hoisted linker uses: npm's flat layout."""
-    from pipelines.audit.yarn_lock import Package, hoisted_paths  # noqa: PLC0415 - the layout
-
     packages = {path: Package(id=path, name=n.name, version=n.version, deps=dict(n.links),
                               dev=dict(n.dev_links), workspace=path if n.importer else None)
                 for path, n in nodes.items()}
@@ -132,7 +136,7 @@ class _Reader:
         base = key.split("(", 1)[0] if self.v9 else key
         found = self.meta.get(base) or {}  # an entry of dropped fields only is empty
         if not isinstance(found, dict):
-            raise AuditError(f"{self.path}: package {base!r} is not a mapping: regenerate it "
+            raise LockfileError(f"{self.path}: package {base!r} is not a mapping: regenerate it "
                              "with `pnpm install`")
         return found
 
@@ -152,7 +156,7 @@ class _Reader:
             return None if target.startswith("..") else self.importer_path(target)
         found = self.paths.get(self.key(name, ref))
         if found is None:
-            raise AuditError(
+            raise LockfileError(
                 f"{self.path} is incomplete: {name}@{ref} (needed by {base or 'the root'}) has "
                 "no entry; restore it or regenerate it with `pnpm install --lockfile-only`")
         return found
@@ -235,18 +239,18 @@ def _check_in_sync(declared: Mapping[str, str], locked: Mapping[str, Any], impor
     for name, spec in declared.items():
         entry = locked.get(name)
         if entry is None:
-            raise AuditError(
+            raise LockfileError(
                 f"{where} and {lock_path.name} are out of sync: {name} ({fieldname}) is "
                 "declared but not locked; run `pnpm install` and commit the lockfile")
         specifier = entry.get("specifier") if isinstance(entry, dict) else None
         if specifier is not None and str(specifier) != spec and (
                 str(specifier) not in overrides.get(name, ())):
-            raise AuditError(
+            raise LockfileError(
                 f"{where} and {lock_path.name} are out of sync: {name} is {spec!r} in "
                 f"{where} but {specifier!r} in the lockfile; run `pnpm install`")
     for name in locked:
         if name not in declared and name not in peers:
-            raise AuditError(
+            raise LockfileError(
                 f"{where} and {lock_path.name} are out of sync: {name} ({fieldname}) is locked "
                 "but no longer declared; run `pnpm install` and commit the lockfile")
 
@@ -287,6 +291,6 @@ def workspace_packages(root: Path) -> list[Path]:
 
 def _mapping_of(value: Any, path: Path, what: str) -> dict[str, Any]:
     if not isinstance(value, dict):
-        raise AuditError(f"{path}: {what!r} is not a mapping: regenerate it with "
+        raise LockfileError(f"{path}: {what!r} is not a mapping: regenerate it with "
                          "`pnpm install --lockfile-only`")
     return value

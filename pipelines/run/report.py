@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipelines.plan import Plan, Target
+from pipelines.plan.describe import describe_plan
+from pipelines.plan.model import Plan, Target
 
 JSON_NAME = "node-pipelines-report.json"
 MARKDOWN_NAME = "node-pipelines-report.md"
@@ -41,7 +42,7 @@ class Report:
             "error": self.error,
             "output": self.output,
             "staging": self.staging,
-            "plan": self.plan.describe(),
+            "plan": describe_plan(self.plan),
             "durations_s": self.durations,
             "sizes_bytes": self.sizes,
             "checks": self.checks,

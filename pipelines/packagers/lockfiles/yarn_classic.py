@@ -6,11 +6,17 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pipelines.audit.graph import package_name, to_entries, workspace_dirs
-from pipelines.audit.lockfile import LockEntry, mapping, read_json
-from pipelines.audit.model import AuditError
-from pipelines.audit.prebuilds import platform_tag
-from pipelines.audit.yarn_lock import FIELDS, LOCKFILE, Package, hoist, lookup, workspace_globs
+from pipelines.packagers.lockfiles.entry import LockEntry, LockfileError, mapping, read_json
+from pipelines.packagers.lockfiles.graph import package_name, to_entries, workspace_dirs
+from pipelines.packagers.lockfiles.platform_names import platform_tag
+from pipelines.packagers.lockfiles.yarn_berry import (
+    FIELDS,
+    LOCKFILE,
+    Package,
+    hoist,
+    lookup,
+    workspace_globs,
+)
 
 
 def parse_classic(text: str, path: Path) -> dict[str, dict[str, Any]]:
@@ -36,7 +42,7 @@ def parse_classic(text: str, path: Path) -> dict[str, dict[str, Any]]:
             key, value = _field(content, path, number)
             section[key] = value
         else:
-            raise AuditError(f"{path} line {number} is not yarn lockfile syntax: restore it or "
+            raise LockfileError(f"{path} line {number} is not yarn lockfile syntax: restore it or "
                              "regenerate it with `yarn install`")
     return entries
 
@@ -48,7 +54,7 @@ def _field(content: str, path: Path, number: int) -> tuple[str, str]:
     else:
         key, _, rest = content.partition(" ")
     if not rest.strip() or not key:
-        raise AuditError(f"{path} line {number} is not yarn lockfile syntax: restore it or "
+        raise LockfileError(f"{path} line {number} is not yarn lockfile syntax: restore it or "
                          "regenerate it with `yarn install`")
     return key, _unquote(rest.strip())
 
@@ -65,14 +71,14 @@ def read_classic_lockfile(root: Path, manifest: Mapping[str, Any]) -> dict[str, 
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
-        raise AuditError(f"cannot read {path}: {error}") from None
+        raise LockfileError(f"cannot read {path}: {error}") from None
     raw = parse_classic(text, path)
     by_descriptor: dict[str, str] = {}
     packages: dict[str, Package] = {}
     for descriptor, data in raw.items():
         version = data.get("version")
         if not isinstance(version, str):
-            raise AuditError(f"{path}: entry {descriptor!r} has no version: regenerate it with "
+            raise LockfileError(f"{path}: entry {descriptor!r} has no version: regenerate it with "
                              "`yarn install`")
         name = package_name(descriptor)
         ident = f"{name}@{version}"
@@ -134,7 +140,7 @@ def _classic_workspace_deps(package: Package, root: Path, manifest: Mapping[str,
         for name, spec in mapping(own.get(fieldname)).items():
             ident = workspaces.get(name) or by_descriptor.get(f"{name}@{spec}")
             if ident is None:
-                raise AuditError(
+                raise LockfileError(
                     f"{label} and yarn.lock are out of sync: {name}@{spec} is declared but "
                     "not locked; run `yarn install` and commit the lockfile")
             if fieldname == "devDependencies":

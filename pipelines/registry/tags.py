@@ -13,11 +13,11 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import partial
 
-from pipelines.credentials import Credentials
 from pipelines.errors import EXIT_FAILURE, InputError, NodePipelinesError
-from pipelines.index_checks import gather, manifest_type
-from pipelines.reference import ImageReference, parse_reference, validate_tag
-from pipelines.registry import CannotCheck, Manifest, RegistryClient, RetryPolicy
+from pipelines.registry.client import CannotCheck, Manifest, RegistryClient, RetryPolicy
+from pipelines.registry.credentials import Credentials
+from pipelines.registry.index_checks import gather, manifest_type
+from pipelines.registry.reference import ImageReference, parse_reference, validate_tag
 
 
 class TagMoveError(NodePipelinesError):

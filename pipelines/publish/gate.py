@@ -20,10 +20,10 @@ from typing import Any, Protocol, TypeVar
 
 from pipelines.errors import NodePipelinesError, PipelineError
 from pipelines.logs import get_logger
-from pipelines.reference import ImageReference, parse_reference
-from pipelines.registry import CannotCheck
-from pipelines.tags import TagMove
-from pipelines.verify_report import VerifyReport
+from pipelines.registry.client import CannotCheck
+from pipelines.registry.reference import ImageReference, parse_reference
+from pipelines.registry.tags import TagMove
+from pipelines.registry.verify_report import VerifyReport
 
 STAGING_PREFIX = "nodepipe-staging-"
 T = TypeVar("T")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pipelines.errors import InputError
 from pipelines.logs import get_logger
-from pipelines.plan import Plan, Target
+from pipelines.plan.model import Plan, Target
 
 
 class EmulationRefusedError(InputError):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from pipelines.packagers import Install
-from pipelines.plan import TOOLCHAIN, Output, Plan, Target
+from pipelines.plan.model import TOOLCHAIN, Output, Plan, Target
 
 
 def describe_plan(plan: Plan) -> dict[str, Any]:

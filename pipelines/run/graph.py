@@ -13,12 +13,12 @@ import anyio
 import dagger
 from dagger import dag
 
-from pipelines.archive import add_arm64_variant, merge_archives
 from pipelines.errors import EngineUnavailableError, PipelineError
 from pipelines.logs import get_logger
-from pipelines.plan import Plan, Target
+from pipelines.plan.model import Plan, Target
 from pipelines.platforms import Platform
 from pipelines.project.files import ALWAYS_EXCLUDED
+from pipelines.publish.archive import add_arm64_variant, merge_archives
 from pipelines.stages import (
     app_build,
     app_files,

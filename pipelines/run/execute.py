@@ -11,15 +11,23 @@ import anyio
 import dagger
 from dagger import dag
 
-from pipelines.archive import platform_sizes
-from pipelines.assemble import assemble_index
 from pipelines.checks import parse_hygiene, parse_probe, parse_smoke
-from pipelines.credentials import Credentials, explicit_credentials, resolve_credentials
-from pipelines.emulation import report_emulation
-from pipelines.engines import connected_engines
+from pipelines.engines.connect import connected_engines
 from pipelines.errors import InputError, NodePipelinesError, PipelineError
-from pipelines.gate import GateSteps, publish_gated
-from pipelines.legs import (
+from pipelines.logs import get_logger
+from pipelines.plan.emulation import report_emulation
+from pipelines.plan.model import Plan, Target
+from pipelines.publish.archive import platform_sizes
+from pipelines.publish.gate import GateSteps, publish_gated
+from pipelines.registry.assemble import assemble_index
+from pipelines.registry.credentials import Credentials, explicit_credentials, resolve_credentials
+from pipelines.registry.push import push_with_retries
+from pipelines.registry.reference import parse_reference
+from pipelines.registry.tags import move_tags
+from pipelines.registry.variant import add_arm64_variant
+from pipelines.registry.verify import verify_index
+from pipelines.run.graph import Clock, Images, build_all, export_archive, publish_image
+from pipelines.run.legs import (
     Leg,
     leg,
     mapped_hosts,
@@ -28,17 +36,9 @@ from pipelines.legs import (
     placed,
     push_by_digest,
 )
-from pipelines.logs import get_logger
-from pipelines.plan import Plan, Target
-from pipelines.push import push_with_retries
-from pipelines.reference import parse_reference
-from pipelines.report import Report
-from pipelines.run import Clock, Images, build_all, export_archive, publish_image
+from pipelines.run.report import Report
 from pipelines.settings import Settings
 from pipelines.stages.checks import health_probe, hygiene_container, smoke_container
-from pipelines.tags import move_tags
-from pipelines.variant import add_arm64_variant
-from pipelines.verify import verify_index
 
 ONCE_TIMEOUT_S = 30  # a service that exits at boot does so long before this
 PROBE_TIMEOUT_S = 60  # emulated services boot slowly: Node under QEMU takes seconds to start

@@ -22,9 +22,9 @@ import certifi
 import httpx
 import structlog
 
-from pipelines.credentials import Credentials
 from pipelines.errors import EXIT_USAGE, NodePipelinesError
-from pipelines.reference import is_loopback
+from pipelines.registry.credentials import Credentials
+from pipelines.registry.reference import is_loopback
 
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 DOCKER_MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
@@ -35,7 +35,7 @@ IMAGE_MANIFEST_TYPES = frozenset({OCI_MANIFEST, DOCKER_MANIFEST})
 ACCEPT_ALL = ", ".join([OCI_INDEX, DOCKER_MANIFEST_LIST, OCI_MANIFEST, DOCKER_MANIFEST])
 _ACCEPT = {"Accept": ACCEPT_ALL}
 
-log = structlog.get_logger("pipelines.registry")
+log = structlog.get_logger("pipelines.registry.client")
 
 
 class CannotCheck(NodePipelinesError):  # noqa: N818 - the name the publish gate uses

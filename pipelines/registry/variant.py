@@ -11,10 +11,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from pipelines.credentials import Credentials
-from pipelines.index_checks import manifest_type
-from pipelines.reference import ImageReference, parse_reference
-from pipelines.registry import (
+from pipelines.registry.client import (
     INDEX_TYPES,
     Manifest,
     RegistryClient,
@@ -22,6 +19,9 @@ from pipelines.registry import (
     RetryPolicy,
     sha256_digest,
 )
+from pipelines.registry.credentials import Credentials
+from pipelines.registry.index_checks import manifest_type
+from pipelines.registry.reference import ImageReference, parse_reference
 
 ARM64_VARIANT = "v8"
 

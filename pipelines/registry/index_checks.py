@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 import anyio
 
 from pipelines.platforms import Platform, PlatformError
-from pipelines.registry import (
+from pipelines.registry.client import (
     IMAGE_MANIFEST_TYPES,
     INDEX_TYPES,
     CannotCheck,
@@ -18,7 +18,7 @@ from pipelines.registry import (
     RegistryClient,
     sha256_digest,
 )
-from pipelines.verify_report import PlatformRow
+from pipelines.registry.verify_report import PlatformRow
 
 T = TypeVar("T")
 ATTESTATION_ANNOTATION = "vnd.docker.reference.type"

@@ -9,13 +9,13 @@ from dataclasses import dataclass, replace
 import anyio
 import dagger
 
-from pipelines.engines import Engine
+from pipelines.engines.connect import Engine
 from pipelines.logs import get_logger
-from pipelines.plan import Plan
+from pipelines.plan.model import Plan
 from pipelines.platforms import Platform
-from pipelines.push import push_with_retries
-from pipelines.reference import parse_reference
-from pipelines.run import Images, build_graph, source_directory
+from pipelines.registry.push import push_with_retries
+from pipelines.registry.reference import parse_reference
+from pipelines.run.graph import Images, build_graph, source_directory
 
 Publish = Callable[[Images, str], Awaitable[str]]
 
