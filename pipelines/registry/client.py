@@ -60,7 +60,7 @@ class RegistryResponseError(CannotCheck):
 class RetryPolicy:
     """How often and how patiently transient failures are retried."""
 
-    # The push's patience (pipelines/push.py: 2, 4 and 8 s): a registry that rides out a
+    # The push's patience (pipelines/registry/push.py: 2, 4 and 8 s): a registry that rides out a
     # restart during the push must not fail the variant fix, verification or the tag move.
     attempts: int = 4
     base_delay_s: float = 2.0
