@@ -12,10 +12,18 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from pipelines.errors import InputError
+from pipelines.packagers import YarnClassic
 from pipelines.project import NodeProject, lifecycle
 from pipelines.project.files import AppFiles, app_files
-from pipelines.project.start import StartCommand, StartError, derive_start, parse_start_setting
-from pipelines.project.workspace import member_paths
+from pipelines.project.programs import ImageContents, image_manifests, start_blockers
+from pipelines.project.start import (
+    Scripts,
+    StartCommand,
+    StartError,
+    derive_start,
+    parse_start_setting,
+)
+from pipelines.project.workspace import member_paths, read_member
 from pipelines.settings import Settings
 
 Health = Literal["http", "tcp", "none"]
@@ -73,9 +81,14 @@ def shape_of(settings: Settings, project: NodeProject) -> Shape:
     only = ("package.json", *project.workspace.focus.paths) if project.workspace else ()
     files = app_files(project.source, settings.include, settings.exclude, only)
     start = _start(settings, project, blockers)
+    workdir = project.service_path
     if start is not None:
         warnings += start.warnings
+        workdir = _workdir(start, project, blockers)
         _check_start_file(start, files, project, build_script, blockers)
+        image = _image_contents(settings, project, workdir, files, build_script)
+        blockers += [ShapeError(s) for s in start_blockers(start, image)]
+        warnings += image.warnings
     node_major = settings.node_major or project.node.major
     node_from = "setting" if settings.node_major else project.node.source
     health = _health(settings)
@@ -91,7 +104,7 @@ def shape_of(settings: Settings, project: NodeProject) -> Shape:
         build_script=build_script,
         lifecycle_scripts=project.lifecycle_scripts,
         steps=_steps(project, build_script),
-        workdir=project.service_path,
+        workdir=workdir,
         module_dirs=("node_modules", *(f"{p}/node_modules" for p in _packages(project))),
         start=start,
         files=files,
@@ -107,6 +120,39 @@ def shape_of(settings: Settings, project: NodeProject) -> Shape:
         env={**start.env, **settings.runtime_environment},
         warnings=tuple(warnings),
     )
+
+
+def _workdir(start: StartCommand, project: NodeProject, blockers: list[ShapeError]) -> str:
+    """Where the image starts: the folder of the package whose script the start runs."""
+    if start.directory is None or start.directory == project.service_path:
+        return project.service_path
+    if project.workspace is not None and start.directory not in project.workspace.focus.paths:
+        blockers.append(ShapeError(
+            f"the start command ({start.origin}) runs in {start.directory}, a workspace package "
+            f"--workspace {project.workspace.service.name} does not ship: pass --workspace "
+            f"{start.directory}, or set --start-command"))
+    return start.directory
+
+
+def _image_contents(settings: Settings, project: NodeProject, workdir: str, files: AppFiles,
+                    build_script: str | None) -> ImageContents:
+    """What the runtime image will hold, for the start command's programs."""
+    return ImageContents(
+        project.source, workdir,
+        project.packager.read_lockfile(project.source, project.manifest),
+        image_manifests(project.source, workdir, project.manifest),
+        lambda path: files.ships(project.source, path), build_script is not None,
+        system=frozenset(settings.apt_packages) | ({"tini"} if settings.init else set()),
+        carried_managers=_carried_managers(settings, project))
+
+
+def _carried_managers(settings: Settings, project: NodeProject) -> frozenset[str]:
+    """The package managers the runtime image has on PATH: yarn 1 is in the official Node
+    images before Node 26, and serves a yarn 1 project's `yarn run`."""
+    major = settings.node_major or project.node.major
+    if isinstance(project.packager, YarnClassic) and not settings.base_image and major < 26:
+        return frozenset({"yarn"})
+    return frozenset()
 
 
 def _packages(project: NodeProject) -> tuple[str, ...]:
@@ -158,10 +204,23 @@ def _start(
     if settings.start_command:
         return parse_start_setting(settings.start_command)
     try:
-        return derive_start(project.scripts, project.main, project.service_dir)
+        return derive_start(project.scripts, project.main, project.source,
+                            here=project.service_path, packages=_script_sources(project))
     except StartError as error:
         blockers.append(ShapeError(str(error)))
         return None
+
+
+def _script_sources(project: NodeProject) -> dict[str, Scripts]:
+    """Every workspace package's scripts, by name and by folder, and the root's."""
+    sources: dict[str, Scripts] = {}
+    root = project.manifest.get("scripts")
+    sources[""] = Scripts("", {str(k): str(v) for k, v in root.items()}
+                          if isinstance(root, dict) else {})
+    for path in member_paths(project.source, project.manifest, project.packager):
+        member = read_member(project.source, path)
+        sources[member.name] = sources[path] = Scripts(path, member.scripts)
+    return sources
 
 
 def _check_start_file(
@@ -171,7 +230,9 @@ def _check_start_file(
     """The file `node` starts must ship: be in the source, or come from the build step."""
     if not start.file:
         return
-    candidates = [project.relative(start.file + suffix) for suffix in _RESOLUTIONS]
+    folder = project.service_path if start.directory is None else start.directory
+    candidates = [f"{folder}/{start.file}{suffix}" if folder else start.file + suffix
+                  for suffix in _RESOLUTIONS]
     if any(files.ships(project.source, c) for c in candidates) or build_script is not None:
         return  # a build step may make it; the smoke and health checks prove the image starts
     if any((project.source / c).exists() for c in candidates):

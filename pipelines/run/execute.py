@@ -17,6 +17,7 @@ from pipelines.errors import InputError, NodePipelinesError, PipelineError
 from pipelines.logs import get_logger
 from pipelines.plan.emulation import report_emulation
 from pipelines.plan.model import Plan, Target
+from pipelines.project.programs import programs_of, start_preloads
 from pipelines.publish.archive import platform_sizes
 from pipelines.publish.gate import GateSteps, publish_gated
 from pipelines.registry.assemble import assemble_index
@@ -177,7 +178,9 @@ async def _smoke(checking: Checking, target: Target) -> None:
     ctr = smoke_container(checking.images.runtimes[target.platform],
                           arch=target.platform.node_arch, libc=target.libc,
                           packages=packages, addons=addons,
-                          executables=[e for p in checked for e in p.executables])
+                          executables=[e for p in checked for e in p.executables],
+                          programs=programs_of(plan.shape.start),
+                          preloads=start_preloads(plan.shape.start))
     out, err, code = await checking.clock.run("smoke", target, _outcome(ctr))
     result = parse_smoke(out, str(target.platform), exit_code=code, stderr=err)
     waived = [p.name for p in target.native_packages if p.verdict == "waived"]

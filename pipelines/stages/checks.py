@@ -26,6 +26,8 @@ def smoke_container(
     packages: Sequence[str],
     addons: Sequence[str] = (),
     executables: Sequence[str] = (),
+    programs: Sequence[str] = (),
+    preloads: Sequence[str] = (),
     app_dir: str = "/app",
     node: str = "node",
 ) -> dagger.Container:
@@ -36,10 +38,13 @@ def smoke_container(
     relative to `app_dir`: `.node` files, or directories whose `.node` files (or whose
     build/Release) load. `executables` are globs relative to `app_dir` of files an install
     script downloaded (`node_modules/@prisma/engines/schema-engine-*`): each must be there and
-    an ELF file for `arch`.
+    an ELF file for `arch`. `programs` (what the image's command runs) must be on the image's
+    PATH, and `preloads` (modules `node --require` loads) resolve from its working directory.
     """
     addon_args = [a if a.startswith(("/", ".")) else f"./{a}" for a in addons]
     exe_args = [arg for glob in executables for arg in ("--exe", glob)]
+    exe_args += [arg for name in programs for arg in ("--program", name)]
+    exe_args += [arg for name in preloads for arg in ("--preload", name)]
     return (
         runtime.with_new_file(f"{SCRIPT_DIR}/elf.js", script("elf.js"))  # smoke.js requires it
         .with_new_file(f"{SCRIPT_DIR}/smoke.js", script("smoke.js"))

@@ -46,6 +46,9 @@ class LockEntry:
     # False when os/cpu/libc were read from the package's name (yarn 1 records none); the
     # registry's version document replaces them when the audit reads it.
     platform_known: bool = True
+    # The commands the package puts in node_modules/.bin, where the lockfile records them
+    # (npm's `bin`); None where it does not say (pnpm, yarn).
+    bins: tuple[str, ...] | None = None
 
     @property
     def constrained(self) -> bool:

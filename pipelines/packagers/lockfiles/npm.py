@@ -60,7 +60,18 @@ def _entry(key: str, raw: Mapping[str, Any], lock_path: Path) -> LockEntry:
         optional_dependencies=mapping(raw.get("optionalDependencies")),
         resolved=raw.get("resolved") if isinstance(raw.get("resolved"), str) else None,
         local=key != "" and "node_modules/" not in key,
+        bins=_bins(raw.get("bin"), str(name)),
     )
+
+
+def _bins(value: Any, name: str) -> tuple[str, ...]:
+    """npm's `bin` of an entry: an object of command -> file (a string names one command,
+    the package's unscoped name)."""
+    if isinstance(value, dict):
+        return tuple(str(k) for k in value)
+    if isinstance(value, str):
+        return (name.rpartition("/")[2],)
+    return ()
 
 
 def _check_in_sync(manifest: Mapping[str, Any], root: Any, lock_path: Path) -> None:
