@@ -20,6 +20,7 @@ from pipelines.project.start import (
     Scripts,
     StartCommand,
     StartError,
+    alternative_starts,
     derive_start,
     parse_start_setting,
 )
@@ -87,7 +88,7 @@ def shape_of(settings: Settings, project: NodeProject) -> Shape:
         workdir = _workdir(start, project, blockers)
         _check_start_file(start, files, project, build_script, blockers)
         image = _image_contents(settings, project, workdir, files, build_script)
-        blockers += [ShapeError(s) for s in start_blockers(start, image)]
+        blockers += _program_blockers(start, image, project)
         warnings += image.warnings
     node_major = settings.node_major or project.node.major
     node_from = "setting" if settings.node_major else project.node.source
@@ -132,6 +133,21 @@ def _workdir(start: StartCommand, project: NodeProject, blockers: list[ShapeErro
             f"--workspace {project.workspace.service.name} does not ship: pass --workspace "
             f"{start.directory}, or set --start-command"))
     return start.directory
+
+
+def _program_blockers(start: StartCommand, image: ImageContents,
+                      project: NodeProject) -> list[ShapeError]:
+    """The start command's programs the image lacks, with a production script that would do."""
+    found = start_blockers(start, image)
+    if not found:
+        return []
+    for other in alternative_starts(project.scripts, here=project.service_path,
+                                    packages=_script_sources(project)):
+        if other.cmd[:2] != ("sh", "-c") and not start_blockers(other, image):
+            found = [f"{s}; {other.origin} ({' '.join(other.cmd)}) runs in the image: pass "
+                     f"--start-command {','.join(other.cmd)}" for s in found]
+            break
+    return [ShapeError(s) for s in found]
 
 
 def _image_contents(settings: Settings, project: NodeProject, workdir: str, files: AppFiles,
@@ -202,7 +218,8 @@ def _start(
     settings: Settings, project: NodeProject, blockers: list[ShapeError]
 ) -> StartCommand | None:
     if settings.start_command:
-        return parse_start_setting(settings.start_command)
+        return parse_start_setting(settings.start_command, project.scripts,
+                                   here=project.service_path, packages=_script_sources(project))
     try:
         return derive_start(project.scripts, project.main, project.source,
                             here=project.service_path, packages=_script_sources(project))

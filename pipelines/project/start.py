@@ -16,7 +16,7 @@ import posixpath
 import re
 import shlex
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 _ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
@@ -261,7 +261,32 @@ def _through_shell(line: str, origin: str) -> StartCommand:
     )
 
 
-def parse_start_setting(words: tuple[str, ...]) -> StartCommand:
-    """A start_command setting, taken as given (its FILE checked when it is `node FILE`)."""
+def parse_start_setting(words: tuple[str, ...], scripts: Mapping[str, str] | None = None, *,
+                        here: str = "", packages: Mapping[str, Scripts] | None = None
+                        ) -> StartCommand:
+    """A start_command setting: a package manager running a script (`pnpm,run,prod`) is
+    followed as a start script is; anything else is taken as given (its FILE checked when it
+    is `node FILE`)."""
+    if scripts is not None:
+        hop = _runs_script(shlex.join(words), Scripts(here, scripts), packages or {})
+        if hop is not None:
+            env, package, name = hop
+            followed = _from_script(package, name, packages or {})
+            return replace(followed, env={**env, **followed.env},
+                           origin="start_command -> " + followed.origin.removeprefix("scripts."))
     file = _node_script(list(words[1:])) if words[:1] == ("node",) else ""
     return StartCommand(words, file=file, origin="start_command")
+
+
+def alternative_starts(scripts: Mapping[str, str], *, here: str = "",
+                       packages: Mapping[str, Scripts] | None = None) -> list[StartCommand]:
+    """The commands of the scripts projects name for production starts (`start:prod`, `prod`,
+    ...), for a refusal to suggest."""
+    found = []
+    for name in ("start:prod", "start:production", "prod", "production", "serve"):
+        if name in scripts:
+            try:
+                found.append(_from_script(Scripts(here, scripts), name, packages or {}))
+            except StartError:
+                continue
+    return found

@@ -190,3 +190,21 @@ def test_node_preloads() -> None:
     assert node_preloads(("--require", "tsx/cjs", "a.ts", "--require", "x")) == ("tsx/cjs",)
     assert node_preloads(("--import=tsx", "-r", "dotenv/config", "a.js")) == (
         "tsx", "dotenv/config")
+
+
+def test_start_command_setting_runs_a_script_through_the_manager(tmp_path: Path) -> None:
+    """--start-command pnpm,run,prod is followed like a start script: no pnpm in the image."""
+    source = copy(tmp_path, "pnpm-start")
+    found = shape(source, start_command="pnpm,run,prod")
+    assert (found.start.cmd[0], found.workdir) == ("node", "packages/web")
+    assert found.start.origin == "start_command -> prod -> prod (packages/web)"
+
+
+def test_refusal_suggests_a_production_script_that_resolves(tmp_path: Path) -> None:
+    """When `start` needs a devDependency and `start:prod` runs in the image, the sentence
+    names the setting that uses it."""
+    source = copy(tmp_path, "start-programs", start="cross-env-shell node index.js",
+                  **{"start:prod": "node index.js"})
+    message = refusal(source)
+    assert ("scripts.start:prod (node index.js) runs in the image: pass --start-command "
+            "node,index.js") in message
