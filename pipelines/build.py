@@ -37,6 +37,7 @@ from pipelines.settings import Settings, load_settings
 
 def parser() -> argparse.ArgumentParser:
     """The command line; every flag defaults to None so lower-precedence sources can fill it."""
+    # Every list flag is repeatable as well as comma-separated (settings_from_args joins them).
     p = argparse.ArgumentParser(
         prog="python -m pipelines.build",
         description="Build a Node.js service with native addons into one multi-platform image.",
@@ -45,14 +46,16 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("source", nargs="?", help="the service's directory (default: bundled example)")
     p.add_argument("--print", dest="print_plan", action="store_true",
                    help="print the plan as JSON and exit, without contacting an engine")
-    p.add_argument("--platforms", help="comma-separated, default linux/amd64,linux/arm64")
+    p.add_argument("--platforms", action="append",
+                   help="comma-separated, default linux/amd64,linux/arm64")
     p.add_argument("--allow-unsupported-platforms", action="store_const", const=True,
                    help="opt in to platforms other than linux/amd64 and linux/arm64")
     p.add_argument("--node-major", type=int,
                    help="Node.js major (default: .nvmrc, .node-version, engines.node, else 22)")
     p.add_argument("--base-image", help="default node:<major>-bookworm-slim")
     p.add_argument("--image", help="image reference to publish to, REGISTRY/REPO")
-    p.add_argument("--tags", help="comma-separated tags to move after publishing (default latest)")
+    p.add_argument("--tags", action="append",
+                   help="comma-separated tags to move after publishing (default latest)")
     p.add_argument("--publish", action=argparse.BooleanOptionalAction,
                    help="publish to --image instead of exporting an OCI archive")
     p.add_argument("--export-path", help="OCI archive path (default build/<name>.oci.tar)")
@@ -65,18 +68,21 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--build-script",
                    help="package.json script that builds the app (default build, else compile; "
                         "none for no build step)")
-    p.add_argument("--start-command",
+    p.add_argument("--start-command", action="append",
                    help="comma-separated command of the image (default: from package.json)")
-    p.add_argument("--include", help="comma-separated paths to ship that .dockerignore drops")
-    p.add_argument("--exclude", help="comma-separated .dockerignore patterns to drop as well")
-    p.add_argument("--apt-packages", help="comma-separated system packages of the runtime image")
-    p.add_argument("--build-apt-packages",
+    p.add_argument("--include", action="append",
+                   help="comma-separated paths to ship that .dockerignore drops")
+    p.add_argument("--exclude", action="append",
+                   help="comma-separated .dockerignore patterns to drop as well")
+    p.add_argument("--apt-packages", action="append",
+                   help="comma-separated system packages of the runtime image")
+    p.add_argument("--build-apt-packages", action="append",
                    help="comma-separated system packages of the build and compile stages")
     p.add_argument("--init", action=argparse.BooleanOptionalAction,
                    help="run the service under tini as PID 1 (for services that spawn children)")
-    p.add_argument("--build-env",
+    p.add_argument("--build-env", action="append",
                    help="comma-separated NAME=value for the build containers only (not secrets)")
-    p.add_argument("--env",
+    p.add_argument("--env", action="append",
                    help="comma-separated NAME=value for the runtime image's environment "
                         "(baked into the image: never a secret)")
     p.add_argument("--port", type=int, help="port the service listens on (default 8080)")
@@ -86,7 +92,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--health-path", help="health endpoint the probe GETs, such as /healthz")
     p.add_argument("--node-options", help="NODE_OPTIONS in the runtime image")
     p.add_argument("--bindings-output", help="where compile:bindings leaves its .node files")
-    p.add_argument("--allow-missing",
+    p.add_argument("--allow-missing", action="append",
                    help="comma-separated packages the service accepts without a binary on a "
                         "target (shown as waived, never as passed)")
     p.add_argument("--emulation", choices=["allow", "warn", "fail"],
@@ -105,8 +111,14 @@ def parser() -> argparse.ArgumentParser:
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
-    """Settings from parsed flags, the environment and the config file."""
-    flags: dict[str, Any] = {k: v for k, v in vars(args).items() if k != "print_plan"}
+    """Settings from parsed flags, the environment and the config file.
+
+    A list flag accumulates: given twice (`--allow-missing a --allow-missing b`) it is `a,b`,
+    as one comma-separated value is.
+    """
+    flags: dict[str, Any] = {
+        k: ",".join(v) if isinstance(v, list) else v
+        for k, v in vars(args).items() if k != "print_plan"}
     return load_settings(flags)
 
 
