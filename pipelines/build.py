@@ -52,7 +52,9 @@ def parser() -> argparse.ArgumentParser:
                    help="opt in to platforms other than linux/amd64 and linux/arm64")
     p.add_argument("--node-major", type=int,
                    help="Node.js major (default: .nvmrc, .node-version, engines.node, else 22)")
-    p.add_argument("--base-image", help="default node:<major>-bookworm-slim")
+    p.add_argument("--base-image",
+                   help="default node:<major>-bookworm-slim (bullseye or buster for majors "
+                        "that have no bookworm image)")
     p.add_argument("--image", help="image reference to publish to, REGISTRY/REPO")
     p.add_argument("--tags", action="append",
                    help="comma-separated tags to move after publishing (default latest)")

@@ -25,7 +25,7 @@ from pydantic_settings import (
 
 from pipelines.engines.setting import engine_blockers, engine_items
 from pipelines.errors import InputError
-from pipelines.platforms import Platform, libc_of_image
+from pipelines.platforms import Platform, libc_of_image, node_base_image
 from pipelines.registry.reference import parse_reference, validate_tag
 
 ENV_PREFIX = "NODEPIPE_"
@@ -60,8 +60,9 @@ class Settings(BaseSettings):
         Platform.parse(p) for p in DEFAULT_PLATFORMS
     )
     allow_unsupported_platforms: bool = False
-    node_major: int | None = Field(default=None, ge=18, le=40)  # None: from the project
-    base_image: str = ""  # empty: node:<node_major>-bookworm-slim
+    # None: from the project; a major without an official image needs base_image
+    node_major: int | None = Field(default=None, ge=1, le=99)
+    base_image: str = ""  # empty: node:<node_major>-bookworm-slim (older majors: see platforms)
     image: str = ""
     tags: Annotated[tuple[str, ...], NoDecode] = ("latest",)
     publish: bool = False
@@ -200,8 +201,9 @@ class Settings(BaseSettings):
         return dict(item.split("=", 1) for item in self.env)
 
     def base_for(self, node_major: int) -> str:
-        """The runtime and build base image: the setting, or Node's slim Debian image."""
-        return self.base_image or f"node:{node_major}-bookworm-slim"
+        """The runtime and build base image: the setting, or Node's slim Debian image (bookworm
+        where the major has one); empty for a major without an official image."""
+        return self.base_image or node_base_image(node_major) or ""
 
     @property
     def libc(self) -> str:

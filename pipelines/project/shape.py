@@ -13,6 +13,7 @@ from typing import Literal
 
 from pipelines.errors import InputError
 from pipelines.packagers import YarnClassic
+from pipelines.platforms import node_major_refusal
 from pipelines.project import NodeProject, lifecycle
 from pipelines.project.files import AppFiles, app_files
 from pipelines.project.programs import ImageContents, image_manifests, start_blockers
@@ -90,8 +91,7 @@ def shape_of(settings: Settings, project: NodeProject) -> Shape:
         image = _image_contents(settings, project, workdir, files, build_script)
         blockers += _program_blockers(start, image, project)
         warnings += image.warnings
-    node_major = settings.node_major or project.node.major
-    node_from = "setting" if settings.node_major else project.node.source
+    node_major, node_from, base_image = _node(settings, project, blockers)
     health = _health(settings)
     if health == "none":
         warnings.append("the health check is off (--health none): nothing proves the image "
@@ -111,7 +111,7 @@ def shape_of(settings: Settings, project: NodeProject) -> Shape:
         files=files,
         node_major=node_major,
         node_major_from=node_from,
-        base_image=settings.base_for(node_major),
+        base_image=base_image,
         libc=settings.libc,
         apt_packages=apt,
         build_apt_packages=settings.build_apt_packages,
@@ -169,6 +169,20 @@ def _carried_managers(settings: Settings, project: NodeProject) -> frozenset[str
     if isinstance(project.packager, YarnClassic) and not settings.base_image and major < 26:
         return frozenset({"yarn"})
     return frozenset()
+
+
+def _node(settings: Settings, project: NodeProject,
+          blockers: list[ShapeError]) -> tuple[int, str, str]:
+    """The Node major, where it came from, and the base image that has it."""
+    major = settings.node_major or project.node.major
+    origin = "setting" if settings.node_major else project.node.source
+    if not settings.base_image:
+        where = {"setting": "the node_major setting", "engines.node": "package.json engines.node"
+                 }.get(origin, origin)
+        refusal = node_major_refusal(major, where, "--node-major")
+        if refusal:
+            blockers.append(ShapeError(refusal))
+    return major, origin, settings.base_for(major)
 
 
 def _packages(project: NodeProject) -> tuple[str, ...]:
