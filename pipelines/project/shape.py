@@ -15,7 +15,7 @@ from pipelines.errors import InputError
 from pipelines.packagers import YarnClassic
 from pipelines.platforms import node_major_refusal
 from pipelines.project import NodeProject, lifecycle
-from pipelines.project.files import AppFiles, app_files
+from pipelines.project.files import AppFiles, app_files, build_output
 from pipelines.project.programs import ImageContents, image_manifests, start_blockers
 from pipelines.project.start import (
     Scripts,
@@ -81,7 +81,10 @@ def shape_of(settings: Settings, project: NodeProject) -> Shape:
     warnings: list[str] = []
     build_script = _build_script(settings, project, blockers)
     only = ("package.json", *project.workspace.focus.paths) if project.workspace else ()
-    files = app_files(project.source, settings.include, settings.exclude, only)
+    module_dirs = ("node_modules", *(f"{p}/node_modules" for p in _packages(project)))
+    members = member_paths(project.source, project.manifest, project.packager)
+    files = app_files(project.source, settings.include, settings.exclude, only,
+                      ("node_modules", *(f"{p}/node_modules" for p in members)))
     start = _start(settings, project, blockers)
     workdir = project.service_path
     if start is not None:
@@ -106,7 +109,7 @@ def shape_of(settings: Settings, project: NodeProject) -> Shape:
         lifecycle_scripts=project.lifecycle_scripts,
         steps=_steps(project, build_script),
         workdir=workdir,
-        module_dirs=("node_modules", *(f"{p}/node_modules" for p in _packages(project))),
+        module_dirs=module_dirs,
         start=start,
         files=files,
         node_major=node_major,
@@ -258,24 +261,32 @@ def _check_start_file(
     start: StartCommand, files: AppFiles, project: NodeProject, build_script: str | None,
     blockers: list[ShapeError],
 ) -> None:
-    """The file `node` starts must ship: be in the source, or come from the build step."""
+    """The file `node` starts must ship: be in the source and kept, or come from the build
+    step. A build step makes its outputs, never source the image excludes, so an excluded file
+    that git tracks is a blocker with or without one."""
     if not start.file:
         return
     folder = project.service_path if start.directory is None else start.directory
     candidates = [f"{folder}/{start.file}{suffix}" if folder else start.file + suffix
                   for suffix in _RESOLUTIONS]
-    if any(files.ships(project.source, c) for c in candidates) or build_script is not None:
-        return  # a build step may make it; the smoke and health checks prove the image starts
-    if any((project.source / c).exists() for c in candidates):
+    if any(files.ships(project.source, c) for c in candidates):
+        return
+    present = next((c for c in candidates if (project.source / c).exists()), None)
+    if present is None:
+        if build_script is None:
+            blockers.append(ShapeError(
+                f"the start file {start.file} ({start.origin}) is not in the source and no "
+                "build step makes it: set --build-script, or --start-command with a file that "
+                "exists"))
+    elif files.replaced(present):
+        blockers.append(ShapeError(
+            f"the start file {present} ({start.origin}) is inside a node_modules folder the "
+            "package manager creates, which the engine's install replaces: move it out of "
+            "node_modules, or set --start-command"))
+    elif build_script is None or not build_output(project.source, present):
         blockers.append(ShapeError(
             f"the start file {start.file} ({start.origin}) is excluded from the image by "
-            f"{files.origin}: add it with --include {start.file}"
-        ))
-    else:
-        blockers.append(ShapeError(
-            f"the start file {start.file} ({start.origin}) is not in the source and no build "
-            "step makes it: set --build-script, or --start-command with a file that exists"
-        ))
+            f"{files.origin}: add it with --include {files.dropped_at(present)}"))
 
 
 def _health(settings: Settings) -> Health:

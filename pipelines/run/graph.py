@@ -17,7 +17,6 @@ from pipelines.errors import EngineUnavailableError, PipelineError
 from pipelines.logs import get_logger
 from pipelines.plan.model import Plan, Target
 from pipelines.platforms import Platform
-from pipelines.project.files import ALWAYS_EXCLUDED
 from pipelines.publish.archive import add_arm64_variant, merge_archives
 from pipelines.stages import (
     app_build,
@@ -168,7 +167,8 @@ def source_directory(plan: Plan, engine: dagger.Client | None = None) -> dagger.
     install reads even where `.dockerignore` drops them (a workspace package's package.json
     under an ignored folder is still in the lockfile, and a frozen install needs it)."""
     kept = [f"!{pattern}" for pattern in plan.packager.manifests()]
-    exclude = [*plan.shape.files.excludes, *kept, *ALWAYS_EXCLUDED]
+    # The host's installs go last: no manifest pattern may bring back their package.json files.
+    exclude = [*plan.shape.files.excludes, *kept, *plan.shape.files.installs]
     return (engine or dag).host().directory(str(plan.source), exclude=exclude)
 
 

@@ -96,10 +96,11 @@ def installed_modules(plan: Plan, ctr: dagger.Container) -> dagger.Directory:
 
 
 def app_files(plan: Plan, app: dagger.Container) -> dagger.Directory:
-    """The application the image ships: the build's app directory without node_modules (for
-    a workspace package: only its folder, its local packages' and the root package.json)."""
+    """The application the image ships: the build's app directory without the node_modules
+    folders the install made (for a workspace package: only its folder, its local packages'
+    and the root package.json); tracked node_modules content ships as it is."""
     files = app.directory(APP_DIR).filter(
-        exclude=["node_modules", "**/node_modules", *BUILD_LEFTOVERS]
+        exclude=[*plan.shape.files.installs, *BUILD_LEFTOVERS]
     )
     return files.filter(include=list(plan.shape.files.only)) if plan.shape.files.only else files
 
