@@ -58,8 +58,8 @@ class Plan:
     targets: tuple[Target, ...]
     output: Output
     cache_namespace: str = "nodepipe"
-    # Dev-only packages of the lockfile as (node_modules path, version): none may ship.
-    dev_packages: tuple[tuple[str, str], ...] = ()
+    # Dev-only packages of the lockfile as (node_modules path, version, name): none may ship.
+    dev_packages: tuple[tuple[str, str, str], ...] = ()
     # Environment of every build container (never the runtime image): registry settings,
     # COREPACK_INTEGRITY_KEYS where a mirror serves no signatures.
     build_env: Mapping[str, str] = field(default_factory=dict)
@@ -67,7 +67,8 @@ class Plan:
 
     def dev_lockfile(self) -> str:
         """The dev-only packages as an npm-shaped lockfile, the form the hygiene check reads."""
-        packages = {path: {"version": version, "dev": True} for path, version in self.dev_packages}
+        packages = {path: {"name": name, "version": version, "dev": True}
+                    for path, version, name in self.dev_packages}
         return json.dumps({"lockfileVersion": 3, "packages": packages})
 
     @property
@@ -135,7 +136,7 @@ def build_plan(
     *,
     engine_platform: Platform,
     audit: Mapping[Platform, TargetAudit] | None = None,
-    dev_packages: tuple[tuple[str, str], ...] = (),
+    dev_packages: tuple[tuple[str, str, str], ...] = (),
 ) -> Plan:
     """Decide the whole build from settings, the project, its shape and the audit's verdicts."""
     hosts = settings.engine_hosts
