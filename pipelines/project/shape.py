@@ -24,6 +24,7 @@ from pipelines.project.start import (
     alternative_starts,
     derive_start,
     parse_start_setting,
+    script_command,
 )
 from pipelines.project.workspace import member_paths, read_member
 from pipelines.settings import Settings
@@ -107,7 +108,7 @@ def shape_of(settings: Settings, project: NodeProject) -> Shape:
     return Shape(
         build_script=build_script,
         lifecycle_scripts=project.lifecycle_scripts,
-        steps=_steps(project, build_script),
+        steps=_steps(project, build_script, warnings),
         workdir=workdir,
         module_dirs=module_dirs,
         start=start,
@@ -194,7 +195,8 @@ def _packages(project: NodeProject) -> tuple[str, ...]:
     return member_paths(project.source, project.manifest, project.packager)
 
 
-def _steps(project: NodeProject, build_script: str | None) -> tuple[ScriptStep, ...]:
+def _steps(project: NodeProject, build_script: str | None,
+           warnings: list[str]) -> tuple[ScriptStep, ...]:
     steps: list[ScriptStep] = []
     if project.workspace is not None:
         root_scripts = project.manifest.get("scripts")
@@ -207,7 +209,29 @@ def _steps(project: NodeProject, build_script: str | None) -> tuple[ScriptStep, 
     steps += [ScriptStep(where, s) for s in project.lifecycle_scripts]
     if build_script:
         steps.append(ScriptStep(where, build_script))
-    return tuple(steps)
+    return _once(steps, _script_sources(project), warnings)
+
+
+def _once(steps: list[ScriptStep], sources: Mapping[str, Scripts],
+          warnings: list[str]) -> tuple[ScriptStep, ...]:
+    """Each command once: a script that comes down to the same command, in the same folder, as
+    a later step (`prepare: npm run build`, then the build step) is left to that step, which
+    runs where its own dependencies are built already."""
+    kept: dict[tuple[str, str], ScriptStep] = {}
+    for step in reversed(steps):
+        source = sources.get(step.directory)
+        if source is None or step.script not in source.scripts:
+            kept[(step.directory, f"\0{step.script}")] = step
+            continue
+        key = script_command(source, step.script, sources)
+        last = kept.setdefault(key, step)
+        if last is not step:
+            where = f" in {step.directory}" if step.directory else ""
+            warnings.append(
+                f"scripts.{step.script}{where} runs the same command as scripts.{last.script} "
+                f"({key[1]!r}), which the build stage runs after it: it runs once, as "
+                f"scripts.{last.script}")
+    return tuple(reversed(kept.values()))
 
 
 def _build_script(

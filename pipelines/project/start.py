@@ -101,6 +101,21 @@ def _from_script(package: Scripts, name: str, packages: Mapping[str, Scripts]) -
             raise StartError(f"scripts.start runs scripts in a loop ({chain}): set start_command")
 
 
+def script_command(package: Scripts, name: str,
+                   packages: Mapping[str, Scripts]) -> tuple[str, str]:
+    """The folder and command line a script comes down to, following the package manager
+    forms it runs (`npm run build` -> build's own line); for telling two scripts that run the
+    same command apart from two that do not."""
+    seen: set[tuple[str, str]] = set()
+    while (package.path, name) not in seen and len(seen) <= _MAX_HOPS:
+        seen.add((package.path, name))
+        hop = _runs_script(package.scripts[name].strip(), package, packages)
+        if hop is None:
+            break
+        _, package, name = hop
+    return package.path, " ".join(package.scripts[name].split())
+
+
 def _label(start: str, path: str, name: str) -> str:
     return name if path == start else f"{name} ({path or 'root'})"
 

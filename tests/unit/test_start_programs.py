@@ -208,3 +208,30 @@ def test_refusal_suggests_a_production_script_that_resolves(tmp_path: Path) -> N
     message = refusal(source)
     assert ("scripts.start:prod (node index.js) runs in the image: pass --start-command "
             "node,index.js") in message
+
+
+@pytest.mark.parametrize(("scripts", "wanted"), [
+    ({"prepare": "npm run build", "build": "node -e 0"}, ["build"]),
+    ({"prepare": "node  -e 0", "build": "node -e 0"}, ["build"]),
+    ({"postinstall": "yarn build", "prepare": "node -e 2", "build": "node -e 0"},
+     ["prepare", "build"]),
+    ({"prepare": "node -e 1", "build": "node -e 0"}, ["prepare", "build"]),
+])
+def test_a_lifecycle_script_that_runs_the_build_runs_once(
+        tmp_path: Path, scripts: dict, wanted: list[str]) -> None:
+    """A lifecycle script that comes down to the build step's command is left to the build
+    step: the build runs once, and the plan says why."""
+    found = shape(copy(tmp_path, "start-programs", **scripts))
+    assert [s.script for s in found.steps] == wanted
+    if "node -e 1" not in scripts.values():
+        assert any("runs the same command as" in w for w in found.warnings), found.warnings
+
+
+def test_a_workspace_prepare_that_filters_into_the_service_runs_once(tmp_path: Path) -> None:
+    """The root's `prepare: pnpm --filter @demo/api build` in a workspace build of @demo/api
+    is the service's build: it runs once, as the service's build step, after @demo/shared's."""
+    source = copy(tmp_path, "pnpm-workspace", prepare="pnpm --filter @demo/api build")
+    found = shape(source, workspace="@demo/api")
+    commands = [(s.directory, s.script) for s in found.steps]
+    assert ("", "prepare") not in commands
+    assert commands[-1] == ("packages/api", "build")
