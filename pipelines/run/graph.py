@@ -13,7 +13,7 @@ import anyio
 import dagger
 from dagger import dag
 
-from pipelines.errors import EngineUnavailableError, PipelineError
+from pipelines.errors import EngineUnavailableError, PipelineError, explain
 from pipelines.logs import get_logger
 from pipelines.plan.model import Plan, Target
 from pipelines.platforms import Platform
@@ -87,8 +87,10 @@ class Clock:
         try:
             result = await self._beating(work, stage, platform, emulated, started)
         except dagger.ExecError as error:
+            hint = explain(f"{error.stderr}\n{error.stdout}")
             raise PipelineError(
-                f"`{' '.join(error.command)}` exited with {error.exit_code}",
+                f"`{' '.join(error.command)}` exited with {error.exit_code}"
+                + (f": {hint}" if hint else ""),
                 # pnpm and yarn print their errors on stdout: show it when stderr says nothing.
                 stage=stage, platform=platform, stderr=error.stderr.strip() or error.stdout,
             ) from None
