@@ -80,6 +80,9 @@ def parser() -> argparse.ArgumentParser:
                    help="comma-separated system packages of the runtime image")
     p.add_argument("--build-apt-packages", action="append",
                    help="comma-separated system packages of the build and compile stages")
+    p.add_argument("--runtime-package-manager", action=argparse.BooleanOptionalAction,
+                   help="put the project's package manager, at its pinned version, in the "
+                        "runtime image (for a start command that runs pnpm or yarn)")
     p.add_argument("--init", action=argparse.BooleanOptionalAction,
                    help="run the service under tini as PID 1 (for services that spawn children)")
     p.add_argument("--build-env", action="append",

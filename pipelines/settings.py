@@ -78,6 +78,8 @@ class Settings(BaseSettings):
     apt_packages: Annotated[tuple[str, ...], NoDecode] = ()
     build_apt_packages: Annotated[tuple[str, ...], NoDecode] = ()
     init: bool = False
+    # The project's package manager, at its pinned version, in the runtime image (corepack).
+    runtime_package_manager: bool = False
     build_env: Annotated[tuple[str, ...], NoDecode] = ()  # NAME=value, build containers only
     env: Annotated[tuple[str, ...], NoDecode] = ()  # NAME=value, the runtime image's ENV
     port: int = Field(default=8080, ge=1, le=65535)

@@ -68,6 +68,7 @@ def _describe_image(plan: Plan) -> dict[str, Any]:
                   "build_outputs": "everything the build step leaves in the app directory"
                                    if shape.build_script else None},
         "workdir": plan.workdir,
+        "package_manager": shape.runtime_package_manager or None,
         "cmd": list(shape.start.cmd),
         "cmd_from": shape.start.origin,
         "entrypoint": ["tini", "--"] if shape.init else [],

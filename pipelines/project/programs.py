@@ -109,7 +109,8 @@ def _unprovided(program: str, runs: str, image: ImageContents) -> str | None:
         return None
     if program in MANAGERS:
         return (f"{runs}, the package manager, which the runtime image does not carry: "
-                f"{FIX_COMMAND}")
+                f"{FIX_COMMAND}, or pass --runtime-package-manager to put the project's "
+                "package manager in the image at its pinned version")
     if image.system:
         image.warnings.append(
             f"{runs}, which no production dependency provides: it is taken to come from the "

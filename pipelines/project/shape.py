@@ -70,6 +70,8 @@ class Shape:
     apt_packages: tuple[str, ...]
     build_apt_packages: tuple[str, ...]
     init: bool
+    # The package manager (`pnpm@10.34.9`) the runtime image carries, through corepack; "" none.
+    runtime_package_manager: str
     health: Health
     health_path: str
     env: Mapping[str, str] = field(default_factory=dict)  # the image's ENV beyond the defaults
@@ -120,6 +122,7 @@ def shape_of(settings: Settings, project: NodeProject) -> Shape:
         apt_packages=apt,
         build_apt_packages=settings.build_apt_packages,
         init=settings.init,
+        runtime_package_manager=_runtime_manager(settings, project),
         health=health,
         health_path=settings.health_path,
         env={**start.env, **settings.runtime_environment},
@@ -166,9 +169,20 @@ def _image_contents(settings: Settings, project: NodeProject, workdir: str, file
         carried_managers=_carried_managers(settings, project))
 
 
+def _runtime_manager(settings: Settings, project: NodeProject) -> str:
+    """`NAME@VERSION` of the package manager the runtime image gets, or ""."""
+    packager = project.packager
+    if not settings.runtime_package_manager or not packager.setup():
+        return ""
+    return f"{packager.name}@{packager.version}" if packager.version else packager.name
+
+
 def _carried_managers(settings: Settings, project: NodeProject) -> frozenset[str]:
-    """The package managers the runtime image has on PATH: yarn 1 is in the official Node
-    images before Node 26, and serves a yarn 1 project's `yarn run`."""
+    """The package managers the runtime image has on PATH: the project's own with
+    --runtime-package-manager; yarn 1, in the official Node images before Node 26, for a
+    yarn 1 project's `yarn run`."""
+    if settings.runtime_package_manager:
+        return frozenset({project.packager.name})
     major = settings.node_major or project.node.major
     if isinstance(project.packager, YarnClassic) and not settings.base_image and major < 26:
         return frozenset({"yarn"})

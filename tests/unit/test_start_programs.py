@@ -235,3 +235,14 @@ def test_a_workspace_prepare_that_filters_into_the_service_runs_once(tmp_path: P
     commands = [(s.directory, s.script) for s in found.steps]
     assert ("", "prepare") not in commands
     assert commands[-1] == ("packages/api", "build")
+
+
+def test_runtime_package_manager_lets_the_start_run_pnpm(tmp_path: Path) -> None:
+    """`pnpm --filter web exec ...` is refused naming --runtime-package-manager, and plans with
+    it, the plan showing pnpm at its pinned version."""
+    source = copy(tmp_path, "pnpm-start", start="pnpm --filter web exec node node/server.ts")
+    assert "--runtime-package-manager" in refusal(source)
+    found = shape(source, runtime_package_manager=True)
+    assert (found.start.cmd[0], found.runtime_package_manager) == ("pnpm", "pnpm@10.34.9")
+    assert shape(source, runtime_package_manager=True,
+                 start_command="node,-e,0").runtime_package_manager == "pnpm@10.34.9"
