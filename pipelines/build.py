@@ -90,6 +90,16 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--env", action="append",
                    help="comma-separated NAME=value for the runtime image's environment "
                         "(baked into the image: never a secret)")
+    p.add_argument("--probe-env", action="append",
+                   help="comma-separated NAME=value for the health probe's run of the service "
+                        "only (never in the image)")
+    p.add_argument("--probe-secret", dest="probe_secrets", action="append",
+                   help="comma-separated names of environment variables passed to the probe's "
+                        "run of the service as Dagger secrets (never logged, never in the image)")
+    p.add_argument("--probe-service", dest="probe_services", action="append",
+                   metavar="NAME=IMAGE[,VAR=value...]",
+                   help="a backing service the probe starts and the service reaches by NAME, "
+                        "e.g. db=postgres:16-bookworm,POSTGRES_PASSWORD=x (repeatable)")
     p.add_argument("--port", type=int, help="port the service listens on (default 8080)")
     p.add_argument("--health", choices=["auto", "http", "tcp", "none"],
                    help="health check: HTTP GET of --health-path, or a TCP connect to the port "
@@ -122,7 +132,8 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     as one comma-separated value is.
     """
     flags: dict[str, Any] = {
-        k: ",".join(v) if isinstance(v, list) else v
+        # A probe service's own settings are comma-separated: services are `;`-separated.
+        k: (";" if k == "probe_services" else ",").join(v) if isinstance(v, list) else v
         for k, v in vars(args).items() if k != "print_plan"}
     return load_settings(flags)
 

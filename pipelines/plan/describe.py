@@ -77,6 +77,10 @@ def _describe_image(plan: Plan) -> dict[str, Any]:
         "user": "node",
         "port": plan.port,
         "health": health,
+        # The probe's alone: values of probe_env are not secrets; secrets are named only.
+        "probe": {"env": dict(plan.probe.env), "secrets": list(plan.probe.secrets),
+                  "services": [{"name": n, "image": i, "env": sorted(e)}
+                               for n, i, e in plan.probe.services]},
     }
 
 

@@ -27,8 +27,8 @@ from pipelines.project import NodeProject
 from pipelines.project.shape import Shape
 from pipelines.settings import Settings
 
-__all__ = ["APP_DIR", "CROSS_TRIPLETS", "TOOLCHAIN", "NativePackage", "Output", "Plan", "Target",
-           "TargetAudit", "build_plan", "on_platform", "platform_warnings"]
+__all__ = ["APP_DIR", "CROSS_TRIPLETS", "TOOLCHAIN", "NativePackage", "Output", "Plan", "Probe",
+           "Target", "TargetAudit", "build_plan", "on_platform", "platform_warnings"]
 
 APP_DIR = "/app"
 @dataclass(frozen=True)
@@ -39,6 +39,17 @@ class Output:
     path: Path | None = None
     image: str = ""
     tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Probe:
+    """What the health probe's run of the service gets and the image never does: environment,
+    the names of secrets (values from the CI's environment, as Dagger secrets) and backing
+    services, each started from its image and reached by its name."""
+
+    env: Mapping[str, str] = field(default_factory=dict)
+    secrets: tuple[str, ...] = ()
+    services: tuple[tuple[str, str, Mapping[str, str]], ...] = ()  # (name, image, env)
 
 
 @dataclass(frozen=True)
@@ -58,6 +69,7 @@ class Plan:
     targets: tuple[Target, ...]
     output: Output
     cache_namespace: str = "nodepipe"
+    probe: Probe = field(default_factory=Probe)
     # Dev-only packages of the lockfile as (node_modules path, version, name): none may ship.
     dev_packages: tuple[tuple[str, str, str], ...] = ()
     # Environment of every build container (never the runtime image): registry settings,
@@ -167,6 +179,8 @@ def build_plan(
         targets=targets,
         output=output,
         cache_namespace=settings.cache_namespace,
+        probe=Probe(settings.probe_environment, settings.probe_secrets,
+                    tuple(settings.probe_service_specs)),
         dev_packages=dev_packages,
         build_env=settings.build_environment,
         warnings=(*platform_warnings(settings), *shape.warnings),

@@ -117,6 +117,10 @@ def test_every_list_flag_accumulates() -> None:
         "--env": ("C=3", "D=4", "env"),
         "--allow-missing": ("a", "b", "allow_missing"),
         "--engine": ("linux/amd64=tcp://a:1", "linux/arm64=tcp://b:2", "engines"),
+        "--probe-env": ("A=1", "B=2", "probe_env"),
+        "--probe-secret": ("JWT_SECRET", "API_KEY", "probe_secrets"),
+        "--probe-service": ("db=postgres:16,POSTGRES_PASSWORD=x", "cache=redis:7",
+                            "probe_services"),
     }
     # Every repeatable flag is a case here, so a new list flag cannot be left out.
     repeatable = {a.option_strings[0] for a in parser()._actions

@@ -77,6 +77,14 @@ Env = Annotated[
     Sequence[str],
     Doc("NAME=value for the runtime image's environment (baked in: never a secret)"),
 ]
+ProbeEnv = Annotated[
+    Sequence[str],
+    Doc("NAME=value for the health probe's run of the service only (never in the image)"),
+]
+ProbeServices = Annotated[
+    Sequence[str],
+    Doc("backing services the probe starts, each NAME=IMAGE[,VAR=value...], reached by NAME"),
+]
 AllowMissing = Annotated[
     Sequence[str],
     Doc("production packages allowed to have no binary on a target (waived, never passed)"),

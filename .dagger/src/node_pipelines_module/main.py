@@ -51,6 +51,8 @@ from .arguments import (
     Password,
     Platforms,
     Port,
+    ProbeEnv,
+    ProbeServices,
     Reference,
     RuntimePackageManager,
     Source,
@@ -83,6 +85,8 @@ class NodePipelines:
     runtime_package_manager: RuntimePackageManager = False
     build_env: BuildEnv = ()
     env: Env = ()
+    probe_env: ProbeEnv = ()
+    probe_services: ProbeServices = ()
     port: Port = 8080
     health: Health = "auto"
     health_path: HealthPath = ""
