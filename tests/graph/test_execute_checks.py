@@ -1,8 +1,9 @@
 """The checks the executor runs on each runtime image, read from the graph it builds.
 
 `execute._outcome` and `probe._outcome` (the one await per check) are replaced by a recording
-test double that answers with canned script output: this proves which containers are checked and how results
-are judged, not that the scripts pass on a real image (tests/components and tests/engine do).
+test double that answers with canned script output: this proves which containers are checked
+and how results are judged, not that the scripts pass on a real image (tests/components and
+tests/engine do).
 """
 
 from __future__ import annotations
