@@ -279,7 +279,14 @@ def _start(
         return derive_start(project.scripts, project.main, project.source,
                             here=project.service_path, packages=_script_sources(project))
     except StartError as error:
-        blockers.append(ShapeError(str(error)))
+        found = next(iter(alternative_starts(project.scripts, here=project.service_path,
+                                             packages=_script_sources(project))), None)
+        hint = ""
+        if found is not None:
+            name = found.origin.removeprefix("scripts.").split(" -> ")[0]
+            hint = (f"; {found.origin} ({' '.join(found.cmd)}) looks like the production "
+                    f"start: pass --start-command {project.packager.name},run,{name}")
+        blockers.append(ShapeError(f"{error}{hint}"))
         return None
 
 

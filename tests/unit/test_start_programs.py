@@ -246,3 +246,14 @@ def test_runtime_package_manager_lets_the_start_run_pnpm(tmp_path: Path) -> None
     assert (found.start.cmd[0], found.runtime_package_manager) == ("pnpm", "pnpm@10.34.9")
     assert shape(source, runtime_package_manager=True,
                  start_command="node,-e,0").runtime_package_manager == "pnpm@10.34.9"
+
+
+def test_no_start_script_suggests_the_production_script(tmp_path: Path) -> None:
+    """Without `start`, a `prod` script is named with the --start-command that follows it."""
+    source = copy(tmp_path, "pnpm-start")
+    manifest = json.loads((source / "package.json").read_text())
+    del manifest["scripts"]["start"]
+    (source / "package.json").write_text(json.dumps(manifest))
+    message = refusal(source)
+    assert ("scripts.prod -> prod (packages/web) (node --require tsx/cjs node/server.ts) looks "
+            "like the production start: pass --start-command pnpm,run,prod") in message
