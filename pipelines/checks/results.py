@@ -230,11 +230,6 @@ def parse_smoke(
             )
             for e in data.get("executables") or ()
         )
-        programs = tuple(
-            ProgramCheck(name=str(p["name"]), path=p.get("path"), error=p.get("error"),
-                         ok=bool(p["ok"]) and bool(p.get("path")))
-            for p in data.get("programs") or ()
-        )
         return SmokeResult(
             platform=platform,
             arch=str(data["arch"]),
@@ -245,10 +240,19 @@ def parse_smoke(
             node_version=str(data.get("node_version", "")),
             packages=packages,
             executables=executables,
-            programs=programs,
+            programs=_programs(data),
         )
     except (KeyError, TypeError) as error:
         raise _malformed("smoke", platform, error, stderr) from error
+
+
+def _programs(data: dict[str, Any]) -> tuple[ProgramCheck, ...]:
+    """The start command's programs and preloaded modules as smoke.js resolved them."""
+    return tuple(
+        ProgramCheck(name=str(p["name"]), path=p.get("path"), error=p.get("error"),
+                     ok=bool(p["ok"]) and bool(p.get("path")))
+        for p in data.get("programs") or ()
+    )
 
 
 def _status(value: Any) -> int | str | None:

@@ -14,19 +14,18 @@ from typing import Literal
 from pipelines.errors import InputError
 from pipelines.packagers import YarnClassic
 from pipelines.platforms import node_major_refusal
-from pipelines.project import NodeProject, lifecycle
+from pipelines.project import NodeProject
 from pipelines.project.files import AppFiles, app_files, build_output
 from pipelines.project.programs import ImageContents, image_manifests, start_blockers
 from pipelines.project.start import (
-    Scripts,
     StartCommand,
     StartError,
     alternative_starts,
     derive_start,
     parse_start_setting,
-    script_command,
 )
-from pipelines.project.workspace import member_paths, read_member
+from pipelines.project.steps import ScriptStep, build_steps, script_sources
+from pipelines.project.workspace import member_paths
 from pipelines.settings import Settings
 
 Health = Literal["http", "tcp", "none"]
@@ -36,15 +35,6 @@ _RESOLUTIONS = ("", ".js", ".cjs", ".mjs", "/index.js")
 
 class ShapeError(InputError):
     """Something the project needs that the settings can supply; the sentence names the setting."""
-
-
-@dataclass(frozen=True)
-class ScriptStep:
-    """A package.json script the build stage runs, in the folder (relative to the root) of the
-    package it belongs to: "" for the root."""
-
-    directory: str
-    script: str
 
 
 @dataclass(frozen=True)
@@ -88,15 +78,7 @@ def shape_of(settings: Settings, project: NodeProject) -> Shape:
     members = member_paths(project.source, project.manifest, project.packager)
     files = app_files(project.source, settings.include, settings.exclude, only,
                       ("node_modules", *(f"{p}/node_modules" for p in members)))
-    start = _start(settings, project, blockers)
-    workdir = project.service_path
-    if start is not None:
-        warnings += start.warnings
-        workdir = _workdir(start, project, blockers)
-        _check_start_file(start, files, project, build_script, blockers)
-        image = _image_contents(settings, project, workdir, files, build_script)
-        blockers += _program_blockers(start, image, project)
-        warnings += image.warnings
+    start, workdir = _checked_start(settings, project, files, build_script, blockers, warnings)
     node_major, node_from, base_image = _node(settings, project, blockers)
     health = _health(settings)
     if health == "none":
@@ -110,7 +92,7 @@ def shape_of(settings: Settings, project: NodeProject) -> Shape:
     return Shape(
         build_script=build_script,
         lifecycle_scripts=project.lifecycle_scripts,
-        steps=_steps(project, build_script, warnings),
+        steps=build_steps(project, build_script, warnings),
         workdir=workdir,
         module_dirs=module_dirs,
         start=start,
@@ -128,6 +110,24 @@ def shape_of(settings: Settings, project: NodeProject) -> Shape:
         env={**start.env, **settings.runtime_environment},
         warnings=tuple(warnings),
     )
+
+
+def _checked_start(  # noqa: PLR0917 - the shape's inputs and its two collectors
+    settings: Settings, project: NodeProject, files: AppFiles, build_script: str | None,
+    blockers: list[ShapeError], warnings: list[str],
+) -> tuple[StartCommand | None, str]:
+    """The start command and the folder it runs in, with every blocker it meets: its file,
+    and each program it runs, must be in the image."""
+    start = _start(settings, project, blockers)
+    if start is None:
+        return None, project.service_path
+    warnings += start.warnings
+    workdir = _workdir(start, project, blockers)
+    _check_start_file(start, files, project, build_script, blockers)
+    image = _image_contents(settings, project, workdir, files, build_script)
+    blockers += _program_blockers(start, image, project)
+    warnings += image.warnings
+    return start, workdir
 
 
 def _workdir(start: StartCommand, project: NodeProject, blockers: list[ShapeError]) -> str:
@@ -149,7 +149,7 @@ def _program_blockers(start: StartCommand, image: ImageContents,
     if not found:
         return []
     for other in alternative_starts(project.scripts, here=project.service_path,
-                                    packages=_script_sources(project)):
+                                    packages=script_sources(project)):
         if other.cmd[:2] != ("sh", "-c") and not start_blockers(other, image):
             found = [f"{s}; {other.origin} ({' '.join(other.cmd)}) runs in the image: pass "
                      f"--start-command {','.join(other.cmd)}" for s in found]
@@ -209,45 +209,6 @@ def _packages(project: NodeProject) -> tuple[str, ...]:
     return member_paths(project.source, project.manifest, project.packager)
 
 
-def _steps(project: NodeProject, build_script: str | None,
-           warnings: list[str]) -> tuple[ScriptStep, ...]:
-    steps: list[ScriptStep] = []
-    if project.workspace is not None:
-        root_scripts = project.manifest.get("scripts")
-        steps += [ScriptStep("", s) for s in lifecycle(
-            root_scripts if isinstance(root_scripts, dict) else {})]
-        for member in project.workspace.members[:-1]:
-            names = [*lifecycle(member.scripts), *(["build"] if "build" in member.scripts else [])]
-            steps += [ScriptStep(member.path, s) for s in names]
-    where = project.service_path
-    steps += [ScriptStep(where, s) for s in project.lifecycle_scripts]
-    if build_script:
-        steps.append(ScriptStep(where, build_script))
-    return _once(steps, _script_sources(project), warnings)
-
-
-def _once(steps: list[ScriptStep], sources: Mapping[str, Scripts],
-          warnings: list[str]) -> tuple[ScriptStep, ...]:
-    """Each command once: a script that comes down to the same command, in the same folder, as
-    a later step (`prepare: npm run build`, then the build step) is left to that step, which
-    runs where its own dependencies are built already."""
-    kept: dict[tuple[str, str], ScriptStep] = {}
-    for step in reversed(steps):
-        source = sources.get(step.directory)
-        if source is None or step.script not in source.scripts:
-            kept[(step.directory, f"\0{step.script}")] = step
-            continue
-        key = script_command(source, step.script, sources)
-        last = kept.setdefault(key, step)
-        if last is not step:
-            where = f" in {step.directory}" if step.directory else ""
-            warnings.append(
-                f"scripts.{step.script}{where} runs the same command as scripts.{last.script} "
-                f"({key[1]!r}), which the build stage runs after it: it runs once, as "
-                f"scripts.{last.script}")
-    return tuple(reversed(kept.values()))
-
-
 def _build_script(
     settings: Settings, project: NodeProject, blockers: list[ShapeError]
 ) -> str | None:
@@ -274,13 +235,13 @@ def _start(
 ) -> StartCommand | None:
     if settings.start_command:
         return parse_start_setting(settings.start_command, project.scripts,
-                                   here=project.service_path, packages=_script_sources(project))
+                                   here=project.service_path, packages=script_sources(project))
     try:
         return derive_start(project.scripts, project.main, project.source,
-                            here=project.service_path, packages=_script_sources(project))
+                            here=project.service_path, packages=script_sources(project))
     except StartError as error:
         found = next(iter(alternative_starts(project.scripts, here=project.service_path,
-                                             packages=_script_sources(project))), None)
+                                             packages=script_sources(project))), None)
         hint = ""
         if found is not None:
             name = found.origin.removeprefix("scripts.").split(" -> ")[0]
@@ -288,18 +249,6 @@ def _start(
                     f"start: pass --start-command {project.packager.name},run,{name}")
         blockers.append(ShapeError(f"{error}{hint}"))
         return None
-
-
-def _script_sources(project: NodeProject) -> dict[str, Scripts]:
-    """Every workspace package's scripts, by name and by folder, and the root's."""
-    sources: dict[str, Scripts] = {}
-    root = project.manifest.get("scripts")
-    sources[""] = Scripts("", {str(k): str(v) for k, v in root.items()}
-                          if isinstance(root, dict) else {})
-    for path in member_paths(project.source, project.manifest, project.packager):
-        member = read_member(project.source, path)
-        sources[member.name] = sources[path] = Scripts(path, member.scripts)
-    return sources
 
 
 def _check_start_file(
