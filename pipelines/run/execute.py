@@ -41,6 +41,7 @@ from pipelines.run.probe import probe_secret_values, probe_target
 from pipelines.run.report import Report
 from pipelines.settings import Settings
 from pipelines.stages.checks import hygiene_container, smoke_container
+from pipelines.stages.image import TINI
 
 
 async def execute(
@@ -184,7 +185,9 @@ async def _smoke(checking: Checking, target: Target) -> None:
                           arch=target.platform.node_arch, libc=target.libc,
                           packages=packages, addons=addons,
                           executables=[e for p in checked for e in p.executables],
-                          programs=programs_of(plan.shape.start),
+                          # ENTRYPOINT and CMD: tini under --init, then the start's programs.
+                          programs=[*([TINI] if plan.shape.init else []),
+                                    *programs_of(plan.shape.start)],
                           preloads=start_preloads(plan.shape.start))
     out, err, code = await checking.clock.run("smoke", target, _outcome(ctr))
     result = parse_smoke(out, str(target.platform), exit_code=code, stderr=err)

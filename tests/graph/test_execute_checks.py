@@ -131,3 +131,28 @@ async def test_the_probe_runs_the_service_with_its_own_env_secrets_and_services(
     for runtime in built.runtimes.values():
         assert not query.named(runtime, "withSecretVariable")
         assert "MODE" not in {c.args["name"] for c in query.named(runtime, "withEnvVariable")}
+
+
+async def test_smoke_checks_each_program_of_entrypoint_and_cmd(
+    images: Images, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under --init, smoke looks for tini and for each program of the start command (the
+    pnpm-start fixture: node, and the tsx/cjs module node preloads)."""
+    from pipelines.plan.prepare import prepare  # noqa: PLC0415
+    from pipelines.platforms import Platform  # noqa: PLC0415
+    from pipelines.run import graph as run  # noqa: PLC0415
+    from pipelines.settings import load_settings  # noqa: PLC0415
+    from tests.conftest import REPO  # noqa: PLC0415
+
+    settings = load_settings({"source": str(REPO / "tests/fixtures/services/pnpm-start"),
+                              "init": True}, {})
+    plan = prepare(settings, Platform.parse("linux/amd64"), audit={})
+    built = run.build_graph(plan, images.client.directory())
+    engine = FakeEngine()
+    monkeypatch.setattr(execute, "_outcome", engine.outcome)
+    monkeypatch.setattr(probe, "_outcome", engine.outcome)
+    await execute.check_targets(plan, built, Clock(), Report(plan))
+    for command in smoke_commands(engine).values():
+        options = list(zip(command, command[1:], strict=False))
+        assert [v for k, v in options if k == "--program"] == ["/usr/bin/tini", "node"]
+        assert [v for k, v in options if k == "--preload"] == ["tsx/cjs"]
