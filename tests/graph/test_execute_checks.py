@@ -8,6 +8,7 @@ tests/engine do).
 
 from __future__ import annotations
 
+import itertools
 import json
 from typing import Any
 
@@ -153,6 +154,6 @@ async def test_smoke_checks_each_program_of_entrypoint_and_cmd(
     monkeypatch.setattr(probe, "_outcome", engine.outcome)
     await execute.check_targets(plan, built, Clock(), Report(plan))
     for command in smoke_commands(engine).values():
-        options = list(zip(command, command[1:], strict=False))
+        options = list(itertools.pairwise(command))
         assert [v for k, v in options if k == "--program"] == ["/usr/bin/tini", "node"]
         assert [v for k, v in options if k == "--preload"] == ["tsx/cjs"]
