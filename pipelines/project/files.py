@@ -48,6 +48,8 @@ class AppFiles:
     # The node_modules folders (relative to the root) the engine's install replaces: those the
     # package manager creates, and any other the host installed into; never from the host.
     installs: tuple[str, ...] = ()
+    # Other node_modules folders of the source: tracked code (no manager's metadata), shipped.
+    tracked_modules: tuple[str, ...] = ()
 
     def listing(self, root: Path) -> list[str]:
         """Top-level entries of `root` that go into the image (for --print), sorted."""
@@ -93,24 +95,26 @@ def app_files(root: Path, include: Sequence[str] = (), exclude: Sequence[str] = 
         patterns, origin = _read_dockerignore(ignore), DOCKERIGNORE
     else:
         patterns, origin = list(DEFAULT_EXCLUDES), "defaults"
-    installs = tuple(dict.fromkeys([*module_dirs, *host_installs(root)]))
+    found = host_modules(root)
+    installs = tuple(dict.fromkeys([*module_dirs, *(p for p, install in found if install)]))
+    tracked = tuple(p for p, install in found if not install and p not in installs)
     patterns += [p.strip("/") for p in exclude]
     patterns += list(ALWAYS_EXCLUDED)
     patterns += [f"!{p.strip('/')}" for p in include]
     patterns += list(installs)
     return AppFiles(tuple(dict.fromkeys(p for p in patterns if p and p != "!")), origin,
-                    tuple(only), installs)
+                    tuple(only), installs, tracked)
 
 
-def host_installs(root: Path) -> list[str]:
-    """node_modules folders under `root` that a package manager installed on this host (they
-    hold its metadata), relative to `root`; tracked node_modules content is not one."""
+def host_modules(root: Path) -> list[tuple[str, bool]]:
+    """Every node_modules folder under `root` (relative to it), and whether a package manager
+    installed it on this host (it holds the manager's metadata) rather than tracking code."""
     found = []
     for folder, dirs, _ in os.walk(root):
         here = Path(folder)
         if here.name == "node_modules":
-            if any((here / marker).exists() for marker in _INSTALL_MARKERS):
-                found.append(here.relative_to(root).as_posix())
+            install = any((here / marker).exists() for marker in _INSTALL_MARKERS)
+            found.append((here.relative_to(root).as_posix(), install))
             dirs[:] = []  # packages' own trees: nothing of the host's to find in them
             continue
         dirs[:] = [d for d in dirs if d not in (".git", ".hg", ".svn")]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import dagger
@@ -334,3 +335,19 @@ def test_runtime_package_manager_is_prepared_in_the_image() -> None:
         assert env["COREPACK_ENABLE_NETWORK"] == "0"
         assert "COREPACK_INTEGRITY_KEYS" not in env and "NODE_EXTRA_CA_CERTS" not in env
         assert query.calls(runtime)[-1].args["args"][0] == "pnpm"
+
+
+def test_the_image_drops_build_made_installs_but_keeps_tracked_code(tmp_path: Path) -> None:
+    """The image's files come from the build container without any node_modules an install
+    made there (a build step's `npm ci` in a subfolder too), except the source's tracked ones."""
+    from tests.unit.test_app_files import APP, project  # noqa: PLC0415
+
+    source = project(tmp_path, {APP: ""}, start=f"node {APP}")
+    plan = prepare(load_settings({"source": str(source)}, {}), Platform.parse("linux/amd64"),
+                   audit={})
+    images = run.build_graph(plan, dag.directory())
+    (call,) = [c for c in query.calls(app_files(plan, images.app)) if c.name == "filter"][:1]
+    exclude = call.args["exclude"]
+    assert exclude[:2] == ["**/node_modules", "!packages/node_modules"]
+    assert "node_modules" in exclude[2:]
+

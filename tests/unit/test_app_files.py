@@ -66,6 +66,7 @@ def test_tracked_node_modules_code_ships_and_installs_do_not(tmp_path: Path) -> 
     assert not files.ships(source, "node_modules/ms/index.js")
     assert not files.ships(source, "tools/node_modules/x/index.js")
     assert files.installs == ("node_modules", "tools/node_modules")
+    assert files.tracked_modules == ("packages/node_modules",)
 
 
 def test_dockerignore_drop_of_tracked_code_is_refused_even_with_a_build_step(
