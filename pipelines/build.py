@@ -37,6 +37,7 @@ from pipelines.settings import Settings, load_settings
 
 def parser() -> argparse.ArgumentParser:
     """The command line; every flag defaults to None so lower-precedence sources can fill it."""
+    # Every list flag is repeatable as well as comma-separated (settings_from_args joins them).
     p = argparse.ArgumentParser(
         prog="python -m pipelines.build",
         description="Build a Node.js service with native addons into one multi-platform image.",
@@ -45,14 +46,18 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("source", nargs="?", help="the service's directory (default: bundled example)")
     p.add_argument("--print", dest="print_plan", action="store_true",
                    help="print the plan as JSON and exit, without contacting an engine")
-    p.add_argument("--platforms", help="comma-separated, default linux/amd64,linux/arm64")
+    p.add_argument("--platforms", action="append",
+                   help="comma-separated, default linux/amd64,linux/arm64")
     p.add_argument("--allow-unsupported-platforms", action="store_const", const=True,
                    help="opt in to platforms other than linux/amd64 and linux/arm64")
     p.add_argument("--node-major", type=int,
                    help="Node.js major (default: .nvmrc, .node-version, engines.node, else 22)")
-    p.add_argument("--base-image", help="default node:<major>-bookworm-slim")
+    p.add_argument("--base-image",
+                   help="default node:<major>-bookworm-slim (bullseye or buster for majors "
+                        "that have no bookworm image)")
     p.add_argument("--image", help="image reference to publish to, REGISTRY/REPO")
-    p.add_argument("--tags", help="comma-separated tags to move after publishing (default latest)")
+    p.add_argument("--tags", action="append",
+                   help="comma-separated tags to move after publishing (default latest)")
     p.add_argument("--publish", action=argparse.BooleanOptionalAction,
                    help="publish to --image instead of exporting an OCI archive")
     p.add_argument("--export-path", help="OCI archive path (default build/<name>.oci.tar)")
@@ -65,20 +70,36 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--build-script",
                    help="package.json script that builds the app (default build, else compile; "
                         "none for no build step)")
-    p.add_argument("--start-command",
+    p.add_argument("--start-command", action="append",
                    help="comma-separated command of the image (default: from package.json)")
-    p.add_argument("--include", help="comma-separated paths to ship that .dockerignore drops")
-    p.add_argument("--exclude", help="comma-separated .dockerignore patterns to drop as well")
-    p.add_argument("--apt-packages", help="comma-separated system packages of the runtime image")
-    p.add_argument("--build-apt-packages",
+    p.add_argument("--include", action="append",
+                   help="comma-separated paths to ship that .dockerignore drops")
+    p.add_argument("--exclude", action="append",
+                   help="comma-separated .dockerignore patterns to drop as well")
+    p.add_argument("--apt-packages", action="append",
+                   help="comma-separated system packages of the runtime image")
+    p.add_argument("--build-apt-packages", action="append",
                    help="comma-separated system packages of the build and compile stages")
+    p.add_argument("--runtime-package-manager", action=argparse.BooleanOptionalAction,
+                   help="put the project's package manager, at its pinned version, in the "
+                        "runtime image (for a start command that runs pnpm or yarn)")
     p.add_argument("--init", action=argparse.BooleanOptionalAction,
                    help="run the service under tini as PID 1 (for services that spawn children)")
-    p.add_argument("--build-env",
+    p.add_argument("--build-env", action="append",
                    help="comma-separated NAME=value for the build containers only (not secrets)")
-    p.add_argument("--env",
+    p.add_argument("--env", action="append",
                    help="comma-separated NAME=value for the runtime image's environment "
                         "(baked into the image: never a secret)")
+    p.add_argument("--probe-env", action="append",
+                   help="comma-separated NAME=value for the health probe's run of the service "
+                        "only (never in the image)")
+    p.add_argument("--probe-secret", dest="probe_secrets", action="append",
+                   help="comma-separated names of environment variables passed to the probe's "
+                        "run of the service as Dagger secrets (never logged, never in the image)")
+    p.add_argument("--probe-service", dest="probe_services", action="append",
+                   metavar="NAME=IMAGE[,VAR=value...]",
+                   help="a backing service the probe starts and the service reaches by NAME, "
+                        "e.g. db=postgres:16-bookworm,POSTGRES_PASSWORD=x (repeatable)")
     p.add_argument("--port", type=int, help="port the service listens on (default 8080)")
     p.add_argument("--health", choices=["auto", "http", "tcp", "none"],
                    help="health check: HTTP GET of --health-path, or a TCP connect to the port "
@@ -86,7 +107,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--health-path", help="health endpoint the probe GETs, such as /healthz")
     p.add_argument("--node-options", help="NODE_OPTIONS in the runtime image")
     p.add_argument("--bindings-output", help="where compile:bindings leaves its .node files")
-    p.add_argument("--allow-missing",
+    p.add_argument("--allow-missing", action="append",
                    help="comma-separated packages the service accepts without a binary on a "
                         "target (shown as waived, never as passed)")
     p.add_argument("--emulation", choices=["allow", "warn", "fail"],
@@ -105,8 +126,15 @@ def parser() -> argparse.ArgumentParser:
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
-    """Settings from parsed flags, the environment and the config file."""
-    flags: dict[str, Any] = {k: v for k, v in vars(args).items() if k != "print_plan"}
+    """Settings from parsed flags, the environment and the config file.
+
+    A list flag accumulates: given twice (`--allow-missing a --allow-missing b`) it is `a,b`,
+    as one comma-separated value is.
+    """
+    flags: dict[str, Any] = {
+        # A probe service's own settings are comma-separated: services are `;`-separated.
+        k: (";" if k == "probe_services" else ",").join(v) if isinstance(v, list) else v
+        for k, v in vars(args).items() if k != "print_plan"}
     return load_settings(flags)
 
 

@@ -6,6 +6,8 @@ with `error.exit_code`. Nothing here may carry a secret.
 
 from __future__ import annotations
 
+import re
+
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
@@ -50,6 +52,35 @@ class PipelineError(NodePipelinesError):
         if self.stderr_tail:
             text += "\n" + "\n".join("  | " + line for line in self.stderr_tail.splitlines())
         return text
+
+
+# Failures whose output says what the README's fix is: (pattern in the output, the sentence).
+KNOWN_FAILURES: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"No compatible signature found in package metadata"),
+     "corepack found no signature it can check in the registry's metadata (a registry mirror "
+     "that serves none): pass --build-env COREPACK_INTEGRITY_KEYS=0, or pin packageManager "
+     "with its +sha512 hash, which corepack checks instead"),
+    (re.compile(r"UNABLE_TO_GET_ISSUER_CERT_LOCALLY|SELF_SIGNED_CERT_IN_CHAIN|"
+                r"unable to get local issuer certificate"),
+     "TLS to the registry is intercepted by a certificate the build containers do not trust: "
+     "give the Dagger engine that CA (its /usr/local/share/ca-certificates), which the build "
+     "containers then trust through NODE_EXTRA_CA_CERTS"),
+    (re.compile(r"npm (?:ERR!|error) code E404|ERR_PNPM_FETCH_404|Response Code: 404|"
+                r"Request failed \\?\"404 Not Found"),
+     "the registry answered 404 for a package the lockfile names: a registry mirror may lack "
+     "that version (check it is published, or point npm_config_registry with --build-env at "
+     "one that has it)"),
+    (re.compile(r"fatal error: [^\s:]+\.h: No such file or directory|"
+                r"Package \S+ was not found in the pkg-config search path"),
+     "a native compile lacks a system library's headers: pass --build-apt-packages with its "
+     "-dev package (for example libvips-dev)"),
+)
+
+
+def explain(output: str) -> str | None:
+    """The fix the README gives for a failure whose output shows it, or None."""
+    return next((sentence for pattern, sentence in KNOWN_FAILURES if pattern.search(output)),
+                None)
 
 
 def distinct(errors: list[NodePipelinesError]) -> list[NodePipelinesError]:

@@ -90,3 +90,30 @@ def libc_of_image(image: str) -> Libc:
     """Guess the C library of a base image from its reference: alpine and musl tags are musl."""
     name = image.rsplit("/", 1)[-1].lower()
     return "musl" if "alpine" in name or "musl" in name else "glibc"
+
+
+# The Debian release of each Node major's official slim image, `node:<major>-<release>-slim`:
+# bookworm where the major has it, else the newest Debian release that has it (the tags of
+# docker-node's versions.json over its history; a tag, once published, stays).
+NODE_SLIM_RELEASES: dict[int, str] = {
+    12: "bullseye", 13: "buster", 14: "bullseye", 15: "buster", 16: "bookworm",
+    17: "bullseye", 18: "bookworm", 19: "bullseye", 20: "bookworm", 21: "bookworm",
+    22: "bookworm", 23: "bookworm", 24: "bookworm", 25: "bookworm", 26: "bookworm",
+}
+
+
+def node_base_image(major: int) -> str | None:
+    """The official slim Debian image of a Node major; None when there is none."""
+    release = NODE_SLIM_RELEASES.get(major)
+    return f"node:{major}-{release}-slim" if release else None
+
+
+def node_major_refusal(major: int, origin: str, flag: str) -> str | None:
+    """One sentence when a Node major has no official image, naming where the major came from
+    (`.nvmrc`, `engines.node`, the flag) and the flag and variable that override it."""
+    if major in NODE_SLIM_RELEASES:
+        return None
+    known = f"{min(NODE_SLIM_RELEASES)}-{max(NODE_SLIM_RELEASES)}"
+    return (f"Node {major} (from {origin}) has no official node:{major}-*-slim image (Node "
+            f"{known} have one): pass {flag} with one of those (NODEPIPE_NODE_MAJOR), or name "
+            f"an image that has Node {major} with --base-image (NODEPIPE_BASE_IMAGE)")

@@ -25,7 +25,7 @@ from pydantic_settings import (
 
 from pipelines.engines.setting import engine_blockers, engine_items
 from pipelines.errors import InputError
-from pipelines.platforms import Platform, libc_of_image
+from pipelines.platforms import Platform, libc_of_image, node_base_image
 from pipelines.registry.reference import parse_reference, validate_tag
 
 ENV_PREFIX = "NODEPIPE_"
@@ -34,6 +34,8 @@ BUNDLED_EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "native-
 DEFAULT_PLATFORMS = ("linux/amd64", "linux/arm64")
 _NAME_UNSAFE = re.compile(r"[^a-z0-9._-]+")
 _ENV_ITEM = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_HOST_NAME = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
 _APT_NAME = re.compile(r"^[a-z0-9][a-z0-9+.:=~-]*$")
 # Settings that must never live in a file of the source tree.
 SECRET_SETTINGS = ("registry_password",)
@@ -60,8 +62,9 @@ class Settings(BaseSettings):
         Platform.parse(p) for p in DEFAULT_PLATFORMS
     )
     allow_unsupported_platforms: bool = False
-    node_major: int | None = Field(default=None, ge=18, le=40)  # None: from the project
-    base_image: str = ""  # empty: node:<node_major>-bookworm-slim
+    # None: from the project; a major without an official image needs base_image
+    node_major: int | None = Field(default=None, ge=1, le=99)
+    base_image: str = ""  # empty: node:<node_major>-bookworm-slim (older majors: see platforms)
     image: str = ""
     tags: Annotated[tuple[str, ...], NoDecode] = ("latest",)
     publish: bool = False
@@ -77,8 +80,15 @@ class Settings(BaseSettings):
     apt_packages: Annotated[tuple[str, ...], NoDecode] = ()
     build_apt_packages: Annotated[tuple[str, ...], NoDecode] = ()
     init: bool = False
+    # The project's package manager, at its pinned version, in the runtime image (corepack).
+    runtime_package_manager: bool = False
     build_env: Annotated[tuple[str, ...], NoDecode] = ()  # NAME=value, build containers only
     env: Annotated[tuple[str, ...], NoDecode] = ()  # NAME=value, the runtime image's ENV
+    # The health probe's alone, never the image's: NAME=value, names of secrets read from the
+    # environment (as Dagger secrets), and backing services NAME=IMAGE[,VAR=value...].
+    probe_env: Annotated[tuple[str, ...], NoDecode] = ()
+    probe_secrets: Annotated[tuple[str, ...], NoDecode] = ()
+    probe_services: Annotated[tuple[str, ...], NoDecode] = ()
     port: int = Field(default=8080, ge=1, le=65535)
     health: Literal["auto", "http", "tcp", "none"] = "auto"
     health_path: str = ""  # empty: the health check waits for the port to accept connections
@@ -112,10 +122,53 @@ class Settings(BaseSettings):
         return items
 
     @field_validator("tags", "start_command", "include", "exclude", "apt_packages",
-                     "build_apt_packages", "allow_missing", "build_env", "env", mode="before")
+                     "build_apt_packages", "allow_missing", "build_env", "env", "probe_env",
+                     "probe_secrets", mode="before")
     @classmethod
     def _parse_lists(cls, value: Any) -> Any:
         return _split_list(value)
+
+    @field_validator("probe_services", mode="before")
+    @classmethod
+    def _parse_services(cls, value: Any) -> Any:
+        """One service per item; in a single string (environment, toml) `;` separates them,
+        since a service's own settings are comma-separated."""
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(";") if part.strip()]
+        return value
+
+    @model_validator(mode="after")
+    def _check_probe(self) -> Settings:
+        for item in self.probe_env:
+            if not _ENV_ITEM.match(item):
+                raise ValueError(f"probe_env item {item.split('=')[0]!r} is not NAME=value: "
+                                 "pass for example DATABASE_URL=postgres://db/app")
+        for name in self.probe_secrets:
+            if not _ENV_NAME.match(name):
+                raise ValueError(f"probe_secrets item {name!r} is not a variable name: pass "
+                                 "the name of a variable the CI sets, such as JWT_SECRET")
+        for spec in self.probe_services:
+            problem = _service_problem(spec)
+            if problem:
+                raise ValueError(f"probe service {spec.split(',')[0]!r} {problem}: write it "
+                                 "as NAME=IMAGE[,VAR=value...], for example "
+                                 "db=postgres:16-bookworm,POSTGRES_PASSWORD=x")
+        return self
+
+    @property
+    def probe_environment(self) -> dict[str, str]:
+        """`probe_env` as a mapping."""
+        return dict(item.split("=", 1) for item in self.probe_env)
+
+    @property
+    def probe_service_specs(self) -> list[tuple[str, str, dict[str, str]]]:
+        """Each backing service as (host name, image, environment)."""
+        specs = []
+        for spec in self.probe_services:
+            head, *rest = [part.strip() for part in spec.split(",")]
+            name, _, image = head.partition("=")
+            specs.append((name, image, dict(item.split("=", 1) for item in rest)))
+        return specs
 
     @model_validator(mode="after")
     def _check(self) -> Settings:
@@ -200,8 +253,9 @@ class Settings(BaseSettings):
         return dict(item.split("=", 1) for item in self.env)
 
     def base_for(self, node_major: int) -> str:
-        """The runtime and build base image: the setting, or Node's slim Debian image."""
-        return self.base_image or f"node:{node_major}-bookworm-slim"
+        """The runtime and build base image: the setting, or Node's slim Debian image (bookworm
+        where the major has one); empty for a major without an official image."""
+        return self.base_image or node_base_image(node_major) or ""
 
     @property
     def libc(self) -> str:
@@ -219,6 +273,18 @@ class Settings(BaseSettings):
             return self.export_path
         name = _NAME_UNSAFE.sub("-", package_name.lower().lstrip("@")).strip("-") or "image"
         return Path("build") / f"{name}.oci.tar"
+
+
+def _service_problem(spec: str) -> str | None:
+    """What is wrong with a probe service NAME=IMAGE[,VAR=value...], or None."""
+    head, *rest = [part.strip() for part in spec.split(",")]
+    name, eq, image = head.partition("=")
+    if not eq or not _HOST_NAME.match(name):
+        return "has no host name (NAME=)"
+    if not image or any(c.isspace() for c in image):
+        return "names no image"
+    bad = [item for item in rest if not _ENV_ITEM.match(item)]
+    return f"has {bad[0].split('=')[0]!r}, which is not VAR=value" if bad else None
 
 
 def read_config_file(source: Path) -> dict[str, Any]:

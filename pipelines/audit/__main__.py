@@ -12,8 +12,9 @@ from pipelines.audit.model import AuditError, Target, Verdict
 from pipelines.audit.prebuilds import NODE_ABI
 from pipelines.audit.render import render_json, render_table
 from pipelines.errors import EXIT_OK, EXIT_USAGE, NodePipelinesError
+from pipelines.platforms import node_major_refusal
 from pipelines.project import NodeProject
-from pipelines.settings import load_settings
+from pipelines.settings import Settings, load_settings
 
 
 class _Parser(argparse.ArgumentParser):
@@ -66,11 +67,15 @@ def run(argv: Sequence[str] | None = None) -> int:
     platforms = given or [str(p) for p in pipeline.platforms]
     libc = args.libc or pipeline.libc
     targets = [Target.parse(p, libc) for p in dict.fromkeys(platforms)]
-    node = args.node or pipeline.node_major or _project_node(pipeline.source)
-    if node is not None and node not in NODE_ABI:
+    node, origin = _node(args.node, pipeline)
+    refusal = None if node is None or pipeline.base_image else node_major_refusal(
+        node, origin, "--node")
+    if node is not None and not refusal and node not in NODE_ABI:
         known = ", ".join(map(str, NODE_ABI))
-        raise AuditError(f"--node {node} is not a Node major the audit knows the ABI of "
-                         f"(known: {known})")
+        refusal = (f"Node {node} (from {origin}) is not a Node major the audit knows the ABI "
+                   f"of (known: {known}): pass --node with one of those (NODEPIPE_NODE_MAJOR)")
+    if refusal:
+        raise AuditError(refusal)
     report = audit_source(pipeline.source, targets, offline=args.offline,
                           workspace=pipeline.workspace, node_major=node)
     print(render_json(report) if args.format == "json" else render_table(report))
@@ -80,12 +85,19 @@ def run(argv: Sequence[str] | None = None) -> int:
     return EXIT_OK
 
 
-def _project_node(source: Path) -> int | None:
-    """The project's own Node major; None when it cannot be read (the audit then says why)."""
+def _node(flag: int | None, pipeline: Settings) -> tuple[int | None, str]:
+    """The Node major to audit for and where it came from; None when the project cannot be
+    read (the audit then says why)."""
+    if flag:
+        return flag, "--node"
+    if pipeline.node_major:
+        return pipeline.node_major, "the node_major setting"
     try:
-        return NodeProject.load(source).node.major
+        found = NodeProject.load(pipeline.source).node
     except NodePipelinesError:
-        return None
+        return None, ""
+    return found.major, "package.json engines.node" if found.source == "engines.node" else (
+        found.source)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

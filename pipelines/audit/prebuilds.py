@@ -12,8 +12,8 @@ from pipelines.packagers.lockfiles.platform_names import WORD_SEPARATORS, platfo
 _FOREIGN_RUNTIMES = {"electron", "node-webkit", "nw"}
 # NODE_MODULE_VERSION of each Node major (node-abi's registry): a binary built for one ABI does
 # not load in another Node. N-API binaries (`napi`) are ABI-stable and load in every Node.
-NODE_ABI = {16: 93, 17: 102, 18: 108, 19: 111, 20: 115, 21: 120, 22: 127, 23: 131, 24: 137,
-            25: 141, 26: 147, 27: 153}
+NODE_ABI = {12: 72, 13: 79, 14: 83, 15: 88, 16: 93, 17: 102, 18: 108, 19: 111, 20: 115,
+            21: 120, 22: 127, 23: 131, 24: 137, 25: 141, 26: 147, 27: 153}
 _MAJOR_OF_ABI = {abi: major for major, abi in NODE_ABI.items()}
 # prebuildify `node.abi108.node`, node-gyp-build 3 `node-108.node`, prebuild `node-v108-linux-x64`.
 _ABI = re.compile(r"(?:^|[/._\-])(?:abi|node-v|node-)(\d{2,3})(?=[/._\-]|$)")

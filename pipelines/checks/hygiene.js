@@ -138,18 +138,29 @@ function nodeGypCaches(root, unchecked) {
 }
 
 // npm marks a lockfile entry "dev": true only when nothing in production needs it, so any such
-// entry present in node_modules is a leak. lockfileVersion 2/3 list `packages` by install path;
-// version 1 nests `dependencies`.
+// entry present in node_modules is a leak. lockfileVersion 2/3 list `packages` by path: a
+// package installed under some node_modules/, a workspace or file: folder (its source, which
+// ships as the project's files and is never a leak), or a link (node_modules/x -> a folder),
+// which leaks when the folder it links is dev-only. Version 1 nests `dependencies`.
+const installedPath = (where) => where.startsWith('node_modules/') || where.includes('/node_modules/');
+const nameAt = (where) => where.slice(where.lastIndexOf('node_modules/') + 'node_modules/'.length);
+
 function devEntries(lock) {
   if (lock.packages) {
-    return Object.entries(lock.packages).filter(([where, entry]) => where && entry.dev === true)
-      .map(([where, entry]) => ({ where, version: entry.version || null }));
+    const entries = [];
+    for (const [where, entry] of Object.entries(lock.packages)) {
+      if (!installedPath(where)) continue;
+      const target = entry.link ? lock.packages[entry.resolved] || {} : entry;
+      if (target.dev !== true) continue;
+      entries.push({ where, version: target.version || null, name: entry.name || nameAt(where) });
+    }
+    return entries;
   }
   const entries = [];
   const walk = (deps, prefix) => {
     for (const [name, entry] of Object.entries(deps || {})) {
       const where = `${prefix}node_modules/${name}`;
-      if (entry.dev === true) entries.push({ where, version: entry.version || null });
+      if (entry.dev === true) entries.push({ where, version: entry.version || null, name });
       walk(entry.dependencies, `${where}/`);
     }
   };
@@ -167,11 +178,7 @@ function devDependencies(options, errors) {
   }
   return devEntries(lock)
     .filter(({ where, version }) => installedVersion(path.join(options.app, where), version))
-    .map(({ where, version }) => ({
-      name: where.slice(where.lastIndexOf('node_modules/') + 'node_modules/'.length),
-      path: where,
-      version,
-    }));
+    .map(({ where, version, name }) => ({ name, path: where, version }));
 }
 
 // Whether a package is installed at `dir`, at `version` when the lockfile names one: a hoisted

@@ -66,6 +66,16 @@ class ExecutableCheck:
 
 
 @dataclass(frozen=True)
+class ProgramCheck:
+    """A program the image's command runs (or a module node preloads), and where it resolved."""
+
+    name: str
+    path: str | None
+    error: str | None
+    ok: bool
+
+
+@dataclass(frozen=True)
 class SmokeResult(_Judged):
     """What the smoke script saw inside one target's runtime image."""
 
@@ -80,6 +90,7 @@ class SmokeResult(_Judged):
     node_version: str
     packages: tuple[PackageLoad, ...]
     executables: tuple[ExecutableCheck, ...] = ()
+    programs: tuple[ProgramCheck, ...] = ()
 
     @property
     def problems(self) -> tuple[str, ...]:
@@ -92,6 +103,8 @@ class SmokeResult(_Judged):
         found += [f"{p.name} failed to load: {p.error}" for p in self.packages if not p.ok]
         found += [f"executable {e.pattern}: {e.error or 'not for the target'}"
                   for e in self.executables if not e.ok]
+        found += [f"the start command's {p.name} does not resolve in the image: {p.error}"
+                  for p in self.programs if not p.ok]
         return tuple(found)
 
     @property
@@ -227,9 +240,19 @@ def parse_smoke(
             node_version=str(data.get("node_version", "")),
             packages=packages,
             executables=executables,
+            programs=_programs(data),
         )
     except (KeyError, TypeError) as error:
         raise _malformed("smoke", platform, error, stderr) from error
+
+
+def _programs(data: dict[str, Any]) -> tuple[ProgramCheck, ...]:
+    """The start command's programs and preloaded modules as smoke.js resolved them."""
+    return tuple(
+        ProgramCheck(name=str(p["name"]), path=p.get("path"), error=p.get("error"),
+                     ok=bool(p["ok"]) and bool(p.get("path")))
+        for p in data.get("programs") or ()
+    )
 
 
 def _status(value: Any) -> int | str | None:

@@ -10,6 +10,10 @@
 // downloaded (relative to --app; `*` only in the last part): at least one file must match, and
 // each must be an ELF file for the target's machine (read by elf.js, shipped next to this file).
 //
+// `--program NAME` names a program the image's command runs: it must be an executable file on
+// PATH (or, with a `/`, relative to the working directory). `--preload MODULE` names a module
+// `node --require` loads before the service: it must resolve from the working directory.
+//
 // Arguments starting with `.` or `/`, or ending in `.node`, are addon files or directories of
 // them (relative to --app; a directory loads every `.node` file in it, or else in its
 // build/Release). Arguments starting with `node_modules/` are lockfile locations of packages, as
@@ -35,21 +39,24 @@ const ACTIVATORS = {
 
 function usage(message) {
   process.stderr.write(`smoke: ${message}\n` +
-    'usage: node smoke.js --arch ARCH --libc glibc|musl [--app DIR] [--exe GLOB]... [--] ' +
+    'usage: node smoke.js --arch ARCH --libc glibc|musl [--app DIR] [--exe GLOB]... ' +
+    '[--program NAME]... [--preload MODULE]... [--] ' +
     'PACKAGE|PATH...\n');
   process.exit(2);
 }
 
 function parseArgs(argv) {
-  const options = { arch: '', libc: '', app: process.cwd(), targets: [], executables: [] };
+  const options = { arch: '', libc: '', app: process.cwd(), targets: [], executables: [],
+    programs: [], preloads: [] };
+  const lists = { '--exe': 'executables', '--program': 'programs', '--preload': 'preloads' };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (arg === '--') {
       options.targets.push(...argv.slice(i + 1));
       break;
-    } else if (arg === '--arch' || arg === '--libc' || arg === '--app' || arg === '--exe') {
+    } else if (arg === '--arch' || arg === '--libc' || arg === '--app' || lists[arg]) {
       if (i + 1 >= argv.length) usage(`${arg} needs a value`);
-      if (arg === '--exe') options.executables.push(argv[++i]);
+      if (lists[arg]) options[lists[arg]].push(argv[++i]);
       else options[arg.slice(2)] = argv[++i];
     } else if (arg.startsWith('--')) {
       usage(`unknown option ${arg}`);
@@ -239,6 +246,32 @@ function load(target, options, appRequire, loaded) {
   return result;
 }
 
+function executable(file) {
+  try {
+    fs.accessSync(file, fs.constants.X_OK);
+    return fs.statSync(file).isFile();
+  } catch (_) {
+    return false;
+  }
+}
+
+// Where the image's command finds a program: PATH as the container has it, like execvp.
+function checkProgram(name) {
+  const dirs = name.includes('/') ? [''] : (process.env.PATH || '').split(':').filter(Boolean);
+  const found = dirs.map((dir) => path.resolve(dir, name)).find(executable) || null;
+  return { name, path: found, ok: found !== null,
+    error: found ? null : (name.includes('/') ? 'not an executable file' : 'not on PATH') };
+}
+
+function checkPreload(name) {
+  try {
+    const resolved = createRequire(path.join(process.cwd(), 'noop.js')).resolve(name);
+    return { name, path: resolved, ok: true, error: null };
+  } catch (error) {
+    return { name, path: null, ok: false, error: String(error.message).split('\n')[0] };
+  }
+}
+
 function main() {
   const options = parseArgs(process.argv.slice(2));
   const { libc, version } = runtimeLibc();
@@ -257,6 +290,7 @@ function main() {
     return load(target, options, appRequire, loaded);
   });
   const executables = options.executables.map((glob) => checkExecutable(glob, options));
+  const programs = [...options.programs.map(checkProgram), ...options.preloads.map(checkPreload)];
   const result = {
     ok: false,
     arch: process.arch,
@@ -268,9 +302,10 @@ function main() {
     app: options.app,
     packages,
     executables,
+    programs,
   };
   result.ok = result.arch === result.expected_arch && libc === options.libc &&
-    packages.every((p) => p.ok) && executables.every((e) => e.ok);
+    packages.every((p) => p.ok) && executables.every((e) => e.ok) && programs.every((p) => p.ok);
   process.stdout.write(JSON.stringify(result) + '\n');
   process.exitCode = result.ok ? 0 : 1;
 }

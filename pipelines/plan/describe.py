@@ -68,6 +68,7 @@ def _describe_image(plan: Plan) -> dict[str, Any]:
                   "build_outputs": "everything the build step leaves in the app directory"
                                    if shape.build_script else None},
         "workdir": plan.workdir,
+        "package_manager": shape.runtime_package_manager or None,
         "cmd": list(shape.start.cmd),
         "cmd_from": shape.start.origin,
         "entrypoint": ["tini", "--"] if shape.init else [],
@@ -76,6 +77,10 @@ def _describe_image(plan: Plan) -> dict[str, Any]:
         "user": "node",
         "port": plan.port,
         "health": health,
+        # The probe's alone: values of probe_env are not secrets; secrets are named only.
+        "probe": {"env": dict(plan.probe.env), "secrets": list(plan.probe.secrets),
+                  "services": [{"name": n, "image": i, "env": sorted(e)}
+                               for n, i, e in plan.probe.services]},
     }
 
 

@@ -27,8 +27,8 @@ from pipelines.project import NodeProject
 from pipelines.project.shape import Shape
 from pipelines.settings import Settings
 
-__all__ = ["APP_DIR", "CROSS_TRIPLETS", "TOOLCHAIN", "NativePackage", "Output", "Plan", "Target",
-           "TargetAudit", "build_plan", "on_platform", "platform_warnings"]
+__all__ = ["APP_DIR", "CROSS_TRIPLETS", "TOOLCHAIN", "NativePackage", "Output", "Plan", "Probe",
+           "Target", "TargetAudit", "build_plan", "on_platform", "platform_warnings"]
 
 APP_DIR = "/app"
 @dataclass(frozen=True)
@@ -39,6 +39,17 @@ class Output:
     path: Path | None = None
     image: str = ""
     tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Probe:
+    """What the health probe's run of the service gets and the image never does: environment,
+    the names of secrets (values from the CI's environment, as Dagger secrets) and backing
+    services, each started from its image and reached by its name."""
+
+    env: Mapping[str, str] = field(default_factory=dict)
+    secrets: tuple[str, ...] = ()
+    services: tuple[tuple[str, str, Mapping[str, str]], ...] = ()  # (name, image, env)
 
 
 @dataclass(frozen=True)
@@ -58,8 +69,9 @@ class Plan:
     targets: tuple[Target, ...]
     output: Output
     cache_namespace: str = "nodepipe"
-    # Dev-only packages of the lockfile as (node_modules path, version): none may ship.
-    dev_packages: tuple[tuple[str, str], ...] = ()
+    probe: Probe = field(default_factory=Probe)
+    # Dev-only packages of the lockfile as (node_modules path, version, name): none may ship.
+    dev_packages: tuple[tuple[str, str, str], ...] = ()
     # Environment of every build container (never the runtime image): registry settings,
     # COREPACK_INTEGRITY_KEYS where a mirror serves no signatures.
     build_env: Mapping[str, str] = field(default_factory=dict)
@@ -67,7 +79,8 @@ class Plan:
 
     def dev_lockfile(self) -> str:
         """The dev-only packages as an npm-shaped lockfile, the form the hygiene check reads."""
-        packages = {path: {"version": version, "dev": True} for path, version in self.dev_packages}
+        packages = {path: {"name": name, "version": version, "dev": True}
+                    for path, version, name in self.dev_packages}
         return json.dumps({"lockfileVersion": 3, "packages": packages})
 
     @property
@@ -135,7 +148,7 @@ def build_plan(
     *,
     engine_platform: Platform,
     audit: Mapping[Platform, TargetAudit] | None = None,
-    dev_packages: tuple[tuple[str, str], ...] = (),
+    dev_packages: tuple[tuple[str, str, str], ...] = (),
 ) -> Plan:
     """Decide the whole build from settings, the project, its shape and the audit's verdicts."""
     hosts = settings.engine_hosts
@@ -166,6 +179,8 @@ def build_plan(
         targets=targets,
         output=output,
         cache_namespace=settings.cache_namespace,
+        probe=Probe(settings.probe_environment, settings.probe_secrets,
+                    tuple(settings.probe_service_specs)),
         dev_packages=dev_packages,
         build_env=settings.build_environment,
         warnings=(*platform_warnings(settings), *shape.warnings),

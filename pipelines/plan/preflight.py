@@ -14,7 +14,7 @@ from pipelines.audit import Target as AuditTarget
 from pipelines.errors import InputError
 from pipelines.logs import get_logger
 from pipelines.plan.model import NativePackage, TargetAudit
-from pipelines.platforms import Platform
+from pipelines.platforms import Platform, node_base_image
 from pipelines.settings import Settings
 
 
@@ -38,7 +38,7 @@ def audit_for_build(
             if package.name in waived:
                 continue
             reason = package.targets[target.platform].reason
-            hint = f"; a glibc base such as node:{node_major}-bookworm-slim may have one" if (
+            hint = f"; a glibc base such as {node_base_image(node_major)} may have one" if (
                 libc == "musl") else ""
             blockers.append(BuildBlockedError(
                 f"no binary for {package.name}@{package.version} on {target}: {reason}{hint} "

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from pipelines.packagers.lockfiles.entry import installed
 from pipelines.plan.model import Plan, TargetAudit, build_plan
 from pipelines.plan.preflight import audit_for_build
 from pipelines.platforms import Platform
@@ -31,6 +32,8 @@ def prepare(
     if audit is None:
         audit = audit_for_build(settings, shape.libc, shape.node_major)
     entries = project.packager.read_lockfile(project.source, project.manifest)
-    dev = tuple((e.path, e.version) for e in entries.values() if e.dev and e.path)
+    # Where each dev-only package would sit in node_modules, by what it is (a workspace or
+    # file: folder at its links, never at its source folder, which ships as the project's).
+    dev = tuple((path, e.version, e.name) for path, e in installed(entries) if e.dev)
     return build_plan(settings, project, shape, engine_platform=engine, audit=audit,
                       dev_packages=dev)

@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Any
 
 DEFAULT_MAJOR = 22
-# Majors a base image exists for, most preferred first: the default, then LTS lines, newest first.
-CANDIDATES = (22, 24, 20, 18, 26, 25, 23, 21, 19)
+# Majors a base image exists for, most preferred first: the default, then LTS lines, newest
+# first, then the rest (see platforms.NODE_SLIM_RELEASES).
+CANDIDATES = (22, 24, 20, 18, 26, 25, 23, 21, 19, 16, 14, 12, 17, 15, 13)
 _LTS_CODENAMES = {"hydrogen": 18, "iron": 20, "jod": 22, "krypton": 24}
 _COMPARATOR = re.compile(r"^(>=|<=|>|<|=|\^|~)?\s*v?(\d+|x|\*)(?:\.(\d+|x|\*))?(?:\.(\d+|x|\*))?")
 
@@ -35,6 +36,10 @@ def node_version(root: Path, manifest: Mapping[str, Any]) -> NodeVersion:
     spec = engines.get("node") if isinstance(engines, dict) else None
     if isinstance(spec, str) and spec.strip():
         major = major_for_range(spec)
+        if major is None:
+            # A range no image satisfies (`^10`) names its major: the plan refuses it by name.
+            named = re.search(r"\d+", spec)
+            major = int(named.group()) if named else None
         if major is not None:
             return NodeVersion(major, "engines.node")
     return NodeVersion(DEFAULT_MAJOR, "default")

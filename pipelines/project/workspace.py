@@ -63,7 +63,7 @@ def find_workspace(root: Path, manifest: Mapping[str, Any], packager: Packager,
         raise WorkspaceError(
             f"--workspace {wanted} was given but {root} declares no workspaces (in {where}): "
             "point SOURCE at the workspace root, or drop --workspace")
-    members = [_member(root, path) for path in member_paths(root, manifest, packager)]
+    members = [read_member(root, path) for path in member_paths(root, manifest, packager)]
     by_name = {m.name: m for m in members}
     key = wanted.strip().removeprefix("./").rstrip("/")
     service = by_name.get(key) or next((m for m in members if m.path == key), None)
@@ -82,8 +82,8 @@ def member_paths(root: Path, manifest: Mapping[str, Any], packager: Packager) ->
     return tuple(d.relative_to(root).as_posix() for d in workspace_dirs(root, globs))
 
 
-def _member(root: Path, path: str) -> Member:
-
+def read_member(root: Path, path: str) -> Member:
+    """The workspace package in folder `path` (relative to the root)."""
     data = read_json(root / path / "package.json")
     name = data.get("name")
     return Member(name if isinstance(name, str) and name else path, path, data)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -11,12 +11,13 @@ import anyio
 import dagger
 from dagger import dag
 
-from pipelines.checks import parse_hygiene, parse_probe, parse_smoke
+from pipelines.checks import parse_hygiene, parse_smoke
 from pipelines.engines.connect import connected_engines
-from pipelines.errors import InputError, NodePipelinesError, PipelineError
+from pipelines.errors import InputError, NodePipelinesError
 from pipelines.logs import get_logger
 from pipelines.plan.emulation import report_emulation
 from pipelines.plan.model import Plan, Target
+from pipelines.project.programs import programs_of, start_preloads
 from pipelines.publish.archive import platform_sizes
 from pipelines.publish.gate import GateSteps, publish_gated
 from pipelines.registry.assemble import assemble_index
@@ -36,12 +37,11 @@ from pipelines.run.legs import (
     placed,
     push_by_digest,
 )
+from pipelines.run.probe import probe_secret_values, probe_target
 from pipelines.run.report import Report
 from pipelines.settings import Settings
-from pipelines.stages.checks import health_probe, hygiene_container, smoke_container
-
-ONCE_TIMEOUT_S = 30  # a service that exits at boot does so long before this
-PROBE_TIMEOUT_S = 60  # emulated services boot slowly: Node under QEMU takes seconds to start
+from pipelines.stages.checks import hygiene_container, smoke_container
+from pipelines.stages.image import TINI
 
 
 async def execute(
@@ -55,6 +55,7 @@ async def execute(
     """
     # Credentials are resolved first: a half-set login fails before anything is built.
     login = _login(settings, environ) if report.plan.output.kind == "publish" else None
+    secrets = probe_secret_values(report.plan.probe.secrets, environ)
     hosts = mapped_hosts(report.plan)
     if source is not None and hosts:
         raise InputError("a source directory handed in by the Dagger module cannot reach "
@@ -66,17 +67,20 @@ async def execute(
         clock = Clock(report.durations)
         await on_each(legs, lambda part: build_all(part.plan, part.images, clock))
         if plan.output.kind == "export":
-            return await _export(plan, legs, clock, report)
+            return await _export(plan, legs, clock, report, secrets)
         result = await publish_gated(plan.output.image, _gate(settings, plan, legs, login,
-                                                              clock, report), staged=report)
+                                                              clock, report, secrets),
+                                     staged=report)
     report.sizes.update({row.platform: row.size for row in result.report.rows})
     _log_sizes(report.sizes)
     return result.pinned
 
 
-async def _export(plan: Plan, legs: list[Leg], clock: Clock, report: Report) -> str:
+async def _export(plan: Plan, legs: list[Leg], clock: Clock, report: Report,
+                  secrets: Mapping[str, str]) -> str:
     """Check every target on its engine, then write the one archive; returns its path."""
-    await on_each(legs, lambda part: check_targets(part.plan, part.images, clock, report))
+    await on_each(legs, lambda part: check_targets(part.plan, part.images, clock, report,
+                                                   secrets))
     path = await export_archive(plan, [part.images for part in legs], clock)
     report.sizes.update(await anyio.to_thread.run_sync(platform_sizes, Path(path)))
     _log_sizes(report.sizes)
@@ -85,7 +89,7 @@ async def _export(plan: Plan, legs: list[Leg], clock: Clock, report: Report) -> 
 
 def _gate(  # noqa: PLR0917 - what the gate's steps close over
     settings: Settings, plan: Plan, legs: list[Leg], login: Credentials | None, clock: Clock,
-    report: Report,
+    report: Report, secrets: Mapping[str, str],
 ) -> GateSteps:
     """The gate's steps: one engine publishes its index itself; several push by digest and
     the index is assembled in the registry."""
@@ -106,7 +110,7 @@ def _gate(  # noqa: PLR0917 - what the gate's steps close over
         # the engine it was built on.
         await on_each(legs, lambda part: check_targets(part.plan, pulled(
             part.plan, part.images, report.staging,
-            _auth(settings.image, login, part.images.client)), clock, report))
+            _auth(settings.image, login, part.images.client)), clock, report, secrets))
 
     return GateSteps(
         stage=stage,
@@ -143,12 +147,15 @@ class Checking:
     images: Images
     clock: Clock
     report: Report
+    secrets: Mapping[str, str] = field(default_factory=dict)  # the probe's, never logged
 
 
-async def check_targets(plan: Plan, images: Images, clock: Clock, report: Report) -> None:
+async def check_targets(plan: Plan, images: Images, clock: Clock, report: Report,
+                        secrets: Mapping[str, str] | None = None) -> None:
     """Smoke, health probe and hygiene for every target, all in parallel; every check runs to
-    its end, so the report has each result, and every failure is raised together."""
-    checking = Checking(plan, images, clock, report)
+    its end, so the report has each result, and every failure is raised together. `secrets`
+    are the probe's secret values (plan.probe.secrets), read from the CI's environment."""
+    checking = Checking(plan, images, clock, report, dict(secrets or {}))
     # Native to the engine the images were built on: boots fast.
     probe_base = images.client.container().from_(plan.base_image)
     failures: list[NodePipelinesError] = []
@@ -177,7 +184,11 @@ async def _smoke(checking: Checking, target: Target) -> None:
     ctr = smoke_container(checking.images.runtimes[target.platform],
                           arch=target.platform.node_arch, libc=target.libc,
                           packages=packages, addons=addons,
-                          executables=[e for p in checked for e in p.executables])
+                          executables=[e for p in checked for e in p.executables],
+                          # ENTRYPOINT and CMD: tini under --init, then the start's programs.
+                          programs=[*([TINI] if plan.shape.init else []),
+                                    *programs_of(plan.shape.start)],
+                          preloads=start_preloads(plan.shape.start))
     out, err, code = await checking.clock.run("smoke", target, _outcome(ctr))
     result = parse_smoke(out, str(target.platform), exit_code=code, stderr=err)
     waived = [p.name for p in target.native_packages if p.verdict == "waived"]
@@ -200,32 +211,10 @@ async def _hygiene(checking: Checking, target: Target) -> None:
 
 
 async def _probe(checking: Checking, target: Target, base: dagger.Container) -> None:
-    plan = checking.plan
-    path = plan.shape.health_path if plan.shape.health == "http" else None
-    ctr = health_probe(checking.images.runtimes[target.platform], probe_image=base,
-                       port=plan.port, path=path, timeout_s=PROBE_TIMEOUT_S)
-    try:
-        out, err, code = await checking.clock.run("probe", target, _outcome(ctr))
-    except PipelineError as error:
-        if "exited" not in error.message:
-            raise
-        raise PipelineError(
-            f"the service exited instead of listening on port {plan.port}; its output when "
-            "run once more",
-            stage="probe", platform=str(target.platform),
-            stderr=await _once(checking.images.runtimes[target.platform], plan),
-        ) from None
-    result = parse_probe(out, str(target.platform), exit_code=code, stderr=err)
+    result = await probe_target(checking.plan, checking.images, checking.clock, target, base,
+                                checking.secrets)
     checking.report.record_check(str(target.platform), "probe", result.describe())
     result.raise_for_failure()
-
-
-async def _once(runtime: dagger.Container, plan: Plan) -> str:
-    """What the image's command prints when run once, bounded: why a service exits."""
-    ctr = runtime.with_exec(["timeout", str(ONCE_TIMEOUT_S), *plan.shape.start.cmd],
-                            expect=dagger.ReturnType.ANY)
-    out, err, code = await _outcome(ctr)
-    return f"{out}\n{err}\n(exit code {code})"
 
 
 async def _outcome(ctr: dagger.Container) -> tuple[str, str, int]:

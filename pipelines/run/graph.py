@@ -13,11 +13,10 @@ import anyio
 import dagger
 from dagger import dag
 
-from pipelines.errors import EngineUnavailableError, PipelineError
+from pipelines.errors import EngineUnavailableError, PipelineError, explain
 from pipelines.logs import get_logger
 from pipelines.plan.model import Plan, Target
 from pipelines.platforms import Platform
-from pipelines.project.files import ALWAYS_EXCLUDED
 from pipelines.publish.archive import add_arm64_variant, merge_archives
 from pipelines.stages import (
     app_build,
@@ -88,8 +87,10 @@ class Clock:
         try:
             result = await self._beating(work, stage, platform, emulated, started)
         except dagger.ExecError as error:
+            hint = explain(f"{error.stderr}\n{error.stdout}")
             raise PipelineError(
-                f"`{' '.join(error.command)}` exited with {error.exit_code}",
+                f"`{' '.join(error.command)}` exited with {error.exit_code}"
+                + (f": {hint}" if hint else ""),
                 # pnpm and yarn print their errors on stdout: show it when stderr says nothing.
                 stage=stage, platform=platform, stderr=error.stderr.strip() or error.stdout,
             ) from None
@@ -168,7 +169,8 @@ def source_directory(plan: Plan, engine: dagger.Client | None = None) -> dagger.
     install reads even where `.dockerignore` drops them (a workspace package's package.json
     under an ignored folder is still in the lockfile, and a frozen install needs it)."""
     kept = [f"!{pattern}" for pattern in plan.packager.manifests()]
-    exclude = [*plan.shape.files.excludes, *kept, *ALWAYS_EXCLUDED]
+    # The host's installs go last: no manifest pattern may bring back their package.json files.
+    exclude = [*plan.shape.files.excludes, *kept, *plan.shape.files.installs]
     return (engine or dag).host().directory(str(plan.source), exclude=exclude)
 
 

@@ -8,7 +8,7 @@ changes the image that is published.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import dagger
 
@@ -26,6 +26,8 @@ def smoke_container(
     packages: Sequence[str],
     addons: Sequence[str] = (),
     executables: Sequence[str] = (),
+    programs: Sequence[str] = (),
+    preloads: Sequence[str] = (),
     app_dir: str = "/app",
     node: str = "node",
 ) -> dagger.Container:
@@ -36,10 +38,13 @@ def smoke_container(
     relative to `app_dir`: `.node` files, or directories whose `.node` files (or whose
     build/Release) load. `executables` are globs relative to `app_dir` of files an install
     script downloaded (`node_modules/@prisma/engines/schema-engine-*`): each must be there and
-    an ELF file for `arch`.
+    an ELF file for `arch`. `programs` (what the image's command runs) must be on the image's
+    PATH, and `preloads` (modules `node --require` loads) resolve from its working directory.
     """
     addon_args = [a if a.startswith(("/", ".")) else f"./{a}" for a in addons]
     exe_args = [arg for glob in executables for arg in ("--exe", glob)]
+    exe_args += [arg for name in programs for arg in ("--program", name)]
+    exe_args += [arg for name in preloads for arg in ("--preload", name)]
     return (
         runtime.with_new_file(f"{SCRIPT_DIR}/elf.js", script("elf.js"))  # smoke.js requires it
         .with_new_file(f"{SCRIPT_DIR}/smoke.js", script("smoke.js"))
@@ -85,6 +90,35 @@ def app_service(runtime: dagger.Container, *, port: int) -> dagger.Service:
     )
 
 
+def with_probe_setup(
+    env: Mapping[str, str] | None = None,
+    secrets: Mapping[str, dagger.Secret] | None = None,
+    services: Mapping[str, dagger.Service] | None = None,
+) -> Callable[[dagger.Container], dagger.Container]:
+    """The probe's own configuration of the service: environment, secret variables and
+    backing services bound by their names; applied to a run of the image, never the image."""
+
+    def apply(ctr: dagger.Container) -> dagger.Container:
+        for name, value in (env or {}).items():
+            ctr = ctr.with_env_variable(name, value)
+        for name, secret in (secrets or {}).items():
+            ctr = ctr.with_secret_variable(name, secret)
+        for name, service in (services or {}).items():
+            ctr = ctr.with_service_binding(name, service)
+        return ctr
+
+    return apply
+
+
+def backing_service(client: dagger.Client, image: str, env: Mapping[str, str]) -> dagger.Service:
+    """A backing service (a database, a cache) started from its image as `docker run` would,
+    on the engine's own platform."""
+    ctr = client.container().from_(image)
+    for name, value in env.items():
+        ctr = ctr.with_env_variable(name, value)
+    return ctr.as_service(use_entrypoint=True)
+
+
 def health_probe(
     runtime: dagger.Container,
     *,
@@ -93,13 +127,16 @@ def health_probe(
     path: str | None = "/healthz",
     timeout_s: int = 30,
     node: str = "node",
+    setup: Callable[[dagger.Container], dagger.Container] | None = None,
 ) -> dagger.Container:
     """Start the runtime image as a service and poll it from `probe_image`: GET `path`, or
-    (with `path` None) wait until the port accepts connections."""
+    (with `path` None) wait until the port accepts connections. `setup` (with_probe_setup)
+    configures that run of the service."""
     url = (f"http://{SERVICE_ALIAS}:{port}/{path.lstrip('/')}" if path is not None
            else f"tcp://{SERVICE_ALIAS}:{port}")
+    service = app_service(runtime.with_(setup) if setup else runtime, port=port)
     return (
-        probe_image.with_service_binding(SERVICE_ALIAS, app_service(runtime, port=port))
+        probe_image.with_service_binding(SERVICE_ALIAS, service)
         .with_new_file(f"{SCRIPT_DIR}/probe.js", script("probe.js"))
         .with_exec(
             [node, f"{SCRIPT_DIR}/probe.js", "--url", url, "--timeout", str(timeout_s)],

@@ -3,10 +3,12 @@ the declared system packages, non-root."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import dagger
 
 from pipelines.plan.model import APP_DIR, Plan, Target
-from pipelines.stages.app import installed_modules
+from pipelines.stages.app import SYSTEM_CA_BUNDLE, installed_modules
 from pipelines.stages.caches import with_caches
 from pipelines.stages.client import client
 from pipelines.stages.system import with_system_packages
@@ -33,6 +35,8 @@ def runtime_image(  # noqa: PLR0917 - the outputs of every stage the image is ma
         )
         for cache in apt:  # the caches are mounts; nothing of apt's lists ends up in the image
             ctr = ctr.without_mount(cache.path)
+    if shape.runtime_package_manager:
+        ctr = ctr.with_(with_runtime_packager(plan))
     ctr = (
         ctr.with_env_variable("NODE_ENV", "production")
         .with_env_variable("NODE_OPTIONS", plan.node_options)
@@ -60,6 +64,37 @@ def runtime_image(  # noqa: PLR0917 - the outputs of every stage the image is ma
         .with_exposed_port(plan.port)
         .with_default_args(list(shape.start.cmd))
     )
+
+
+# Where the runtime image keeps the package manager corepack prepared: in the image, owned by
+# the runtime user, and never fetched again (COREPACK_ENABLE_NETWORK=0).
+RUNTIME_COREPACK_HOME = "/opt/corepack"
+RUNTIME_COREPACK_ENV = {"COREPACK_HOME": RUNTIME_COREPACK_HOME,
+                        "COREPACK_ENABLE_DOWNLOAD_PROMPT": "0", "COREPACK_ENABLE_NETWORK": "0"}
+
+
+def with_runtime_packager(plan: Plan) -> Callable[[dagger.Container], dagger.Container]:
+    """The project's package manager at its pinned version, prepared by corepack at build time
+    (the build environment and the CA bundle only for those commands, never in the image)."""
+
+    def apply(ctr: dagger.Container) -> dagger.Container:
+        transient = {"NODE_EXTRA_CA_CERTS": SYSTEM_CA_BUNDLE,
+                     **{k: v for k, v in plan.packager.env().items()
+                        if k.startswith("COREPACK_") and k not in RUNTIME_COREPACK_ENV},
+                     **plan.build_env}
+        for name, value in {**RUNTIME_COREPACK_ENV, **transient,
+                            "COREPACK_ENABLE_NETWORK": "1"}.items():
+            ctr = ctr.with_env_variable(name, value)
+        for command in plan.packager.setup():
+            ctr = ctr.with_exec(list(command))
+        ctr = ctr.with_exec(["mkdir", "-p", RUNTIME_COREPACK_HOME]).with_exec(
+            ["chown", "-R", f"{RUNTIME_USER}:{RUNTIME_USER}", RUNTIME_COREPACK_HOME])
+        for name in transient:
+            if name not in RUNTIME_COREPACK_ENV:
+                ctr = ctr.without_env_variable(name)
+        return ctr.with_env_variable("COREPACK_ENABLE_NETWORK", "0")
+
+    return apply
 
 
 def _bin_path(plan: Plan) -> str:

@@ -263,7 +263,7 @@ async def test_a_binary_for_another_node_abi_is_no_coverage(config: RegistryConf
     node22 = await audit_source_async(case, registry=config, node_major=22)
     verdict, reason = _on(node22, "@datadog/pprof", "linux/arm64")
     assert verdict is M
-    assert "for Node ABI 72 to ABI 115 (Node 20) only" in reason
+    assert "for Node ABI 72 (Node 12) to ABI 115 (Node 20) only" in reason
     assert "none for ABI 127 (Node 22), the target's Node" in reason
     node20 = await audit_source_async(case, registry=config, node_major=20)
     assert _verdicts(node20) == {

@@ -17,8 +17,11 @@ from pathlib import Path
 import pytest
 
 from pipelines.checks import HygieneResult, parse_hygiene, script
+from pipelines.plan.prepare import prepare
+from pipelines.platforms import Platform
+from pipelines.settings import load_settings
 from tests.components.test_smoke_apps import full_install, prepared_app
-from tests.conftest import EXAMPLE, node_binary, require
+from tests.conftest import EXAMPLE, REPO, node_binary, require
 
 NOBODY = 65534
 CLEAN_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "NODE_ENV": "production", "HOME": "/app"}
@@ -236,3 +239,27 @@ def test_commands_of_npm_packages_on_path_are_not_build_tools(node: Path, image:
     executable(bin_dir / "node-gyp")
     env = {**CLEAN_ENV, "PATH": f"/app/node_modules/.bin:{CLEAN_ENV['PATH']}"}  # image paths
     assert hygiene(node, image, env=env).build_tools == ()
+
+
+@pytest.mark.parametrize("dev_list", ["plan", "lockfile"])
+def test_file_folder_dev_dependency_is_judged_as_a_package(
+        node: Path, image: Path, dev_list: str) -> None:
+    """A `file:spec/dependencies/mock-adapter` devDependency (npm's own lockfile): its source
+    folder in the image is the project's files, not a leak; the link node_modules/mock-adapter
+    is. Both with the plan's dev list and with the app's real package-lock.json."""
+    fixture = REPO / "tests" / "fixtures" / "lockfiles" / "file-dev"
+    app = image / "app"
+    shutil.copy2(fixture / "package-lock.json", app / "package-lock.json")
+    shutil.copytree(fixture / "spec", app / "spec")
+    write_package(app, "ms", "2.1.3")
+    extra: tuple[str, ...] = ()
+    if dev_list == "plan":
+        settings = load_settings({"source": str(fixture), "start_command": "node,-e,0"}, {})
+        plan = prepare(settings, Platform.parse("linux/amd64"), audit={})
+        (image / "tmp" / "nodepipe" / "dev.json").write_text(plan.dev_lockfile())
+        extra = ("--lockfile", str(image / "tmp" / "nodepipe" / "dev.json"))
+    assert hygiene(node, image, extra=extra).dev_dependencies == ()
+    (app / "node_modules" / "mock-adapter").symlink_to("../spec/dependencies/mock-adapter")
+    leaked = hygiene(node, image, extra=extra)
+    assert [(d.name, d.path, d.version) for d in leaked.dev_dependencies] == [
+        ("mock-adapter", "node_modules/mock-adapter", "1.0.0")]

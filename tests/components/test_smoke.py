@@ -230,3 +230,28 @@ def test_platform_package_of_the_other_arch_is_named(smoke_js: Path) -> None:
     (problem,) = result.problems
     assert problem.startswith("@img/sharp-linux-arm64 failed to load: ")
     assert "is built for arm64, not x64" in problem
+
+
+def test_start_programs_resolve_on_path_or_are_named(smoke_js: Path, tmp_path: Path) -> None:
+    """--program finds an executable on PATH (node_modules/.bin included) and --preload a
+    module from the working directory; a program or module the image lacks is named."""
+    app = tmp_path / "app"
+    fake_package(app, "tsx", "module.exports = 1;\n")
+    bin_dir = app / "node_modules" / ".bin"
+    bin_dir.mkdir(parents=True)
+    (bin_dir / "next").write_text("#!/bin/sh\n")
+    (bin_dir / "next").chmod(0o755)
+    (bin_dir / "plain").write_text("not executable\n")
+    args = [str(node_binary("x64")), str(smoke_js), "--arch", "x64", "--libc", "glibc",
+            "--app", str(app), "--program", "next", "--program", "pnpm", "--program", "plain",
+            "--program", "./absent.js", "--preload", "tsx", "--preload", "dotenv/config"]
+    done = subprocess.run(args, capture_output=True, text=True, check=False, timeout=60,
+                          cwd=app, env={"PATH": str(bin_dir)})
+    result = parse_smoke(done.stdout, "linux/amd64", exit_code=done.returncode, stderr=done.stderr)
+    assert done.returncode == 1, done.stderr
+    assert [(p.name, p.ok) for p in result.programs] == [
+        ("next", True), ("pnpm", False), ("plain", False), ("./absent.js", False),
+        ("tsx", True), ("dotenv/config", False)]
+    assert result.programs[0].path == str(bin_dir / "next")
+    assert "the start command's pnpm does not resolve in the image: not on PATH" in \
+        result.problems

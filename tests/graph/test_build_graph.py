@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import dagger
@@ -306,3 +307,47 @@ def test_one_toolchain_on_the_engine_serves_every_target(plan: Plan, images: Ima
         assert " g++ " in f" {words} " and "g++-aarch64-linux-gnu" in words
         prefixes.append(calls[: installs[0] + 1])
     assert prefixes[0] == prefixes[1]
+
+
+def test_runtime_package_manager_is_prepared_in_the_image() -> None:
+    """--runtime-package-manager: corepack prepares the pinned pnpm in the runtime image as
+    root, the build environment only for those commands; the image keeps COREPACK_HOME and no
+    network for corepack; the start command may then run pnpm."""
+    settings = load_settings({
+        "source": str(REPO / "tests/fixtures/services/pnpm-start"),
+        "runtime_package_manager": True, "build_env": "COREPACK_INTEGRITY_KEYS=0",
+        "start_command": "pnpm,--filter,web,exec,node,node/server.ts"}, {})
+    plan = prepare(settings, Platform.parse("linux/amd64"), audit={})
+    assert plan.shape.runtime_package_manager == "pnpm@10.34.9"
+    images = run.build_graph(plan, dag.directory())
+    for target in plan.targets:
+        runtime = images.runtimes[target.platform]
+        execs = query.execs(runtime)
+        assert ["corepack", "prepare", "pnpm@10.34.9", "--activate"] in execs
+        assert ["chown", "-R", "node:node", "/opt/corepack"] in execs
+        env: dict[str, str] = {}
+        for call in query.calls(runtime):
+            if call.name == "withEnvVariable":
+                env[call.args["name"]] = call.args["value"]
+            elif call.name == "withoutEnvVariable":
+                env.pop(call.args["name"], None)
+        assert env["COREPACK_HOME"] == "/opt/corepack"
+        assert env["COREPACK_ENABLE_NETWORK"] == "0"
+        assert "COREPACK_INTEGRITY_KEYS" not in env and "NODE_EXTRA_CA_CERTS" not in env
+        assert query.calls(runtime)[-1].args["args"][0] == "pnpm"
+
+
+def test_the_image_drops_build_made_installs_but_keeps_tracked_code(tmp_path: Path) -> None:
+    """The image's files come from the build container without any node_modules an install
+    made there (a build step's `npm ci` in a subfolder too), except the source's tracked ones."""
+    from tests.unit.test_app_files import APP, project  # noqa: PLC0415
+
+    source = project(tmp_path, {APP: ""}, start=f"node {APP}")
+    plan = prepare(load_settings({"source": str(source)}, {}), Platform.parse("linux/amd64"),
+                   audit={})
+    images = run.build_graph(plan, dag.directory())
+    (call,) = [c for c in query.calls(app_files(plan, images.app)) if c.name == "filter"][:1]
+    exclude = call.args["exclude"]
+    assert exclude[:2] == ["**/node_modules", "!packages/node_modules"]
+    assert "node_modules" in exclude[2:]
+

@@ -1,12 +1,14 @@
 """The checks the executor runs on each runtime image, read from the graph it builds.
 
-`execute._outcome` (the one await per check) is replaced by a recording test double that
-answers with canned script output: this proves which containers are checked and how results
-are judged, not that the scripts pass on a real image (tests/components and tests/engine do).
+`execute._outcome` and `probe._outcome` (the one await per check) are replaced by a recording
+test double that answers with canned script output: this proves which containers are checked
+and how results are judged, not that the scripts pass on a real image (tests/components and
+tests/engine do).
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 from typing import Any
 
@@ -14,7 +16,7 @@ import pytest
 
 from pipelines.errors import PipelineError
 from pipelines.plan.model import Plan
-from pipelines.run import execute
+from pipelines.run import execute, probe
 from pipelines.run.graph import Clock, Images
 from pipelines.run.report import Report
 from tests.graph import query
@@ -63,6 +65,7 @@ async def test_every_target_gets_smoke_hygiene_and_probe(
     """Three checks per target; smoke runs on that target's runtime image with its packages."""
     engine = FakeEngine()
     monkeypatch.setattr(execute, "_outcome", engine.outcome)
+    monkeypatch.setattr(probe, "_outcome", engine.outcome)
     await execute.check_targets(plan, images, Clock(), Report(plan))
     assert len(engine.seen) == 3 * len(plan.targets)
     commands = smoke_commands(engine)
@@ -82,9 +85,75 @@ async def test_a_failing_smoke_names_the_target(
     plan: Plan, images: Images, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A package that fails to load on arm64 fails the checks with a sentence naming arm64."""
-    monkeypatch.setattr(execute, "_outcome", FakeEngine(failing_smoke="arm64").outcome)
+    fake = FakeEngine(failing_smoke="arm64")
+    monkeypatch.setattr(execute, "_outcome", fake.outcome)
+    monkeypatch.setattr(probe, "_outcome", fake.outcome)
     with pytest.raises(ExceptionGroup) as caught:
         await execute.check_targets(plan, images, Clock(), Report(plan))
     (error,) = caught.value.exceptions
     assert isinstance(error, PipelineError)
     assert str(error).startswith("stage smoke on linux/arm64 failed: bcrypt failed to load")
+
+
+async def test_the_probe_runs_the_service_with_its_own_env_secrets_and_services(
+    images: Images, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--probe-env, --probe-secret and --probe-service reach the probe's run of the service on
+    every platform (a Dagger secret, a service bound by its name), never the image."""
+    from pipelines.plan.prepare import prepare  # noqa: PLC0415
+    from pipelines.platforms import Platform  # noqa: PLC0415
+    from pipelines.run import graph as run  # noqa: PLC0415
+    from pipelines.settings import load_settings  # noqa: PLC0415
+    from tests.conftest import REPO  # noqa: PLC0415
+
+    settings = load_settings({
+        "source": str(REPO / "tests/fixtures/services/plain-js"), "probe_env": "MODE=probe",
+        "probe_secrets": "JWT_SECRET",
+        "probe_services": "db=postgres:16-bookworm,POSTGRES_PASSWORD=x;cache=redis:7"}, {})
+    plan = prepare(settings, Platform.parse("linux/amd64"), audit={})
+    built = run.build_graph(plan, images.client.directory())
+    engine = FakeEngine()
+    monkeypatch.setattr(execute, "_outcome", engine.outcome)
+    monkeypatch.setattr(probe, "_outcome", engine.outcome)
+    await execute.check_targets(plan, built, Clock(), Report(plan),
+                                secrets={"JWT_SECRET": "s3cr3t-value"})
+    probes = [c for c in engine.seen if query.execs(c)[-1][1].endswith("probe.js")]
+    assert len(probes) == len(plan.targets) == 2
+    for ctr in probes:
+        (binding,) = query.named(ctr, "withServiceBinding")
+        app = binding.args["service"]
+        names = [c.name for c in query.calls(app)]
+        assert "withSecretVariable" in names
+        env = {c.args["name"]: c.args["value"] for c in query.named(app, "withEnvVariable")}
+        assert env["MODE"] == "probe"
+        bound = {c.args["alias"] for c in query.named(app, "withServiceBinding")}
+        assert bound == {"db", "cache"}
+        assert "s3cr3t-value" not in repr(query.calls(app))
+    for runtime in built.runtimes.values():
+        assert not query.named(runtime, "withSecretVariable")
+        assert "MODE" not in {c.args["name"] for c in query.named(runtime, "withEnvVariable")}
+
+
+async def test_smoke_checks_each_program_of_entrypoint_and_cmd(
+    images: Images, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under --init, smoke looks for tini and for each program of the start command (the
+    pnpm-start fixture: node, and the tsx/cjs module node preloads)."""
+    from pipelines.plan.prepare import prepare  # noqa: PLC0415
+    from pipelines.platforms import Platform  # noqa: PLC0415
+    from pipelines.run import graph as run  # noqa: PLC0415
+    from pipelines.settings import load_settings  # noqa: PLC0415
+    from tests.conftest import REPO  # noqa: PLC0415
+
+    settings = load_settings({"source": str(REPO / "tests/fixtures/services/pnpm-start"),
+                              "init": True}, {})
+    plan = prepare(settings, Platform.parse("linux/amd64"), audit={})
+    built = run.build_graph(plan, images.client.directory())
+    engine = FakeEngine()
+    monkeypatch.setattr(execute, "_outcome", engine.outcome)
+    monkeypatch.setattr(probe, "_outcome", engine.outcome)
+    await execute.check_targets(plan, built, Clock(), Report(plan))
+    for command in smoke_commands(engine).values():
+        options = list(itertools.pairwise(command))
+        assert [v for k, v in options if k == "--program"] == ["/usr/bin/tini", "node"]
+        assert [v for k, v in options if k == "--preload"] == ["tsx/cjs"]

@@ -97,3 +97,39 @@ def test_print_never_loads_the_dagger_sdk() -> None:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=False, cwd=REPO, timeout=60)
     assert result.stderr.strip().splitlines()[-1] == "False 0", result.stderr
+
+
+def test_every_list_flag_accumulates() -> None:
+    """A list flag given twice keeps both values, as one comma-separated value would."""
+    import argparse  # noqa: PLC0415
+
+    from pipelines.build import parser, settings_from_args  # noqa: PLC0415
+
+    cases = {
+        "--platforms": ("linux/amd64", "linux/arm64", "platforms"),
+        "--tags": ("1.0", "latest", "tags"),
+        "--start-command": ("node", "server.js", "start_command"),
+        "--include": ("a", "b", "include"),
+        "--exclude": ("c", "d", "exclude"),
+        "--apt-packages": ("jq", "ffmpeg", "apt_packages"),
+        "--build-apt-packages": ("cmake", "libvips-dev", "build_apt_packages"),
+        "--build-env": ("A=1", "B=2", "build_env"),
+        "--env": ("C=3", "D=4", "env"),
+        "--allow-missing": ("a", "b", "allow_missing"),
+        "--engine": ("linux/amd64=tcp://a:1", "linux/arm64=tcp://b:2", "engines"),
+        "--probe-env": ("A=1", "B=2", "probe_env"),
+        "--probe-secret": ("JWT_SECRET", "API_KEY", "probe_secrets"),
+        "--probe-service": ("db=postgres:16,POSTGRES_PASSWORD=x", "cache=redis:7",
+                            "probe_services"),
+    }
+    # Every repeatable flag is a case here, so a new list flag cannot be left out.
+    repeatable = {a.option_strings[0] for a in parser()._actions
+                  if isinstance(a, argparse._AppendAction)}
+    assert repeatable == set(cases)
+    for flag, (first, second, name) in cases.items():
+        args = parser().parse_args([flag, first, flag, second])
+        values = getattr(settings_from_args(args), name)
+        assert tuple(str(v) for v in values) == (first, second), flag
+    joined = settings_from_args(parser().parse_args(["--allow-missing", "a,b", "--allow-missing",
+                                                     "c"]))
+    assert joined.allow_missing == ("a", "b", "c")

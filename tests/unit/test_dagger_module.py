@@ -49,6 +49,7 @@ NOT_CONSTRUCTOR_ARGUMENTS = {
     "log_format": "logs go to the function's stderr, which Dagger shows",
     "timeout_s": "a dagger call is cancelled by its caller",
     "engines": "a module runs inside one engine and cannot open sessions on others",
+    "probe_secrets": "their values come from the CI's environment, which the module never reads",
 }
 
 

@@ -109,8 +109,8 @@ def test_wrong_node_abi_is_missing_or_compiled_with_the_reason() -> None:
     (missing,) = prebuild_verdicts(facts, TARGETS[:1], fallback=False, node_major=22).values()
     assert missing.verdict is Verdict.MISSING
     assert missing.reason == (
-        "registry tarball: 10 binaries for the platform, for Node ABI 72 to ABI 120 (Node 21) "
-        "only (e.g. prebuilds/linux-x64/node-120.node), none for ABI 127 (Node 22), the "
+        "registry tarball: 10 binaries for the platform, for Node ABI 72 (Node 12) to ABI 120 "
+        "(Node 21) only (e.g. prebuilds/linux-x64/node-120.node), none for ABI 127 (Node 22), the "
         "target's Node; no install script compiles one")
     (compiled,) = prebuild_verdicts(facts, TARGETS[:1], fallback=True, node_major=22).values()
     assert compiled.verdict is Verdict.COMPILE

@@ -168,7 +168,8 @@ def test_ranges_pick_the_preferred_major() -> None:
     assert major_for_range(">=14") == 22
     assert major_for_range("<21") == 20
     assert major_for_range("~18.17.0") == 18
-    assert major_for_range("16") is None
+    assert major_for_range("16") == 16
+    assert major_for_range("^10") is None
 
 
 def test_health_is_tcp_without_a_path_and_http_with_one(tmp_path: Path) -> None:

@@ -58,6 +58,9 @@ BuildAptPackages = Annotated[
     Sequence[str], Doc("system packages of the build and compile stages")
 ]
 Init = Annotated[bool, Doc("run the service under tini as PID 1 (for services that spawn)")]
+RuntimePackageManager = Annotated[
+    bool, Doc("put the project's package manager, at its pinned version, in the runtime image")
+]
 Port = Annotated[int, Doc("port the service listens on (PORT in the image, and the probe's)")]
 Health = Annotated[
     str,
@@ -73,6 +76,14 @@ BuildEnv = Annotated[
 Env = Annotated[
     Sequence[str],
     Doc("NAME=value for the runtime image's environment (baked in: never a secret)"),
+]
+ProbeEnv = Annotated[
+    Sequence[str],
+    Doc("NAME=value for the health probe's run of the service only (never in the image)"),
+]
+ProbeServices = Annotated[
+    Sequence[str],
+    Doc("backing services the probe starts, each NAME=IMAGE[,VAR=value...], reached by NAME"),
 ]
 AllowMissing = Annotated[
     Sequence[str],

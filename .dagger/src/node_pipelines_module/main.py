@@ -16,15 +16,15 @@ from pydantic import SecretStr
 
 from pipelines.audit import Target as AuditTarget
 from pipelines.audit import audit_source, render_json
-from pipelines.registry.credentials import explicit_credentials
 from pipelines.plan.emulation import report_emulation
-from pipelines.run.execute import check_targets, execute
 from pipelines.platforms import Platform
-from pipelines.run.report import Report
+from pipelines.registry.credentials import explicit_credentials
+from pipelines.registry.verify import NotVerified, verify_index
+from pipelines.run.execute import check_targets, execute
 from pipelines.run.graph import Clock, Images, build_graph
+from pipelines.run.report import Report
 from pipelines.stages.app import app_files
 from pipelines.stages.image import oci_archive
-from pipelines.registry.verify import NotVerified, verify_index
 
 from .arguments import (
     AllowMissing,
@@ -51,7 +51,10 @@ from .arguments import (
     Password,
     Platforms,
     Port,
+    ProbeEnv,
+    ProbeServices,
     Reference,
+    RuntimePackageManager,
     Source,
     StartCommand,
     Tags,
@@ -79,8 +82,11 @@ class NodePipelines:
     apt_packages: AptPackages = ()
     build_apt_packages: BuildAptPackages = ()
     init: Init = False
+    runtime_package_manager: RuntimePackageManager = False
     build_env: BuildEnv = ()
     env: Env = ()
+    probe_env: ProbeEnv = ()
+    probe_services: ProbeServices = ()
     port: Port = 8080
     health: Health = "auto"
     health_path: HealthPath = ""

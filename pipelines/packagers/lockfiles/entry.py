@@ -46,11 +46,50 @@ class LockEntry:
     # False when os/cpu/libc were read from the package's name (yarn 1 records none); the
     # registry's version document replaces them when the audit reads it.
     platform_known: bool = True
+    # The commands the package puts in node_modules/.bin, where the lockfile records them
+    # (npm's `bin`); None where it does not say (pnpm, yarn).
+    bins: tuple[str, ...] | None = None
+    # The node_modules paths that link to this workspace or file: folder, where the lockfile
+    # lists them (npm); for pnpm and yarn they are the importers' `links`.
+    link_paths: tuple[str, ...] = ()
+
+    @property
+    def kind(self) -> str:
+        """What the entry is: "package" (installed under some node_modules/), "folder" (a
+        workspace or file: package's own source, in the tree) or "root"."""
+        if not self.path:
+            return "root"
+        return "package" if installed_path(self.path) else "folder"
 
     @property
     def constrained(self) -> bool:
         """True when the entry declares os, cpu or libc: npm skips it on other platforms."""
         return bool(self.os or self.cpu or self.libc)
+
+
+def installed_path(path: str) -> bool:
+    """Whether a lockfile path is a place an install puts a package (under some node_modules/),
+    rather than a folder of the source."""
+    return path.startswith("node_modules/") or "/node_modules/" in path
+
+
+def installed(entries: Mapping[str, LockEntry]) -> list[tuple[str, LockEntry]]:
+    """Every entry at the node_modules paths an install puts it, by what it is: a package at
+    its own path; a workspace or file: folder at the links to it (its folder is source, which
+    ships as the project's files, never as an installed package); the root nowhere. One reader
+    for every manager's entries."""
+    found: dict[str, LockEntry] = {}
+    for path, entry in entries.items():
+        if entry.kind == "package":
+            found.setdefault(path, entry)
+        for link in entry.link_paths:
+            found.setdefault(link, entry)
+        for name, target in entry.links.items():
+            linked = entries.get(target)
+            if linked is not None and linked.kind == "folder":
+                found.setdefault(f"{path}/node_modules/{name}" if path else
+                                 f"node_modules/{name}", linked)
+    return sorted(found.items())
 
 
 def resolve_in(entries: Mapping[str, LockEntry], from_path: str, name: str) -> LockEntry | None:

@@ -36,20 +36,29 @@ def read_npm_lockfile(
 
 def _entries(packages: Mapping[str, Any], lock_path: Path) -> dict[str, LockEntry]:
     entries: dict[str, LockEntry] = {}
+    # A link (node_modules/x -> a workspace or file: folder) is no package of its own: the
+    # folder's entry records where it is linked from.
+    linked: dict[str, list[str]] = {}
     for key, raw in packages.items():
         if not isinstance(raw, dict):
             raise LockfileError(f"{lock_path}: entry {key!r} is not an object")
-        if raw.get("link"):
-            continue  # the link target has its own entry under its real path
-        entries[key] = _entry(key, raw, lock_path)
+        if raw.get("link") and isinstance(raw.get("resolved"), str):
+            linked.setdefault(raw["resolved"], []).append(key)
+    for key, raw in packages.items():
+        if not raw.get("link"):
+            entries[key] = _entry(key, raw, lock_path, tuple(linked.get(key, ())))
     return entries
 
 
-def _entry(key: str, raw: Mapping[str, Any], lock_path: Path) -> LockEntry:
+def _entry(key: str, raw: Mapping[str, Any], lock_path: Path,
+           link_paths: tuple[str, ...] = ()) -> LockEntry:
     version = raw.get("version", "")
     if not isinstance(version, str):
         raise LockfileError(f"{lock_path}: entry {key!r} has a non-string version")
-    name = raw.get("name") or key.rpartition("node_modules/")[2] or key
+    # npm leaves out `name` where the path's last part says it: node_modules/<name>, or a
+    # folder named like its package.
+    installed = key.rpartition("node_modules/")[2] if "node_modules/" in key else ""
+    name = raw.get("name") or installed or key.rpartition("/")[2]
     return LockEntry(
         path=key, name=str(name), version=version,
         dev=bool(raw.get("dev")),
@@ -60,7 +69,19 @@ def _entry(key: str, raw: Mapping[str, Any], lock_path: Path) -> LockEntry:
         optional_dependencies=mapping(raw.get("optionalDependencies")),
         resolved=raw.get("resolved") if isinstance(raw.get("resolved"), str) else None,
         local=key != "" and "node_modules/" not in key,
+        bins=_bins(raw.get("bin"), str(name)),
+        link_paths=link_paths,
     )
+
+
+def _bins(value: Any, name: str) -> tuple[str, ...]:
+    """npm's `bin` of an entry: an object of command -> file (a string names one command,
+    the package's unscoped name)."""
+    if isinstance(value, dict):
+        return tuple(str(k) for k in value)
+    if isinstance(value, str):
+        return (name.rpartition("/")[2],)
+    return ()
 
 
 def _check_in_sync(manifest: Mapping[str, Any], root: Any, lock_path: Path) -> None:
