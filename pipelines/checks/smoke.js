@@ -142,7 +142,20 @@ function list(dir) {
   }
 }
 
-// The .node files of a package, two levels deep at most (lib/x.node, build/Release/x.node).
+// Binaries of other platforms are never loaded: elf.js's one rule (`ownPath`) says which are
+// the target's (oracledb ships build/Release/oracledb-6.8.0-darwin-arm64.node and -win32-x64.node
+// beside the linux ones). `skipped` collects the others, to say what was left alone.
+function targetFiles(files, base, options, skipped) {
+  const own = [];
+  for (const file of files) {
+    if (elf.ownPath(path.relative(base, file), options.arch, options.libc)) own.push(file);
+    else if (skipped) skipped.push(file);
+  }
+  return own.sort();
+}
+
+// The .node files of a platform package, two levels deep at most (lib/x.node): all of them,
+// since the audit named the package for this target, so a wrong one is a failure to show.
 function binariesIn(home) {
   const found = [];
   const walk = (dir, depth) => {
@@ -159,10 +172,11 @@ function binariesIn(home) {
   return found.sort();
 }
 
-function compiledBindings(home) {
+function compiledBindings(home, options, skipped) {
   if (!home) return [];
   const dir = path.join(home, 'build', 'Release');
-  return list(dir).filter((f) => f.endsWith('.node')).map((f) => path.join(dir, f));
+  const files = list(dir).filter((f) => f.endsWith('.node')).map((f) => path.join(dir, f));
+  return targetFiles(files, home, options, skipped);
 }
 
 function isPath(target) {
@@ -170,7 +184,8 @@ function isPath(target) {
 }
 
 // A directory argument stands for every addon in it, each reported on its own.
-function expand(target, app) {
+function expand(target, options) {
+  const app = options.app;
   if (!isPath(target)) return [target];
   const full = path.resolve(app, target);
   let names;
@@ -179,17 +194,16 @@ function expand(target, app) {
   } catch (_) {
     return [target]; // a file, or missing: loading it reports the error
   }
-  let addons = names.filter((f) => f.endsWith('.node')).sort().map((f) => path.join(target, f));
-  if (!addons.length) {
-    // An addon's source directory (where binding.gyp is, as the audit names it): node-gyp's output.
-    const release = path.join(target, 'build', 'Release');
-    addons = list(path.resolve(app, release)).filter((f) => f.endsWith('.node')).sort()
-      .map((f) => path.join(release, f));
-  }
+  const own = (dir) => list(path.resolve(app, dir)).filter((f) => f.endsWith('.node') &&
+    elf.ownPath(f, options.arch, options.libc)).sort().map((f) => path.join(dir, f));
+  let addons = own(target);
+  // An addon's source directory (where binding.gyp is, as the audit names it): node-gyp's output.
+  if (!addons.length) addons = own(path.join(target, 'build', 'Release'));
   return addons.length ? addons : [target];
 }
 
-// Load one package and return its directory. A lockfile location: node_modules/x is the package
+// Load one package and return its directory, and the binaries of other platforms it left alone
+// when it loaded nothing on require(). A lockfile location: node_modules/x is the package
 // x as the app resolves it (exports included); node_modules/a/node_modules/b is a copy the app
 // dir may not resolve to, so that copy is loaded by its directory.
 function loadPackage(target, options, appRequire, loaded) {
@@ -208,23 +222,34 @@ function loadPackage(target, options, appRequire, loaded) {
     for (const file of files) appRequire(file);
   }
   if (mod !== undefined && ACTIVATORS[name]) ACTIVATORS[name](mod);
+  const skipped = [];
   if (loaded.length === start) {
-    for (const file of compiledBindings(home)) appRequire(file);
+    for (const file of compiledBindings(home, options, skipped)) appRequire(file);
   }
-  return home;
+  return { home, skipped };
+}
+
+// What a package that loaded no binary is: plain JavaScript, or a package whose native part is
+// optional and lazy (a database driver's thick mode) that ships only other platforms' binaries.
+function noBinding(skipped, options) {
+  if (!skipped.length) return 'no native binding was loaded by require()';
+  const names = skipped.map((f) => path.basename(f)).join(', ');
+  return `no native binding was loaded by require(): its binary is optional or loaded lazily, ` +
+    `and it ships none for linux/${options.arch} in build/Release (left alone: ${names})`;
 }
 
 function load(target, options, appRequire, loaded) {
   const start = loaded.length;
   const result = { name: target, ok: true, error: null, addons: [], warning: null };
   let home = null;
+  let skipped = [];
   try {
     if (isPath(target)) {
       const file = path.resolve(options.app, target);
       if (fs.statSync(file).isDirectory()) throw new Error(`no .node file in ${file}`);
       appRequire(file);
     } else {
-      home = loadPackage(target, options, appRequire, loaded);
+      ({ home, skipped } = loadPackage(target, options, appRequire, loaded));
     }
   } catch (error) {
     result.ok = false;
@@ -234,7 +259,7 @@ function load(target, options, appRequire, loaded) {
   if (result.ok && home && !result.addons.length) {
     // Already loaded by an earlier package (sharp loads its platform package): still its binary.
     result.addons = loaded.filter((file) => file.startsWith(home + path.sep));
-    if (!result.addons.length) result.warning = 'no native binding was loaded by require()';
+    if (!result.addons.length) result.warning = noBinding(skipped, options);
   }
   return result;
 }
@@ -250,7 +275,7 @@ function main() {
     return dlopen.call(this, module, filename, ...rest);
   };
   const appRequire = createRequire(path.join(options.app, 'package.json'));
-  const targets = options.targets.flatMap((target) => expand(target, options.app));
+  const targets = options.targets.flatMap((target) => expand(target, options));
   const packages = targets.map((target) => {
     // If an addon kills the process, the last line on stderr names the culprit.
     process.stderr.write(`smoke: loading ${target}\n`);
