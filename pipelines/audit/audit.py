@@ -10,6 +10,7 @@ import anyio
 from pipelines.audit.coverage import (
     constrain,
     executable_verdicts,
+    optional_skipped,
     platform_verdicts,
     prebuild_verdicts,
     simple_verdicts,
@@ -209,7 +210,7 @@ def _audit(
         verdicts = {t.platform: TargetVerdict(Verdict.MISSING, NOT_BUILT) for t in targets}
         found = [*found, NOT_BUILT]
     if mechanism.native:
-        verdicts = constrain(entry, verdicts, targets)
+        verdicts = optional_skipped(entry, constrain(entry, verdicts, targets))
     return PackageAudit(entry.name, entry.version, entry.path, entry.dev, entry.optional,
                         mechanism, tuple(found), verdicts, executables=files)
 
@@ -244,7 +245,7 @@ def _platform_audit(evidence: Evidence, parent: LockEntry) -> PackageAudit:
                      "lockfile lacks")
     return PackageAudit(parent.name, parent.version, parent.path, parent.dev, parent.optional,
                         Mechanism.PLATFORM_PACKAGES, tuple(found),
-                        constrain(parent, verdicts, evidence.targets))
+                        optional_skipped(parent, constrain(parent, verdicts, evidence.targets)))
 
 
 def _notes(audits: list[PackageAudit], online: bool) -> list[str]:

@@ -44,6 +44,9 @@ class Verdict(enum.StrEnum):
     DOWNLOAD = "download"  # fetched at install from elsewhere; coverage unknown
     COMPILE = "compile"  # built from source on the target
     MISSING = "missing"  # no way to get a binary
+    # An optional dependency with no binary: npm, pnpm and yarn skip a failed optional
+    # dependency and the service runs without it (ssh2 loads cpu-features in a try/catch).
+    SKIPPED = "skipped (optional)"
 
     @property
     def needs_toolchain(self) -> bool:
@@ -178,6 +181,10 @@ class AuditReport:
     def missing(self, platform: str) -> list[PackageAudit]:
         """Production native packages with no way to get a binary on `platform`."""
         return [p for p, v in self.for_target(platform) if v is Verdict.MISSING]
+
+    def skipped(self, platform: str) -> list[PackageAudit]:
+        """Optional production native packages with no binary on `platform`: a warning."""
+        return [p for p, v in self.for_target(platform) if v is Verdict.SKIPPED]
 
     def check(self, *, fail_on: Sequence[Verdict] = (Verdict.MISSING,)) -> None:
         """Raise MissingBinaryError naming the first production package with a verdict in

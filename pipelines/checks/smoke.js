@@ -9,6 +9,8 @@
 // `--exe node_modules/@prisma/engines/schema-engine-*` names an executable an install script
 // downloaded (relative to --app; `*` only in the last part): at least one file must match, and
 // each must be an ELF file for the target's machine (read by elf.js, shipped next to this file).
+// `--optional NAME` names an optional package the audit found no binary for on this target: it
+// is loaded if it can be, and otherwise reported absent (a warning, never a failure).
 //
 // Arguments starting with `.` or `/`, or ending in `.node`, are addon files or directories of
 // them (relative to --app; a directory loads every `.node` file in it, or else in its
@@ -35,22 +37,27 @@ const ACTIVATORS = {
 
 function usage(message) {
   process.stderr.write(`smoke: ${message}\n` +
-    'usage: node smoke.js --arch ARCH --libc glibc|musl [--app DIR] [--exe GLOB]... [--] ' +
+    'usage: node smoke.js --arch ARCH --libc glibc|musl [--app DIR] [--exe GLOB]... ' +
+    '[--optional NAME]... [--] ' +
     'PACKAGE|PATH...\n');
   process.exit(2);
 }
 
 function parseArgs(argv) {
-  const options = { arch: '', libc: '', app: process.cwd(), targets: [], executables: [] };
+  const options = { arch: '', libc: '', app: process.cwd(), targets: [], executables: [],
+    optional: new Set() };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (arg === '--') {
       options.targets.push(...argv.slice(i + 1));
       break;
-    } else if (arg === '--arch' || arg === '--libc' || arg === '--app' || arg === '--exe') {
+    } else if (['--arch', '--libc', '--app', '--exe', '--optional'].includes(arg)) {
       if (i + 1 >= argv.length) usage(`${arg} needs a value`);
-      if (arg === '--exe') options.executables.push(argv[++i]);
-      else options[arg.slice(2)] = argv[++i];
+      const value = argv[++i];
+      if (arg === '--exe') options.executables.push(value);
+      else if (arg === '--optional') options.optional.add(value);
+      else options[arg.slice(2)] = value;
+      if (arg === '--optional') options.targets.push(value);
     } else if (arg.startsWith('--')) {
       usage(`unknown option ${arg}`);
     } else {
@@ -256,6 +263,14 @@ function load(target, options, appRequire, loaded) {
     result.error = explain(error, options.arch, loaded.slice(start));
   }
   result.addons = loaded.slice(start);
+  if (!result.ok && options.optional.has(target)) {
+    // Optional and without a binary here: the service runs without it, as npm installs it.
+    result.ok = true;
+    result.optional = true;
+    result.warning = `optional and absent on this target, the service runs without it ` +
+      `(${result.error})`;
+    result.error = null;
+  }
   if (result.ok && home && !result.addons.length) {
     // Already loaded by an earlier package (sharp loads its platform package): still its binary.
     result.addons = loaded.filter((file) => file.startsWith(home + path.sep));

@@ -284,3 +284,27 @@ def test_an_addon_directory_loads_only_the_targets_files(smoke_js: Path, tmp_pat
     # Nothing of the target's is left: the directory itself is reported as having no addon.
     assert [p.name for p in result.packages] == ["./native/build/Release"]
     assert not result.ok
+
+
+def test_an_optional_package_absent_on_the_target_is_said_to_be_absent(
+    smoke_js: Path, tmp_path: Path
+) -> None:
+    """`--optional`: a package that is not there, or does not load, is a warning that says it
+    is absent; a required package that is not there still fails."""
+    app = tmp_path / "app"
+    fake_package(app, "cpu-features", "throw new Error('no binding for this platform');\n")
+    done = subprocess.run(
+        [str(node_binary("x64")), str(smoke_js), "--arch", "x64", "--libc", "glibc", "--app",
+         str(app), "--optional", "cpu-features", "--optional", "gone", "--", "required-gone"],
+        capture_output=True, text=True, check=False, timeout=60)
+    result = parse_smoke(done.stdout, "linux/amd64", exit_code=done.returncode,
+                         stderr=done.stderr)
+    assert done.returncode == 1
+    assert result.problems == (
+        "required-gone failed to load: Cannot find module 'required-gone'",)
+    assert [p.optional for p in result.packages] == [True, True, False]
+    assert result.warnings == (
+        "cpu-features: optional and absent on this target, the service runs without it "
+        "(no binding for this platform)",
+        "gone: optional and absent on this target, the service runs without it "
+        "(Cannot find module 'gone')")

@@ -6,7 +6,9 @@ import re
 
 import pytest
 
+from pipelines.plan.describe import describe_plan
 from pipelines.plan.preflight import BuildBlockedError, audit_for_build
+from pipelines.plan.prepare import prepare
 from pipelines.platforms import Platform
 from pipelines.settings import Settings
 from tests.conftest import EXAMPLE, REPO
@@ -95,3 +97,40 @@ def test_example_is_all_prebuilt_online() -> None:
             "bcrypt": "prebuilt", "better-sqlite3": "prebuilt", "sharp": "prebuilt"}
         assert [p.own for p in audit.packages if p.verdict == "compile"] == [True]
         assert not audit.rebuild
+
+
+OPTIONAL_CASE = "pnpm10-optional-native"  # ssh2's optional cpu-features, not allowed to build
+
+
+def test_an_optional_native_package_without_a_binary_is_a_warning_not_a_blocker() -> None:
+    """cpu-features (optional for ssh2) cannot build: `skipped (optional)` on each target, a
+    warning in the plan, never a blocker."""
+    audits = audit_for_build(settings(OPTIONAL_CASE))
+    for audit in audits.values():
+        (package,) = audit.dependencies
+        assert (package.name, package.verdict) == ("cpu-features", "skipped (optional)")
+        assert package.optional_skipped and not audit.compiled
+        (warning,) = audit.warnings
+        assert warning.startswith("cpu-features@0.0.10 on linux/")
+        assert "skipped (optional)" in warning
+
+
+def test_strict_blocks_on_an_optional_package_without_a_binary() -> None:
+    """--strict turns each skipped optional package into a blocker, saying how to lift it."""
+    with pytest.raises(ExceptionGroup) as caught:
+        audit_for_build(settings(OPTIONAL_CASE, strict=True))
+    sentences = blockers(caught)
+    assert len(sentences) == 2
+    assert all(s.startswith("no binary for cpu-features@0.0.10 on linux/") and
+               s.endswith("(drop --strict)") for s in sentences)
+
+
+def test_the_plan_warns_of_each_skipped_optional_package() -> None:
+    """The plan's warnings (--print, plan_warning lines, the report) name each skipped one."""
+    plan = prepare(settings(OPTIONAL_CASE, start_command=("node", "-e", "1")),
+                   Platform.parse("linux/amd64"))
+    skipped = [w for w in plan.warnings if "skipped (optional)" in w]
+    assert [w.split(":")[0] for w in skipped] == [
+        "cpu-features@0.0.10 on linux/amd64", "cpu-features@0.0.10 on linux/arm64"]
+    shown = describe_plan(plan)["targets"][0]["native_packages"]  # type: ignore[index]
+    assert [p["verdict"] for p in shown] == ["skipped (optional)"]

@@ -54,6 +54,7 @@ from .arguments import (
     Reference,
     Source,
     StartCommand,
+    Strict,
     Tags,
     Username,
     Workspace,
@@ -87,6 +88,7 @@ class NodePipelines:
     node_options: NodeOptions = "--max-old-space-size=2048"
     bindings_output: BindingsOutput = "build/Release"
     allow_missing: AllowMissing = ()
+    strict: Strict = False
     emulation: Emulation = "warn"
     audit_mode: AuditMode = "online"
 
