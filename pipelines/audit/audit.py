@@ -46,9 +46,11 @@ from pipelines.audit.registry import NpmRegistry, RegistryConfig
 from pipelines.errors import NodePipelinesError
 from pipelines.packagers.lockfiles.entry import LockEntry
 
-NOT_BUILT = ("the package manager is told not to run its install script (pnpm: not in "
-             "onlyBuiltDependencies or in neverBuiltDependencies; yarn: enableScripts off "
-             "and no dependenciesMeta built): allow its build")
+
+def not_built(entry: LockEntry) -> str:
+    """Why a package that needs its install script gets none, naming the deciding setting."""
+    return (f"the package manager is told not to run its install script ({entry.build_from}): "
+            "allow its build")
 
 
 def audit_source(
@@ -207,8 +209,9 @@ def _audit(
     else:
         verdicts = {}
     if not entry.build and mechanism in (Mechanism.DOWNLOAD, Mechanism.COMPILE):
-        verdicts = {t.platform: TargetVerdict(Verdict.MISSING, NOT_BUILT) for t in targets}
-        found = [*found, NOT_BUILT]
+        reason = not_built(entry)
+        verdicts = {t.platform: TargetVerdict(Verdict.MISSING, reason) for t in targets}
+        found = [*found, reason]
     if mechanism.native:
         verdicts = optional_skipped(entry, constrain(entry, verdicts, targets))
     return PackageAudit(entry.name, entry.version, entry.path, entry.dev, entry.optional,
