@@ -214,8 +214,12 @@ def _audit(
         found = [*found, reason]
     if mechanism.native:
         verdicts = optional_skipped(entry, constrain(entry, verdicts, targets))
+    runs = entry.build or mechanism is not Mechanism.INSTALL_SCRIPT
+    if not runs:
+        found = [*found, f"not run: the project's build policy does not allow it "
+                         f"({entry.build_from})"]
     return PackageAudit(entry.name, entry.version, entry.path, entry.dev, entry.optional,
-                        mechanism, tuple(found), verdicts, executables=files)
+                        mechanism, tuple(found), verdicts, executables=files, runs=runs)
 
 
 def _platform_audit(evidence: Evidence, parent: LockEntry) -> PackageAudit:

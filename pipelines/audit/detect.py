@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from pipelines.audit.model import Mechanism
+from pipelines.audit.no_work import no_work
 from pipelines.audit.prebuilds import bundled_binaries, has_binding_gyp, outside_prebuilds
 from pipelines.audit.project import Project
 from pipelines.packagers.lockfiles.entry import LockEntry, resolve_in
@@ -116,6 +117,9 @@ def classify(entry: LockEntry, facts: Facts) -> tuple[Mechanism, list[str]]:
         return Mechanism.DOWNLOAD, [
             f"known: the install script of {entry.name} {entry.version.split('.')[0]}.x "
             f"downloads executables for the machine it runs on ({files}), not an addon"]
+    if _runs_a_script(entry, facts) and (
+            known := no_work(entry.name, facts.install_scripts)) is not None:
+        return Mechanism.NO_WORK, [known]
     if facts.install_scripts is not None:
         return _from_scripts(entry, facts)
     evidence = []

@@ -30,11 +30,12 @@ class Mechanism(enum.StrEnum):
     DOWNLOAD = "download"  # prebuild-install, node-pre-gyp ...: fetched at install time
     COMPILE = "compile"  # node-gyp from source, explicit or implicit (binding.gyp)
     INSTALL_SCRIPT = "install-script"  # runs a script that is not a native build
+    NO_WORK = "no-work-script"  # a script known to produce nothing on Linux (audit/no_work.py)
 
     @property
     def native(self) -> bool:
         """True when the package ships or builds machine code."""
-        return self not in (Mechanism.NONE, Mechanism.INSTALL_SCRIPT)
+        return self not in (Mechanism.NONE, Mechanism.INSTALL_SCRIPT, Mechanism.NO_WORK)
 
 
 class Verdict(enum.StrEnum):
@@ -120,6 +121,14 @@ class PackageAudit:
     # What a download of executables leaves in the package (globs relative to its directory,
     # e.g. `schema-engine-*`): checked on every target, and nothing to compile.
     executables: tuple[str, ...] = ()
+    # False when the project's build policy keeps its plain install script from running.
+    runs: bool = True
+
+    @property
+    def runs_on_target(self) -> bool:
+        """A production plain install script that runs on each target (a native build runs
+        by its verdict instead; a script that does nothing, or is not allowed, never runs)."""
+        return self.production and self.runs and self.mechanism is Mechanism.INSTALL_SCRIPT
 
     @property
     def production(self) -> bool:
@@ -144,7 +153,7 @@ class PackageAudit:
             "targets": {p: str(v.verdict) for p, v in self.targets.items()},
             "reasons": {p: v.reason for p, v in self.targets.items()},
             "evidence": list(self.evidence), "own": self.own,
-            "executables": list(self.executables),
+            "executables": list(self.executables), "runs": self.runs,
         }
 
 

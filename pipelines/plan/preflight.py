@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from pipelines.audit import (
     AuditReport,
-    Mechanism,
     RegistryUnavailableError,
     Verdict,
     audit_source,
@@ -80,8 +79,7 @@ def _target_audit(report: AuditReport, platform: str, waived: set[str]) -> Targe
     # A download of executables fetches for the machine it runs on: it runs on the target too.
     fetching = [p.name for p in packages if p.executables and p.verdict == "download"]
     scripted = tuple(dict.fromkeys([
-        *(p.name for p in report.packages
-          if p.mechanism is Mechanism.INSTALL_SCRIPT and p.production),
+        *(p.name for p in report.packages if p.runs_on_target),
         *fetching]))
     warnings = tuple(
         f"{p.name}@{p.version} on {platform}: skipped (optional), no binary "
