@@ -30,6 +30,7 @@ from pipelines.audit.evidence import (
     tarball_url,
     unpublished_wanted,
 )
+from pipelines.audit.install_scripts import apply_scripts, scripts_wanted, unclassified_note
 from pipelines.audit.model import (
     DEFAULT_TARGETS,
     AuditError,
@@ -69,6 +70,9 @@ def audit_source(
     evidence = _evidence(source, targets, workspace, node_major)
     client = NpmRegistry(registry or RegistryConfig.from_env(), offline=True)
     evidence.registry_from = "registry cache"
+    found = {spec_key(name, v): known for name, versions in scripts_wanted(evidence).items()
+             for v in versions if (known := client.cached_install_script(name, v)) is not None}
+    apply_scripts(evidence, found)
     for name, version in manifests_wanted(evidence):
         evidence.manifests[spec_key(name, version)] = client.cached_manifest(name, version)
     for entry, _url in files_wanted(evidence):
@@ -95,6 +99,11 @@ async def _run_async(
     evidence = _evidence(source, targets, workspace, node_major)
     try:
         async with NpmRegistry(config or RegistryConfig.from_env(), offline=False) as client:
+            found: dict[str, bool] = {}
+            async with anyio.create_task_group() as group:
+                for name, versions in scripts_wanted(evidence).items():
+                    group.start_soon(_fetch_scripts, client, found, name, versions)
+            apply_scripts(evidence, found)
             async with anyio.create_task_group() as group:
                 for name, version in manifests_wanted(evidence):
                     group.start_soon(_fetch_manifest, client, evidence, name, version)
@@ -118,6 +127,13 @@ def _first(group: BaseExceptionGroup[NodePipelinesError]) -> NodePipelinesError:
         error = error.exceptions[0]
     assert isinstance(error, NodePipelinesError)
     return error
+
+
+async def _fetch_scripts(
+    client: NpmRegistry, found: dict[str, bool], name: str, versions: list[str]
+) -> None:
+    for version, known in (await client.install_scripts(name, versions)).items():
+        found[spec_key(name, version)] = known
 
 
 async def _fetch_manifest(
@@ -182,8 +198,11 @@ def conclude(evidence: Evidence, *, online: bool) -> AuditReport:
         audits.append(_audit(entry, mechanism, found, facts, evidence))
     audits.sort(key=lambda a: a.path)
     audits += own_addons(evidence.project, evidence.targets)
+    notes = _notes(audits, online)
+    if (unclassified := unclassified_note(evidence, online=online)) is not None:
+        notes.append(unclassified)
     return AuditReport(str(evidence.project.root), evidence.targets, tuple(audits), online,
-                       notes=tuple(_notes(audits, online)), node_major=evidence.node_major)
+                       notes=tuple(notes), node_major=evidence.node_major)
 
 
 def _built_once(evidence: Evidence, entry: LockEntry, mechanism: Mechanism) -> bool:

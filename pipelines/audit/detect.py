@@ -32,6 +32,13 @@ EXECUTABLE_DOWNLOADS: dict[str, tuple[tuple[int, tuple[str, ...]], ...]] = {
                         (0, ("migration-engine-*", "libquery_engine-*.so.node"))),
 }
 
+# Install scripts that run node-gyp from a script file, so no tool shows in their text: they
+# compile (on the engine, cross for a foreign target) and load the result when it is there.
+# ssh2 1.x: "install": "node install.js", which runs `node-gyp rebuild` in
+# lib/protocol/crypto for an optional binding and exits 0 when that fails (ssh2 then uses
+# its JavaScript crypto).
+SCRIPT_BUILDS = {"ssh2": ("node install.js", "an optional crypto binding it runs without")}
+
 _DOWNLOAD_SCRIPT = re.compile(
     r"prebuild-install|node-pre-gyp|install-from-cache|install-artifact-from-github")
 _LOADER_SCRIPT = re.compile(r"node-gyp-build")
@@ -112,14 +119,9 @@ def executables(entry: LockEntry) -> tuple[str, ...]:
 
 def classify(entry: LockEntry, facts: Facts) -> tuple[Mechanism, list[str]]:
     """Decide the mechanism of a package that is not a platform-package parent."""
-    if entry.name in EXECUTABLE_DOWNLOADS and _runs_a_script(entry, facts):
-        files = ", ".join(executables(entry))
-        return Mechanism.DOWNLOAD, [
-            f"known: the install script of {entry.name} {entry.version.split('.')[0]}.x "
-            f"downloads executables for the machine it runs on ({files}), not an addon"]
-    if _runs_a_script(entry, facts) and (
-            known := no_work(entry.name, facts.install_scripts)) is not None:
-        return Mechanism.NO_WORK, [known]
+    known = _known(entry, facts) if _runs_a_script(entry, facts) else None
+    if known is not None:
+        return known
     if facts.install_scripts is not None:
         return _from_scripts(entry, facts)
     evidence = []
@@ -136,6 +138,22 @@ def classify(entry: LockEntry, facts: Facts) -> tuple[Mechanism, list[str]]:
         return _from_hints(entry, facts, evidence,
                            script=any(d in entry.dependencies for d in ADDON_HEADERS))
     return _from_hints(entry, facts, evidence, script=False)
+
+
+def _known(entry: LockEntry, facts: Facts) -> tuple[Mechanism, list[str]] | None:
+    """What the tables above know of a package's install script; None: nothing."""
+    if entry.name in EXECUTABLE_DOWNLOADS:
+        files = ", ".join(executables(entry))
+        return Mechanism.DOWNLOAD, [
+            f"known: the install script of {entry.name} {entry.version.split('.')[0]}.x "
+            f"downloads executables for the machine it runs on ({files}), not an addon"]
+    if (nothing := no_work(entry.name, facts.install_scripts)) is not None:
+        return Mechanism.NO_WORK, [nothing]
+    build = SCRIPT_BUILDS.get(entry.name)
+    if build and facts.install_scripts in (None, build[0]):
+        return Mechanism.COMPILE, [f"known: {entry.name}'s install script `{build[0]}` runs "
+                                   f"node-gyp rebuild for {build[1]}"]
+    return None
 
 
 def noop(script: str | None) -> bool:

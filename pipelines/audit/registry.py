@@ -91,6 +91,9 @@ class NpmRegistry:
         self._transport = transport  # tests substitute a stub; None is the network
         self._client: httpx.AsyncClient | None = None
         self._limit = anyio.Semaphore(config.concurrency) if not offline else None
+        # Set once the registry answered an abbreviated request with a whole packument (some
+        # mirrors do, 142 MB for 700 names): version documents are far smaller then.
+        self._whole_packuments = False
 
     async def __aenter__(self) -> NpmRegistry:
         return self  # the client is made on the first request: a warm cache needs none
@@ -156,6 +159,48 @@ class NpmRegistry:
             return None
         tags = packument.get("dist-tags")
         return list(packument["versions"]), tags if isinstance(tags, dict) else {}
+
+    def cached_install_script(self, name: str, version: str) -> bool | None:
+        """Whether name@version runs an install script, from the disk cache (a cached
+        version document answers too); None when unknown."""
+        cached = self._read("scripts", name, version)
+        if isinstance(cached, bool):
+            return cached
+        document = self.cached_manifest(name, version)
+        return None if document is None else _has_install_script(document)
+
+    async def install_scripts(self, name: str, versions: list[str]) -> dict[str, bool]:
+        """Whether each version of `name` runs an install script: the abbreviated packument's
+        `hasInstallScript` (what npm installs from), or, from a registry that answers with the
+        full document, the version's own scripts (that version document is cached too).
+        One request per name; versions the registry lacks are left out."""
+        found = {v: known for v in versions
+                 if (known := self.cached_install_script(name, v)) is not None}
+        if self.offline or len(found) == len(versions):
+            return found
+        if self._whole_packuments:
+            for version in versions:
+                document = None if version in found else await self.manifest(name, version)
+                if document is not None:
+                    found[version] = _has_install_script(document)
+            return found
+        body = await self._get(f"{self.config.url}{quote(name, safe='@/')}", accept=_ABBREVIATED)
+        try:
+            packument = json.loads(body) if body is not None else None
+        except json.JSONDecodeError:
+            packument = None
+        listed = packument.get("versions") if isinstance(packument, dict) else None
+        if isinstance(packument, dict) and "time" in packument:  # whole: abbreviated has none
+            self._whole_packuments = True
+        for version in versions:
+            document = listed.get(version) if isinstance(listed, dict) else None
+            if version in found or not isinstance(document, dict):
+                continue
+            found[version] = _has_install_script(document)
+            self._write("scripts", name, version, found[version])
+            if isinstance(document.get("scripts"), dict):  # a full version document
+                self._write("manifest", name, version, document)
+        return found
 
     async def files(self, name: str, version: str, tarball: str) -> tuple[str, ...] | None:
         """The paths inside name@version's tarball, relative to the package root."""
@@ -234,6 +279,18 @@ class NpmRegistry:
             temporary.replace(path)
         except OSError:
             pass  # a read-only cache only costs a refetch next time
+
+
+def _has_install_script(document: Mapping[str, Any]) -> bool:
+    """The registry's `hasInstallScript`, else whether the version's scripts hold a
+    preinstall, install or postinstall (the registry writes `install: node-gyp rebuild` for a
+    binding.gyp published without one)."""
+    flag = document.get("hasInstallScript")
+    if isinstance(flag, bool):
+        return flag
+    scripts = document.get("scripts")
+    return isinstance(scripts, dict) and any(
+        scripts.get(k) for k in ("preinstall", "install", "postinstall"))
 
 
 def _list_tarball(body: bytes) -> tuple[str, ...]:

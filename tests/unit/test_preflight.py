@@ -120,6 +120,13 @@ def test_example_is_all_prebuilt_online() -> None:
 OPTIONAL_CASE = "pnpm10-optional-native"  # ssh2's optional cpu-features, not allowed to build
 
 
+@pytest.fixture
+def empty_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An empty registry cache, so the offline audit knows what the lockfile says only."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+
+
+@pytest.mark.usefixtures("empty_cache")
 def test_an_optional_native_package_without_a_binary_is_a_warning_not_a_blocker() -> None:
     """cpu-features (optional for ssh2) cannot build: `skipped (optional)` on each target, a
     warning in the plan, never a blocker."""
@@ -133,6 +140,7 @@ def test_an_optional_native_package_without_a_binary_is_a_warning_not_a_blocker(
         assert "skipped (optional)" in warning
 
 
+@pytest.mark.usefixtures("empty_cache")
 def test_strict_blocks_on_an_optional_package_without_a_binary() -> None:
     """--strict turns each skipped optional package into a blocker, saying how to lift it."""
     with pytest.raises(ExceptionGroup) as caught:
@@ -143,6 +151,7 @@ def test_strict_blocks_on_an_optional_package_without_a_binary() -> None:
                s.endswith("(drop --strict)") for s in sentences)
 
 
+@pytest.mark.usefixtures("empty_cache")
 def test_the_plan_warns_of_each_skipped_optional_package() -> None:
     """The plan's warnings (--print, plan_warning lines, the report) name each skipped one."""
     plan = prepare(settings(OPTIONAL_CASE, start_command=("node", "-e", "1")),

@@ -69,3 +69,15 @@ def test_dtrace_provider_forces_no_toolchain() -> None:
     mechanism, _ = classify(entry("dtrace-provider", deps={"nan": "^2.14.0"}),
                             Facts(install_scripts=script, scripts_from="registry"))
     assert mechanism is Mechanism.NO_WORK
+
+
+def test_ssh2_install_js_is_a_compile_of_an_optional_binding() -> None:
+    """ssh2's `node install.js` runs node-gyp for its optional crypto binding: a compile (on
+    the engine), never an opaque script run on the target; another text is not trusted."""
+    mechanism, evidence = classify(entry("ssh2"), Facts(install_scripts="node install.js",
+                                                        scripts_from="registry"))
+    assert mechanism is Mechanism.COMPILE
+    assert "node-gyp rebuild for an optional crypto binding" in evidence[0]
+    mechanism, _ = classify(entry("ssh2"), Facts(install_scripts="node other.js",
+                                                 scripts_from="registry"))
+    assert mechanism is Mechanism.INSTALL_SCRIPT
