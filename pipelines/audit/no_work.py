@@ -53,6 +53,12 @@ KNOWN: dict[str, NoWork] = {
     # @nestjs/core 10.4: "postinstall": "opencollective || exit 0": the @nuxtjs/opencollective
     # banner (it prints, and `|| exit 0` hides any failure).
     "@nestjs/core": NoWork(("opencollective || exit 0",), "only prints a funding banner"),
+    # @scarf/scarf 1.4.0 (dokploy ships it): "postinstall": "node ./report.js"; report.js sends
+    # install analytics over HTTPS, best effort (`.finally(() => { process.exit(0) })`), and
+    # writes only a rate-limit file in the temp directory (and package.json's scarfSettings
+    # after an interactive opt-in prompt, which a build never answers).
+    "@scarf/scarf": NoWork(("node ./report.js",),
+                           "only reports install analytics over the network"),
 }
 
 
