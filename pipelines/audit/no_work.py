@@ -11,7 +11,13 @@ evidence says so. tests/unit/audit/test_no_work.py has a test per entry.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+
+# A script that is one `echo` of quoted strings or plain words, with no redirection, pipe,
+# substitution or second command: it only prints, whatever the package (seen: @google/genai
+# 2.13.0, "preinstall": "echo 'preinstall: no-op'").
+_ECHO_ONLY = re.compile(r"""\s*echo(\s+("[^"$`\\]*"|'[^']*'|[^\s;&|<>`$()'"\\]+))*\s*""")
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +71,8 @@ KNOWN: dict[str, NoWork] = {
 def no_work(name: str, script: str | None) -> str | None:
     """The evidence line when `name`'s install script (`script`, None when unknown) is known
     to produce nothing on Linux; None when it may do real work."""
+    if script is not None and _ECHO_ONLY.fullmatch(script):
+        return "this install script only prints (one echo); not run on the target"
     known = KNOWN.get(name)
     if known is None:
         return None

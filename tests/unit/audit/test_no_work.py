@@ -53,6 +53,25 @@ def test_another_script_of_the_same_name_is_not_trusted(name: str) -> None:
     assert mechanism is Mechanism.INSTALL_SCRIPT
 
 
+@pytest.mark.parametrize(("script", "prints_only"), [
+    ("echo 'preinstall: no-op'", True),  # @google/genai 2.13.0's preinstall
+    ('echo "thanks for installing"', True),
+    ("echo done", True),
+    ("echo x > marker.txt", False),
+    ("echo x && node build.js", False),
+    ("echo $(node build.js)", False),
+    ("echo `node build.js`", False),
+    ("echo x; node build.js", False),
+])
+def test_a_script_that_is_one_echo_only_prints(script: str, prints_only: bool) -> None:
+    """One echo of quoted strings or words is no work, for any package; anything more is not."""
+    mechanism, evidence = classify(entry("any-package"), Facts(install_scripts=script,
+                                                               scripts_from="registry"))
+    assert (mechanism is Mechanism.NO_WORK) is prints_only
+    if prints_only:
+        assert evidence == ["this install script only prints (one echo); not run on the target"]
+
+
 def test_unread_script_text_lets_the_name_decide() -> None:
     """pnpm 9+/yarn berry offline: no text, so the name decides, and the evidence says so."""
     mechanism, evidence = classify(entry("dtrace-provider", deps={"nan": "^2.14.0"},
