@@ -21,7 +21,9 @@ ADDON_HEADERS = ("nan", "node-addon-api", "bindings", "node-gyp", "cmake-js")
 NATIVE_HINTS = frozenset(DOWNLOADERS + PREBUILD_LOADERS + ADDON_HEADERS)
 # Native packages with no native helper among their dependencies: where a lockfile records no
 # install scripts (yarn berry, pnpm 9+), only their name says they are worth a look.
-KNOWN_NATIVE = frozenset({"oracledb", "aws-crt", "@prisma/engines"})
+# onnxruntime-node up to 1.17 has no install script and no helper at all: its tarball holds
+# bin/napi-v3/linux/{x64,arm64}/onnxruntime_binding.node (1.18+ adds a postinstall).
+KNOWN_NATIVE = frozenset({"oracledb", "aws-crt", "@prisma/engines", "onnxruntime-node"})
 # Install scripts that download an executable (not an addon) for the machine they run on, and
 # the files they leave in the package (`*`: the platform part of the name), from a major version
 # on. Nothing in the tarball shows these: @prisma/engines' postinstall writes

@@ -4,7 +4,9 @@ pnpm lockfile from a cache the stub filled."""
 
 from __future__ import annotations
 
+import io
 import shutil
+import tarfile
 from pathlib import Path
 
 import httpx
@@ -125,3 +127,35 @@ async def test_after_a_whole_packument_version_documents_are_asked(tmp_path: Pat
         assert await client.install_scripts("big", ["1.0.0"]) == {"1.0.0": False}
         assert await client.install_scripts("small", ["2.0.0"]) == {"2.0.0": True}
     assert seen == ["/big", "/small/2.0.0"]
+
+
+async def test_onnxruntime_node_without_a_script_is_found_by_its_files(tmp_path: Path) -> None:
+    """onnxruntime-node 1.17 has no install script and no native helper: its name asks for
+    its version document and file list, whose bin/napi-v3/linux/<cpu>/ binaries make it
+    prebuilt on both targets (so the smoke check loads it)."""
+    files = ["package.json", "dist/index.js", *(
+        f"bin/napi-v3/{p}/onnxruntime_binding.node"
+        for p in ("linux/x64", "linux/arm64", "darwin/arm64", "win32/x64"))]
+    tarball = io.BytesIO()
+    with tarfile.open(fileobj=tarball, mode="w:gz") as archive:
+        for name in files:
+            info = tarfile.TarInfo(f"package/{name}")
+            archive.addfile(info, io.BytesIO(b""))
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/onnxruntime-node/1.17.0":
+            return httpx.Response(200, json={"name": "onnxruntime-node", "version": "1.17.0",
+                                             "scripts": {"build": "tsc"}})
+        return httpx.Response(200, content=tarball.getvalue())
+
+    async with NpmRegistry(config(tmp_path), offline=False,
+                           transport=httpx.MockTransport(handler)) as client:
+        await client.manifest("onnxruntime-node", "1.17.0")
+        await client.files("onnxruntime-node", "1.17.0", "https://npm.stub.test/o.tgz")
+    report = audit_source(LOCKFILES / "onnxruntime-no-script", offline=True,
+                          registry=config(tmp_path))
+    (ort,) = report.native()
+    assert ort.mechanism is Mechanism.BUNDLED_PREBUILDS
+    assert {p: v.reason for p, v in ort.targets.items()} == {
+        "linux/amd64": "registry cache tarball: bin/napi-v3/linux/x64/onnxruntime_binding.node",
+        "linux/arm64": "registry cache tarball: bin/napi-v3/linux/arm64/onnxruntime_binding.node"}
