@@ -23,7 +23,8 @@ NATIVE_HINTS = frozenset(DOWNLOADERS + PREBUILD_LOADERS + ADDON_HEADERS)
 # install scripts (yarn berry, pnpm 9+), only their name says they are worth a look.
 # onnxruntime-node up to 1.17 has no install script and no helper at all: its tarball holds
 # bin/napi-v3/linux/{x64,arm64}/onnxruntime_binding.node (1.18+ adds a postinstall).
-KNOWN_NATIVE = frozenset({"oracledb", "aws-crt", "@prisma/engines", "onnxruntime-node"})
+KNOWN_NATIVE = frozenset({"oracledb", "aws-crt", "@prisma/engines", "onnxruntime-node",
+                          "@vscode/ripgrep"})
 # Install scripts that download an executable (not an addon) for the machine they run on, and
 # the files they leave in the package (`*`: the platform part of the name), from a major version
 # on. Nothing in the tarball shows these: @prisma/engines' postinstall writes
@@ -32,6 +33,10 @@ EXECUTABLE_DOWNLOADS: dict[str, tuple[tuple[int, tuple[str, ...]], ...]] = {
     "@prisma/engines": ((7, ("schema-engine-*",)),
                         (5, ("schema-engine-*", "libquery_engine-*.so.node")),
                         (0, ("migration-engine-*", "libquery_engine-*.so.node"))),
+    # @vscode/ripgrep 1.17.0: "postinstall": "node ./lib/postinstall.js", which downloads the rg
+    # release for `process.env.npm_config_arch || os.arch()` (on linux a static musl build) from
+    # GitHub into bin/ (`BIN_PATH = path.join(__dirname, '../bin')`).
+    "@vscode/ripgrep": ((0, ("bin/rg",)),),
 }
 
 # Install scripts that run node-gyp from a script file, so no tool shows in their text: they
