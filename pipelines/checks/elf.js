@@ -6,8 +6,9 @@
 //
 //   node elf.js --arch arm64 DIR...
 //
-// smoke.js requires this file for the same reading of ELF headers (`check(file, arch)`), so the
-// two never disagree about what a binary is built for.
+// smoke.js requires this file for the same reading of ELF headers (`check(file, arch)`, and
+// `executable(glob, app, arch)` for its --exe), so the two never disagree about what a binary
+// is built for.
 'use strict';
 
 const fs = require('fs');
@@ -114,6 +115,31 @@ function check(file, arch) {
   return { ok, got };
 }
 
+// The files a `--exe` glob names (relative to `app`): `*` matches within the last part only.
+function matching(glob, app) {
+  const full = path.resolve(app, glob);
+  const dir = path.dirname(full);
+  const escaped = path.basename(full).replace(/[.+?^${}()|[\]\\]/g, '\\$&');
+  const pattern = new RegExp(`^${escaped.replace(/\*/g, '.*')}$`);
+  let names = [];
+  try { names = fs.readdirSync(dir); } catch (_) { /* no such directory: nothing matches */ }
+  return names.filter((name) => pattern.test(name)).sort().map((name) => path.join(dir, name));
+}
+
+// An executable an install script downloaded (smoke.js --exe): there, and an ELF file for
+// the target's machine.
+function executable(glob, app, arch) {
+  const files = matching(glob, app).map((file) => ({ path: file, ...check(file, arch) }));
+  const result = { pattern: glob, ok: files.length > 0 && files.every((f) => f.ok), files, error: null };
+  const wrong = files.filter((f) => !f.ok);
+  if (!files.length) {
+    result.error = `no file matches ${glob} in ${app}: the install script did not download it`;
+  } else if (wrong.length) {
+    result.error = wrong.map((f) => `${f.path} is ${f.got}, not ${arch}`).join('; ');
+  }
+  return result;
+}
+
 function main() {
   const argv = process.argv.slice(2);
   if (argv[0] !== '--arch' || !argv[1]) usage('--arch is required');
@@ -133,6 +159,8 @@ function main() {
   process.exitCode = ok ? 0 : 1;
 }
 
-module.exports = { TARGETS, NAMES, OSES, CPUS, LIBCS, header, check, foreign, ownPath, addons };
+module.exports = {
+  TARGETS, NAMES, OSES, CPUS, LIBCS, header, check, foreign, ownPath, addons, executable,
+};
 
 if (require.main === module) main();

@@ -93,28 +93,6 @@ function elfArch(file) {
   }
 }
 
-// The files a `--exe` glob names: `*` matches within the last path part only.
-function matching(glob, app) {
-  const full = path.resolve(app, glob);
-  const dir = path.dirname(full);
-  const escaped = path.basename(full).replace(/[.+?^${}()|[\]\\]/g, '\\$&');
-  const pattern = new RegExp(`^${escaped.replace(/\*/g, '.*')}$`);
-  return list(dir).filter((name) => pattern.test(name)).sort().map((name) => path.join(dir, name));
-}
-
-// A downloaded executable: there, and an ELF file for the target's machine.
-function checkExecutable(glob, options) {
-  const files = matching(glob, options.app).map((file) => ({ path: file, ...elf.check(file, options.arch) }));
-  const result = { pattern: glob, ok: files.length > 0 && files.every((f) => f.ok), files, error: null };
-  const wrong = files.filter((f) => !f.ok);
-  if (!files.length) {
-    result.error = `no file matches ${glob} in ${options.app}: the install script did not download it`;
-  } else if (wrong.length) {
-    result.error = wrong.map((f) => `${f.path} is ${f.got}, not ${options.arch}`).join('; ');
-  }
-  return result;
-}
-
 function firstLine(error) {
   const text = error && error.message ? error.message : String(error);
   return text.split('\n')[0];
@@ -296,7 +274,7 @@ function main() {
     process.stderr.write(`smoke: loading ${target}\n`);
     return load(target, options, appRequire, loaded);
   });
-  const executables = options.executables.map((glob) => checkExecutable(glob, options));
+  const executables = options.executables.map((glob) => elf.executable(glob, options.app, options.arch));
   const result = {
     ok: false,
     arch: process.arch,
