@@ -47,8 +47,8 @@ def unclassified_note(evidence: Evidence, *, online: bool) -> str | None:
         return None
     shown = ", ".join(f"{e.name}@{e.version}" for e in left[:5]) + (
         ", ..." if len(left) > 5 else "")
-    why = "the registry did not answer for them" if online else (
-        "offline, and the registry cache does not know them")
+    why = "the registry has no document for them" if online else (
+        "offline, the registry cache does not know them")
     return (f"{len(left)} production packages could not be classified ({shown}): the lockfile "
             f"records no install scripts and {why}; each is taken to run one only if it "
-            "depends on a native build helper: run online to know")
+            "depends on a native build helper" + ("" if online else ": run online to know"))
