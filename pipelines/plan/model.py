@@ -168,8 +168,8 @@ def build_plan(
         cache_namespace=settings.cache_namespace,
         dev_packages=dev_packages,
         build_env=settings.build_environment,
-        warnings=(*platform_warnings(settings), *shape.warnings,
-                  *(w for a in (audit or {}).values() for w in a.warnings)),
+        warnings=(*platform_warnings(settings), *shape.warnings, *dict.fromkeys(
+            w for a in (audit or {}).values() for w in a.warnings)),
     )
 
 

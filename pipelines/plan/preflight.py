@@ -81,7 +81,8 @@ def _target_audit(report: AuditReport, platform: str, waived: set[str]) -> Targe
     scripted = tuple(dict.fromkeys([
         *(p.name for p in report.packages if p.runs_on_target),
         *fetching]))
-    warnings = tuple(
+    # The audit's notes (packages it could not classify offline, say) are the plan's too.
+    warnings = (*(
         f"{p.name}@{p.version} on {platform}: skipped (optional), no binary "
-        f"({p.targets[platform].reason})" for p in report.skipped(platform))
+        f"({p.targets[platform].reason})" for p in report.skipped(platform)), *report.notes)
     return TargetAudit(packages, scripted=scripted, warnings=warnings)

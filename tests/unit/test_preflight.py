@@ -135,8 +135,9 @@ def test_an_optional_native_package_without_a_binary_is_a_warning_not_a_blocker(
         (package,) = audit.dependencies
         assert (package.name, package.verdict) == ("cpu-features", "skipped (optional)")
         assert package.optional_skipped and not audit.compiled
-        (warning,) = audit.warnings
+        warning, note = audit.warnings  # the skip, and the audit's note on unknown scripts
         assert warning.startswith("cpu-features@0.0.10 on linux/")
+        assert "could not be classified" in note
         assert "skipped (optional)" in warning
 
 
@@ -159,6 +160,9 @@ def test_the_plan_warns_of_each_skipped_optional_package() -> None:
     skipped = [w for w in plan.warnings if "skipped (optional)" in w]
     assert [w.split(":")[0] for w in skipped] == [
         "cpu-features@0.0.10 on linux/amd64", "cpu-features@0.0.10 on linux/arm64"]
+    # Offline with an empty cache, the packages the audit could not classify show, once.
+    unknown = [w for w in plan.warnings if "could not be classified" in w]
+    assert len(unknown) == 1 and unknown[0].startswith("8 production packages")
     shown = describe_plan(plan)["targets"][0]["native_packages"]  # type: ignore[index]
     assert [p["verdict"] for p in shown] == ["skipped (optional)"]
 
