@@ -43,7 +43,8 @@ from pipelines.audit.model import (
 )
 from pipelines.audit.own import own_addons
 from pipelines.audit.project import load_project
-from pipelines.audit.registry import NpmRegistry, RegistryConfig
+from pipelines.audit.registry import NpmRegistry
+from pipelines.audit.registry_config import RegistryConfig
 from pipelines.errors import NodePipelinesError
 from pipelines.packagers.lockfiles.entry import LockEntry
 

@@ -9,6 +9,7 @@ import shutil
 import tarfile
 from pathlib import Path
 
+import anyio
 import httpx
 
 from pipelines.audit import Mechanism, RegistryConfig, audit_source
@@ -159,3 +160,23 @@ async def test_onnxruntime_node_without_a_script_is_found_by_its_files(tmp_path:
     assert {p: v.reason for p, v in ort.targets.items()} == {
         "linux/amd64": "registry cache tarball: bin/napi-v3/linux/x64/onnxruntime_binding.node",
         "linux/arm64": "registry cache tarball: bin/napi-v3/linux/arm64/onnxruntime_binding.node"}
+
+
+async def test_concurrent_askers_wait_for_the_first_answer(tmp_path: Path) -> None:
+    """Asked in parallel (as the audit does), only the first name goes out as a packument;
+    once it comes back whole, every other name is asked by version document."""
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url.path)
+        name, _, version = request.url.path.strip("/").partition("/")
+        if not version:
+            return httpx.Response(200, json={"name": name, "time": {}, "versions": {
+                "1.0.0": {"version": "1.0.0", "scripts": {}}}})
+        return httpx.Response(200, json={"name": name, "version": version, "scripts": {}})
+
+    client = NpmRegistry(config(tmp_path), offline=False, transport=httpx.MockTransport(handler))
+    async with client, anyio.create_task_group() as group:
+        for name in ("a", "b", "c", "d"):
+            group.start_soon(client.install_scripts, name, ["1.0.0"])
+    assert sorted(seen) == ["/a", "/b/1.0.0", "/c/1.0.0", "/d/1.0.0"]
