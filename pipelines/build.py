@@ -110,6 +110,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--allow-missing", action="append",
                    help="comma-separated packages the service accepts without a binary on a "
                         "target (shown as waived, never as passed)")
+    p.add_argument("--strict", action=argparse.BooleanOptionalAction,
+                   help="an optional native dependency with no binary on a target blocks the "
+                        "build too (default: it is skipped, with a warning)")
     p.add_argument("--emulation", choices=["allow", "warn", "fail"],
                    help="what to do when a target runs emulated (default warn)")
     p.add_argument("--audit", choices=["online", "offline"],

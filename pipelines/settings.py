@@ -95,6 +95,7 @@ class Settings(BaseSettings):
     node_options: str = "--max-old-space-size=2048"
     bindings_output: str = "build/Release"
     allow_missing: Annotated[tuple[str, ...], NoDecode] = ()
+    strict: bool = False  # an optional native package with no binary blocks the build too
     emulation: Literal["allow", "warn", "fail"] = "warn"
     audit: Literal["online", "offline"] = "online"
     log_format: Literal["auto", "console", "json"] = "auto"

@@ -22,7 +22,8 @@ from pipelines.audit.model import (
     TargetVerdict,
     Verdict,
 )
-from pipelines.audit.registry import RegistryConfig, RegistryUnavailableError
+from pipelines.audit.registry import RegistryUnavailableError
+from pipelines.audit.registry_config import RegistryConfig
 from pipelines.audit.render import render_json, render_table, report_json
 from pipelines.audit.summary import recommendation, summarize
 

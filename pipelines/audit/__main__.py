@@ -49,8 +49,8 @@ def parser() -> argparse.ArgumentParser:
     cli.add_argument("--offline", action="store_true",
                      help="no network: lockfile, node_modules and the registry cache only")
     cli.add_argument("--strict", nargs="?", const="missing", choices=("missing", "compile"),
-                     help="exit 1 when a production package is missing on a target "
-                          "(--strict=compile: also when one compiles)")
+                     help="exit 1 when a production package is missing on a target, an "
+                          "optional one included (--strict=compile: also when one compiles)")
     return cli
 
 
@@ -80,7 +80,8 @@ def run(argv: Sequence[str] | None = None) -> int:
                           workspace=pipeline.workspace, node_major=node)
     print(render_json(report) if args.format == "json" else render_table(report))
     if args.strict:
-        fail_on = [Verdict.MISSING] + ([Verdict.COMPILE] if args.strict == "compile" else [])
+        fail_on = [Verdict.MISSING, Verdict.SKIPPED] + (
+            [Verdict.COMPILE] if args.strict == "compile" else [])
         report.check(fail_on=fail_on)
     return EXIT_OK
 

@@ -10,6 +10,7 @@ import anyio
 from pipelines.audit.coverage import (
     constrain,
     executable_verdicts,
+    optional_skipped,
     platform_verdicts,
     prebuild_verdicts,
     simple_verdicts,
@@ -29,6 +30,7 @@ from pipelines.audit.evidence import (
     tarball_url,
     unpublished_wanted,
 )
+from pipelines.audit.install_scripts import apply_scripts, scripts_wanted, unclassified_note
 from pipelines.audit.model import (
     DEFAULT_TARGETS,
     AuditError,
@@ -41,13 +43,16 @@ from pipelines.audit.model import (
 )
 from pipelines.audit.own import own_addons
 from pipelines.audit.project import load_project
-from pipelines.audit.registry import NpmRegistry, RegistryConfig
+from pipelines.audit.registry import NpmRegistry
+from pipelines.audit.registry_config import RegistryConfig
 from pipelines.errors import NodePipelinesError
 from pipelines.packagers.lockfiles.entry import LockEntry
 
-NOT_BUILT = ("the package manager is told not to run its install script (pnpm: not in "
-             "onlyBuiltDependencies or in neverBuiltDependencies; yarn: enableScripts off "
-             "and no dependenciesMeta built): allow its build")
+
+def not_built(entry: LockEntry) -> str:
+    """Why a package that needs its install script gets none, naming the deciding setting."""
+    return (f"the package manager is told not to run its install script ({entry.build_from}): "
+            "allow its build")
 
 
 def audit_source(
@@ -66,6 +71,9 @@ def audit_source(
     evidence = _evidence(source, targets, workspace, node_major)
     client = NpmRegistry(registry or RegistryConfig.from_env(), offline=True)
     evidence.registry_from = "registry cache"
+    found = {spec_key(name, v): known for name, versions in scripts_wanted(evidence).items()
+             for v in versions if (known := client.cached_install_script(name, v)) is not None}
+    apply_scripts(evidence, found)
     for name, version in manifests_wanted(evidence):
         evidence.manifests[spec_key(name, version)] = client.cached_manifest(name, version)
     for entry, _url in files_wanted(evidence):
@@ -92,6 +100,11 @@ async def _run_async(
     evidence = _evidence(source, targets, workspace, node_major)
     try:
         async with NpmRegistry(config or RegistryConfig.from_env(), offline=False) as client:
+            found: dict[str, bool] = {}
+            async with anyio.create_task_group() as group:
+                for name, versions in scripts_wanted(evidence).items():
+                    group.start_soon(_fetch_scripts, client, found, name, versions)
+            apply_scripts(evidence, found)
             async with anyio.create_task_group() as group:
                 for name, version in manifests_wanted(evidence):
                     group.start_soon(_fetch_manifest, client, evidence, name, version)
@@ -115,6 +128,13 @@ def _first(group: BaseExceptionGroup[NodePipelinesError]) -> NodePipelinesError:
         error = error.exceptions[0]
     assert isinstance(error, NodePipelinesError)
     return error
+
+
+async def _fetch_scripts(
+    client: NpmRegistry, found: dict[str, bool], name: str, versions: list[str]
+) -> None:
+    for version, known in (await client.install_scripts(name, versions)).items():
+        found[spec_key(name, version)] = known
 
 
 async def _fetch_manifest(
@@ -179,8 +199,11 @@ def conclude(evidence: Evidence, *, online: bool) -> AuditReport:
         audits.append(_audit(entry, mechanism, found, facts, evidence))
     audits.sort(key=lambda a: a.path)
     audits += own_addons(evidence.project, evidence.targets)
+    notes = _notes(audits, online)
+    if (unclassified := unclassified_note(evidence, online=online)) is not None:
+        notes.append(unclassified)
     return AuditReport(str(evidence.project.root), evidence.targets, tuple(audits), online,
-                       notes=tuple(_notes(audits, online)), node_major=evidence.node_major)
+                       notes=tuple(notes), node_major=evidence.node_major)
 
 
 def _built_once(evidence: Evidence, entry: LockEntry, mechanism: Mechanism) -> bool:
@@ -206,12 +229,17 @@ def _audit(
     else:
         verdicts = {}
     if not entry.build and mechanism in (Mechanism.DOWNLOAD, Mechanism.COMPILE):
-        verdicts = {t.platform: TargetVerdict(Verdict.MISSING, NOT_BUILT) for t in targets}
-        found = [*found, NOT_BUILT]
+        reason = not_built(entry)
+        verdicts = {t.platform: TargetVerdict(Verdict.MISSING, reason) for t in targets}
+        found = [*found, reason]
     if mechanism.native:
-        verdicts = constrain(entry, verdicts, targets)
+        verdicts = optional_skipped(entry, constrain(entry, verdicts, targets))
+    runs = entry.build or mechanism is not Mechanism.INSTALL_SCRIPT
+    if not runs:
+        found = [*found, f"not run: the project's build policy does not allow it "
+                         f"({entry.build_from})"]
     return PackageAudit(entry.name, entry.version, entry.path, entry.dev, entry.optional,
-                        mechanism, tuple(found), verdicts, executables=files)
+                        mechanism, tuple(found), verdicts, executables=files, runs=runs)
 
 
 def _platform_audit(evidence: Evidence, parent: LockEntry) -> PackageAudit:
@@ -244,7 +272,7 @@ def _platform_audit(evidence: Evidence, parent: LockEntry) -> PackageAudit:
                      "lockfile lacks")
     return PackageAudit(parent.name, parent.version, parent.path, parent.dev, parent.optional,
                         Mechanism.PLATFORM_PACKAGES, tuple(found),
-                        constrain(parent, verdicts, evidence.targets))
+                        optional_skipped(parent, constrain(parent, verdicts, evidence.targets)))
 
 
 def _notes(audits: list[PackageAudit], online: bool) -> list[str]:

@@ -212,6 +212,19 @@ def executable_verdicts(
         f"the smoke test checks each file is there and built for {t.cpu}") for t in targets}
 
 
+OPTIONAL = ("optional: npm, pnpm and yarn skip an optional dependency that cannot install, "
+            "and the service runs without it (--strict fails on it)")
+
+
+def optional_skipped(entry: LockEntry, verdicts: Verdicts) -> Verdicts:
+    """An optional dependency (the lockfile's `optional`, yarn's dependenciesMeta optional)
+    with no binary is skipped, not missing: a warning, never a blocker."""
+    if not entry.optional:
+        return verdicts
+    return {p: TargetVerdict(Verdict.SKIPPED, f"{v.reason}; {OPTIONAL}")
+            if v.verdict is Verdict.MISSING else v for p, v in verdicts.items()}
+
+
 def constrain(entry: LockEntry, verdicts: Verdicts, targets: Sequence[Target]) -> Verdicts:
     """A package whose own os/cpu/libc excludes a target is never installed there."""
     for target in targets:

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from pipelines.audit.model import Mechanism
+from pipelines.audit.no_work import no_work
 from pipelines.audit.prebuilds import bundled_binaries, has_binding_gyp, outside_prebuilds
 from pipelines.audit.project import Project
 from pipelines.packagers.lockfiles.entry import LockEntry, resolve_in
@@ -20,7 +21,10 @@ ADDON_HEADERS = ("nan", "node-addon-api", "bindings", "node-gyp", "cmake-js")
 NATIVE_HINTS = frozenset(DOWNLOADERS + PREBUILD_LOADERS + ADDON_HEADERS)
 # Native packages with no native helper among their dependencies: where a lockfile records no
 # install scripts (yarn berry, pnpm 9+), only their name says they are worth a look.
-KNOWN_NATIVE = frozenset({"oracledb", "aws-crt", "@prisma/engines"})
+# onnxruntime-node up to 1.17 has no install script and no helper at all: its tarball holds
+# bin/napi-v3/linux/{x64,arm64}/onnxruntime_binding.node (1.18+ adds a postinstall).
+KNOWN_NATIVE = frozenset({"oracledb", "aws-crt", "@prisma/engines", "onnxruntime-node",
+                          "@vscode/ripgrep"})
 # Install scripts that download an executable (not an addon) for the machine they run on, and
 # the files they leave in the package (`*`: the platform part of the name), from a major version
 # on. Nothing in the tarball shows these: @prisma/engines' postinstall writes
@@ -29,7 +33,18 @@ EXECUTABLE_DOWNLOADS: dict[str, tuple[tuple[int, tuple[str, ...]], ...]] = {
     "@prisma/engines": ((7, ("schema-engine-*",)),
                         (5, ("schema-engine-*", "libquery_engine-*.so.node")),
                         (0, ("migration-engine-*", "libquery_engine-*.so.node"))),
+    # @vscode/ripgrep 1.17.0: "postinstall": "node ./lib/postinstall.js", which downloads the rg
+    # release for `process.env.npm_config_arch || os.arch()` (on linux a static musl build) from
+    # GitHub into bin/ (`BIN_PATH = path.join(__dirname, '../bin')`).
+    "@vscode/ripgrep": ((0, ("bin/rg",)),),
 }
+
+# Install scripts that run node-gyp from a script file, so no tool shows in their text: they
+# compile (on the engine, cross for a foreign target) and load the result when it is there.
+# ssh2 1.x: "install": "node install.js", which runs `node-gyp rebuild` in
+# lib/protocol/crypto for an optional binding and exits 0 when that fails (ssh2 then uses
+# its JavaScript crypto).
+SCRIPT_BUILDS = {"ssh2": ("node install.js", "an optional crypto binding it runs without")}
 
 _DOWNLOAD_SCRIPT = re.compile(
     r"prebuild-install|node-pre-gyp|install-from-cache|install-artifact-from-github")
@@ -111,11 +126,9 @@ def executables(entry: LockEntry) -> tuple[str, ...]:
 
 def classify(entry: LockEntry, facts: Facts) -> tuple[Mechanism, list[str]]:
     """Decide the mechanism of a package that is not a platform-package parent."""
-    if entry.name in EXECUTABLE_DOWNLOADS and _runs_a_script(entry, facts):
-        files = ", ".join(executables(entry))
-        return Mechanism.DOWNLOAD, [
-            f"known: the install script of {entry.name} {entry.version.split('.')[0]}.x "
-            f"downloads executables for the machine it runs on ({files}), not an addon"]
+    known = _known(entry, facts) if _runs_a_script(entry, facts) else None
+    if known is not None:
+        return known
     if facts.install_scripts is not None:
         return _from_scripts(entry, facts)
     evidence = []
@@ -132,6 +145,22 @@ def classify(entry: LockEntry, facts: Facts) -> tuple[Mechanism, list[str]]:
         return _from_hints(entry, facts, evidence,
                            script=any(d in entry.dependencies for d in ADDON_HEADERS))
     return _from_hints(entry, facts, evidence, script=False)
+
+
+def _known(entry: LockEntry, facts: Facts) -> tuple[Mechanism, list[str]] | None:
+    """What the tables above know of a package's install script; None: nothing."""
+    if entry.name in EXECUTABLE_DOWNLOADS:
+        files = ", ".join(executables(entry))
+        return Mechanism.DOWNLOAD, [
+            f"known: the install script of {entry.name} {entry.version.split('.')[0]}.x "
+            f"downloads executables for the machine it runs on ({files}), not an addon"]
+    if (nothing := no_work(entry.name, facts.install_scripts)) is not None:
+        return Mechanism.NO_WORK, [nothing]
+    build = SCRIPT_BUILDS.get(entry.name)
+    if build and facts.install_scripts in (None, build[0]):
+        return Mechanism.COMPILE, [f"known: {entry.name}'s install script `{build[0]}` runs "
+                                   f"node-gyp rebuild for {build[1]}"]
+    return None
 
 
 def noop(script: str | None) -> bool:

@@ -30,11 +30,12 @@ class Mechanism(enum.StrEnum):
     DOWNLOAD = "download"  # prebuild-install, node-pre-gyp ...: fetched at install time
     COMPILE = "compile"  # node-gyp from source, explicit or implicit (binding.gyp)
     INSTALL_SCRIPT = "install-script"  # runs a script that is not a native build
+    NO_WORK = "no-work-script"  # a script known to produce nothing on Linux (audit/no_work.py)
 
     @property
     def native(self) -> bool:
         """True when the package ships or builds machine code."""
-        return self not in (Mechanism.NONE, Mechanism.INSTALL_SCRIPT)
+        return self not in (Mechanism.NONE, Mechanism.INSTALL_SCRIPT, Mechanism.NO_WORK)
 
 
 class Verdict(enum.StrEnum):
@@ -44,6 +45,9 @@ class Verdict(enum.StrEnum):
     DOWNLOAD = "download"  # fetched at install from elsewhere; coverage unknown
     COMPILE = "compile"  # built from source on the target
     MISSING = "missing"  # no way to get a binary
+    # An optional dependency with no binary: npm, pnpm and yarn skip a failed optional
+    # dependency and the service runs without it (ssh2 loads cpu-features in a try/catch).
+    SKIPPED = "skipped (optional)"
 
     @property
     def needs_toolchain(self) -> bool:
@@ -117,6 +121,14 @@ class PackageAudit:
     # What a download of executables leaves in the package (globs relative to its directory,
     # e.g. `schema-engine-*`): checked on every target, and nothing to compile.
     executables: tuple[str, ...] = ()
+    # False when the project's build policy keeps its plain install script from running.
+    runs: bool = True
+
+    @property
+    def runs_on_target(self) -> bool:
+        """A production plain install script that runs on each target (a native build runs
+        by its verdict instead; a script that does nothing, or is not allowed, never runs)."""
+        return self.production and self.runs and self.mechanism is Mechanism.INSTALL_SCRIPT
 
     @property
     def production(self) -> bool:
@@ -141,7 +153,7 @@ class PackageAudit:
             "targets": {p: str(v.verdict) for p, v in self.targets.items()},
             "reasons": {p: v.reason for p, v in self.targets.items()},
             "evidence": list(self.evidence), "own": self.own,
-            "executables": list(self.executables),
+            "executables": list(self.executables), "runs": self.runs,
         }
 
 
@@ -178,6 +190,10 @@ class AuditReport:
     def missing(self, platform: str) -> list[PackageAudit]:
         """Production native packages with no way to get a binary on `platform`."""
         return [p for p, v in self.for_target(platform) if v is Verdict.MISSING]
+
+    def skipped(self, platform: str) -> list[PackageAudit]:
+        """Optional production native packages with no binary on `platform`: a warning."""
+        return [p for p, v in self.for_target(platform) if v is Verdict.SKIPPED]
 
     def check(self, *, fail_on: Sequence[Verdict] = (Verdict.MISSING,)) -> None:
         """Raise MissingBinaryError naming the first production package with a verdict in

@@ -6,7 +6,11 @@ import re
 from collections.abc import Iterable
 
 from pipelines.audit.model import Target
-from pipelines.packagers.lockfiles.platform_names import WORD_SEPARATORS, platform_tag
+from pipelines.packagers.lockfiles.platform_names import (
+    WORD_SEPARATORS,
+    names_another_platform,
+    platform_tag,
+)
 
 # Prebuilds for other runtimes load only there (node-gyp-build's runtime tag).
 _FOREIGN_RUNTIMES = {"electron", "node-webkit", "nw"}
@@ -79,7 +83,8 @@ def for_target(files: Iterable[str], target: Target) -> list[str]:
     explicitly (`.musl.node`, `linuxmusl-`), so the untagged one was built against glibc.
     """
     return [f for f in bundled_binaries(files)
-            if platform_tag(f).matches(target, unspecified_libc="glibc")]
+            if platform_tag(f).matches(target, unspecified_libc="glibc")
+            and not names_another_platform(f, target)]
 
 
 def matching_prebuilds(

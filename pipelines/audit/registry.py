@@ -9,10 +9,8 @@ import hashlib
 import io
 import json
 import os
-import ssl
 import tarfile
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -21,10 +19,9 @@ from urllib.parse import quote
 import anyio
 import httpx
 
+from pipelines.audit.registry_config import RegistryConfig
 from pipelines.errors import EXIT_USAGE, NodePipelinesError
 
-DEFAULT_REGISTRY = "https://registry.npmjs.org/"
-SYSTEM_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 _MAX_TARBALL = 256 * 1024 * 1024
 _RETRIES = 3
 
@@ -44,40 +41,6 @@ class RegistryUnavailableError(NodePipelinesError):
     exit_code = EXIT_USAGE
 
 
-@dataclass(frozen=True)
-class RegistryConfig:
-    """Where the registry is, where its answers are cached, and which CAs to trust."""
-
-    url: str = DEFAULT_REGISTRY
-    cache_dir: Path = field(
-        default_factory=lambda: Path.home() / ".cache" / "node-pipelines" / "npm-meta")
-    ca_files: tuple[Path, ...] = ()
-    concurrency: int = 8  # the proxy here drops bursts of new connections
-    timeout_s: float = 30.0
-    retry_delay_s: float = 0.5  # doubled after each failed attempt
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> RegistryConfig:
-        """npm_config_registry, XDG_CACHE_HOME, SSL_CERT_FILE and NODE_EXTRA_CA_CERTS."""
-        env = os.environ if env is None else env
-        url = env.get("npm_config_registry") or env.get("NPM_CONFIG_REGISTRY") or DEFAULT_REGISTRY
-        cache_home = Path(env.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-        cas = [Path(env[k]) for k in ("SSL_CERT_FILE", "NODE_EXTRA_CA_CERTS") if env.get(k)]
-        if SYSTEM_BUNDLE.is_file():
-            cas.append(SYSTEM_BUNDLE)
-        return cls(url=url.rstrip("/") + "/", cache_dir=cache_home / "node-pipelines" / "npm-meta",
-                   ca_files=tuple(dict.fromkeys(p for p in cas if p.is_file())))
-
-    def ssl_context(self) -> ssl.SSLContext:
-        """The platform's trust store plus every configured bundle (the proxy CA lives there)."""
-        context = ssl.create_default_context()
-        default = ssl.get_default_verify_paths().cafile
-        for path in self.ca_files:
-            if default is None or path != Path(default):  # already loaded by the default
-                context.load_verify_locations(cafile=str(path))
-        return context
-
-
 class NpmRegistry:
     """Reads version documents and tarball listings; offline, it reads only its cache."""
 
@@ -91,6 +54,10 @@ class NpmRegistry:
         self._transport = transport  # tests substitute a stub; None is the network
         self._client: httpx.AsyncClient | None = None
         self._limit = anyio.Semaphore(config.concurrency) if not offline else None
+        # Set once the registry answered an abbreviated request with a whole packument (some
+        # mirrors do, 142 MB for 700 names): version documents are far smaller then.
+        self._whole_packuments = False
+        self._probed: anyio.Event | None = None  # set when the first packument answered
 
     async def __aenter__(self) -> NpmRegistry:
         return self  # the client is made on the first request: a warm cache needs none
@@ -156,6 +123,61 @@ class NpmRegistry:
             return None
         tags = packument.get("dist-tags")
         return list(packument["versions"]), tags if isinstance(tags, dict) else {}
+
+    def cached_install_script(self, name: str, version: str) -> bool | None:
+        """Whether name@version runs an install script, from the disk cache (a cached
+        version document answers too); None when unknown."""
+        cached = self._read("scripts", name, version)
+        if isinstance(cached, bool):
+            return cached
+        document = self.cached_manifest(name, version)
+        return None if document is None else _has_install_script(document)
+
+    async def install_scripts(self, name: str, versions: list[str]) -> dict[str, bool]:
+        """Whether each version of `name` runs an install script: the abbreviated packument's
+        `hasInstallScript` (what npm installs from), or, from a registry that answers with the
+        whole packument, each version's own document (far smaller), cached as such too.
+        Versions the registry lacks are left out."""
+        found = {v: known for v in versions
+                 if (known := self.cached_install_script(name, v)) is not None}
+        if self.offline or len(found) == len(versions):
+            return found
+        # The first request tells what kind of registry this is; the others wait for it.
+        if self._probed is None:
+            self._probed = anyio.Event()
+            try:
+                return await self._from_packument(name, versions, found)
+            finally:
+                self._probed.set()
+        await self._probed.wait()
+        if not self._whole_packuments:
+            return await self._from_packument(name, versions, found)
+        for version in versions:
+            document = None if version in found else await self.manifest(name, version)
+            if document is not None:
+                found[version] = _has_install_script(document)
+        return found
+
+    async def _from_packument(
+        self, name: str, versions: list[str], found: dict[str, bool]
+    ) -> dict[str, bool]:
+        body = await self._get(f"{self.config.url}{quote(name, safe='@/')}", accept=_ABBREVIATED)
+        try:
+            packument = json.loads(body) if body is not None else None
+        except json.JSONDecodeError:
+            packument = None
+        listed = packument.get("versions") if isinstance(packument, dict) else None
+        if isinstance(packument, dict) and "time" in packument:  # whole: abbreviated has none
+            self._whole_packuments = True
+        for version in versions:
+            document = listed.get(version) if isinstance(listed, dict) else None
+            if version in found or not isinstance(document, dict):
+                continue
+            found[version] = _has_install_script(document)
+            self._write("scripts", name, version, found[version])
+            if isinstance(document.get("scripts"), dict):  # a whole version document
+                self._write("manifest", name, version, document)
+        return found
 
     async def files(self, name: str, version: str, tarball: str) -> tuple[str, ...] | None:
         """The paths inside name@version's tarball, relative to the package root."""
@@ -234,6 +256,18 @@ class NpmRegistry:
             temporary.replace(path)
         except OSError:
             pass  # a read-only cache only costs a refetch next time
+
+
+def _has_install_script(document: Mapping[str, Any]) -> bool:
+    """The registry's `hasInstallScript`, else whether the version's scripts hold a
+    preinstall, install or postinstall (the registry writes `install: node-gyp rebuild` for a
+    binding.gyp published without one)."""
+    flag = document.get("hasInstallScript")
+    if isinstance(flag, bool):
+        return flag
+    scripts = document.get("scripts")
+    return isinstance(scripts, dict) and any(
+        scripts.get(k) for k in ("preinstall", "install", "postinstall"))
 
 
 def _list_tarball(body: bytes) -> tuple[str, ...]:

@@ -43,6 +43,7 @@ class TargetSummary:
     runtime_libraries: tuple[str, ...]
     missing: tuple[str, ...]  # name@version
     building: tuple[str, ...] = ()  # name@version of the packages that may compile
+    skipped: tuple[str, ...] = ()  # name@version of optional ones with no binary: a warning
 
     def sentence(self) -> str:
         """One line for the console."""
@@ -58,6 +59,9 @@ class TargetSummary:
             f"{n} {v}" for v, n in sorted(counts.items())) + ")"
         if self.missing:
             text += f"; MISSING binaries for {', '.join(self.missing)}"
+        if self.skipped:
+            text += (f"; optional, skipped (the service runs without them): "
+                     f"{', '.join(self.skipped)}")
         if self.needs_toolchain:
             text += (f"; needs the toolchain ({' '.join(TOOLCHAIN)}) for "
                      f"{', '.join(self.building)}, under emulation unless the build host is "
@@ -95,7 +99,8 @@ def summarize(report: AuditReport) -> list[TargetSummary]:
             report.needs_toolchain(target.platform),
             tuple(dict.fromkeys(build_libs)), tuple(dict.fromkeys(run_libs)),
             tuple(p.spec for p in report.missing(target.platform)),
-            tuple(dict.fromkeys(p.spec for p in building))))
+            tuple(dict.fromkeys(p.spec for p in building)),
+            tuple(p.spec for p in report.skipped(target.platform))))
     return summaries
 
 
@@ -132,6 +137,7 @@ def summary_json(report: AuditReport) -> dict[str, object]:
                 "libc": s.target.libc, "packages": dict(s.verdicts),
                 "count": len(s.verdicts),
                 "needs_toolchain": s.needs_toolchain, "missing": list(s.missing),
+                "skipped": list(s.skipped),
                 "system_libraries": {"build": list(s.build_libraries),
                                      "runtime": list(s.runtime_libraries)},
             } for s in summarize(report)

@@ -6,8 +6,9 @@
 //
 //   node elf.js --arch arm64 DIR...
 //
-// smoke.js requires this file for the same reading of ELF headers (`check(file, arch)`), so the
-// two never disagree about what a binary is built for.
+// smoke.js requires this file for the same reading of ELF headers (`check(file, arch)`, and
+// `executable(glob, app, arch)` for its --exe), so the two never disagree about what a binary
+// is built for.
 'use strict';
 
 const fs = require('fs');
@@ -40,37 +41,67 @@ function header(file) {
 
 // Packages ship binaries for other platforms on purpose: node-pty's prebuilds/darwin-x64/,
 // better-sqlite3's prebuilds/darwin-arm64.node, oracledb's build/Release/oracledb-6.8.0-win32-x64.node,
-// aws-crt's dist/bin/darwin-x64-cruntime/. Only the target's own are checked: under prebuilds/
-// the linux directories for its arch, elsewhere whatever does not name another os or cpu.
-const OSES = new Set(['darwin', 'macos', 'win32', 'windows', 'freebsd', 'openbsd', 'netbsd',
-  'sunos', 'aix', 'android']);
-const CPUS = { x64: ['x64', 'amd64'], arm64: ['arm64', 'aarch64'], arm: ['arm', 'armv7', 'armhf'],
-  ia32: ['ia32', 'x86'], ppc64: ['ppc64', 'ppc64le'], s390x: ['s390x'], riscv64: ['riscv64'] };
-const ALL_CPUS = new Set(Object.values(CPUS).flat());
+// aws-crt's dist/bin/darwin-x64-cruntime/. ONE rule says which are the target's, for this guard,
+// for smoke.js (which requires this file) and for the audit (pipelines/packagers/lockfiles/
+// platform_names.py has the same words; tests/components/test_target_rule.py runs both on one table):
+// a file is another platform's when a part of its path names another os, another cpu or (when
+// the libc is given) another C library; under prebuilds/ a directory must also name linux and
+// the target's cpu.
+const OSES = { linux: ['linux', null], linuxmusl: ['linux', 'musl'], alpine: ['linux', 'musl'],
+  linuxglibc: ['linux', 'glibc'], darwin: ['darwin', null], macos: ['darwin', null],
+  win32: ['win32', null], windows: ['win32', null], freebsd: ['freebsd', null],
+  android: ['android', null], openbsd: ['openbsd', null], netbsd: ['netbsd', null],
+  sunos: ['sunos', null], aix: ['aix', null], openharmony: ['openharmony', null] };
+const CPUS = { x64: 'x64', amd64: 'x64', x86_64: 'x64', arm64: 'arm64', aarch64: 'arm64',
+  arm: 'arm', armv7: 'arm', armhf: 'arm', ia32: 'ia32', x86: 'ia32', ppc64: 'ppc64',
+  ppc64le: 'ppc64', s390x: 's390x', riscv64: 'riscv64', loong64: 'loong64',
+  mips64el: 'mips64el', wasm32: 'wasm32' };
+const LIBCS = { gnu: 'glibc', glibc: 'glibc', gnueabihf: 'glibc', musl: 'musl', musleabihf: 'musl' };
 
 function tokens(name) {
-  return name.toLowerCase().replace(/x86_64/g, 'x64').split(/[-_.]/);
+  return name.toLowerCase().replace(/x86_64/g, 'x64').split(/[/._+@-]/);
 }
 
-function foreign(name, arch) {
-  const own = CPUS[arch] || [arch];
-  return tokens(name).some((t) => OSES.has(t) || (ALL_CPUS.has(t) && !own.includes(t)));
+// True when `name` (a file or directory name, or a relative path) names a platform other than
+// linux on `arch` (and `libc`, when given).
+function foreign(name, arch, libc) {
+  return tokens(name).some((t) => {
+    const os = OSES[t];
+    if (os) return os[0] !== 'linux' || (!!libc && !!os[1] && os[1] !== libc);
+    if (t in CPUS) return CPUS[t] !== arch;
+    return !!libc && t in LIBCS && LIBCS[t] !== libc;
+  });
 }
 
-function forTarget(name, arch) {
-  return name.startsWith('linux') && tokens(name).some((t) => (CPUS[arch] || [arch]).includes(t));
+function forTarget(name, arch, libc) {
+  const words = tokens(name);
+  return words.some((t) => OSES[t] && OSES[t][0] === 'linux') &&
+    words.some((t) => CPUS[t] === arch) && !foreign(name, arch, libc);
 }
 
-function* addons(dir, arch) {
+// Every `.node` under `dir` that is the target's, by the rule above.
+function* addons(dir, arch, libc) {
   let entries;
   try { entries = fs.readdirSync(dir, { withFileTypes: true }); } catch (_) { return; }
   const prebuilds = path.basename(dir) === 'prebuilds';
   for (const entry of entries) {
     const full = path.join(dir, entry.name);
     if (entry.isDirectory()) {
-      if (prebuilds ? forTarget(entry.name, arch) : !foreign(entry.name, arch)) yield* addons(full, arch);
-    } else if (entry.isFile() && entry.name.endsWith('.node') && !foreign(entry.name, arch)) yield full;
+      if (prebuilds ? forTarget(entry.name, arch, libc) : !foreign(entry.name, arch, libc)) {
+        yield* addons(full, arch, libc);
+      }
+    } else if (entry.isFile() && entry.name.endsWith('.node') && !foreign(entry.name, arch, libc)) {
+      yield full;
+    }
   }
+}
+
+// A path below `root` is the target's when no part of it (the part under prebuilds/ included)
+// is another platform's.
+function ownPath(relative, arch, libc) {
+  const parts = relative.split(/[\\/]/).filter(Boolean);
+  return parts.every((part, i) => (i > 0 && parts[i - 1] === 'prebuilds' && i < parts.length - 1
+    ? forTarget(part, arch, libc) : !foreign(part, arch, libc)));
 }
 
 // What `file` is built for against what `arch` wants: { ok, got }. `got` is `arm64 64-bit`,
@@ -82,6 +113,31 @@ function check(file, arch) {
   const ok = !!found && !!wanted && found.machine === wanted.machine && found.bits === wanted.bits;
   const got = found ? `${NAMES[found.machine] || `machine ${found.machine}`} ${found.bits}-bit` : 'not ELF';
   return { ok, got };
+}
+
+// The files a `--exe` glob names (relative to `app`): `*` matches within the last part only.
+function matching(glob, app) {
+  const full = path.resolve(app, glob);
+  const dir = path.dirname(full);
+  const escaped = path.basename(full).replace(/[.+?^${}()|[\]\\]/g, '\\$&');
+  const pattern = new RegExp(`^${escaped.replace(/\*/g, '.*')}$`);
+  let names = [];
+  try { names = fs.readdirSync(dir); } catch (_) { /* no such directory: nothing matches */ }
+  return names.filter((name) => pattern.test(name)).sort().map((name) => path.join(dir, name));
+}
+
+// An executable an install script downloaded (smoke.js --exe): there, and an ELF file for
+// the target's machine.
+function executable(glob, app, arch) {
+  const files = matching(glob, app).map((file) => ({ path: file, ...check(file, arch) }));
+  const result = { pattern: glob, ok: files.length > 0 && files.every((f) => f.ok), files, error: null };
+  const wrong = files.filter((f) => !f.ok);
+  if (!files.length) {
+    result.error = `no file matches ${glob} in ${app}: the install script did not download it`;
+  } else if (wrong.length) {
+    result.error = wrong.map((f) => `${f.path} is ${f.got}, not ${arch}`).join('; ');
+  }
+  return result;
 }
 
 function main() {
@@ -103,6 +159,8 @@ function main() {
   process.exitCode = ok ? 0 : 1;
 }
 
-module.exports = { TARGETS, NAMES, header, check };
+module.exports = {
+  TARGETS, NAMES, OSES, CPUS, LIBCS, header, check, foreign, ownPath, addons, executable,
+};
 
 if (require.main === module) main();

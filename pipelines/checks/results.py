@@ -52,6 +52,7 @@ class PackageLoad:
     error: str | None
     addons: tuple[str, ...]  # the .node files actually dlopen()ed
     warning: str | None = None
+    optional: bool = False  # optional and absent on the target (skipped by the audit)
 
 
 @dataclass(frozen=True)
@@ -218,6 +219,7 @@ def parse_smoke(
                 error=p.get("error"),
                 addons=tuple(p.get("addons") or ()),
                 warning=p.get("warning"),
+                optional=bool(p.get("optional")),
             )
             for p in data["packages"]
         )

@@ -9,6 +9,8 @@
 // `--exe node_modules/@prisma/engines/schema-engine-*` names an executable an install script
 // downloaded (relative to --app; `*` only in the last part): at least one file must match, and
 // each must be an ELF file for the target's machine (read by elf.js, shipped next to this file).
+// `--optional NAME` names an optional package the audit found no binary for on this target: it
+// is loaded if it can be, and otherwise reported absent (a warning, never a failure).
 //
 // `--program NAME` names a program the image's command runs: it must be an executable file on
 // PATH (or, with a `/`, relative to the working directory). `--preload MODULE` names a module
@@ -40,24 +42,28 @@ const ACTIVATORS = {
 function usage(message) {
   process.stderr.write(`smoke: ${message}\n` +
     'usage: node smoke.js --arch ARCH --libc glibc|musl [--app DIR] [--exe GLOB]... ' +
-    '[--program NAME]... [--preload MODULE]... [--] ' +
+    '[--program NAME]... [--preload MODULE]... [--optional NAME]... [--] ' +
     'PACKAGE|PATH...\n');
   process.exit(2);
 }
 
 function parseArgs(argv) {
   const options = { arch: '', libc: '', app: process.cwd(), targets: [], executables: [],
-    programs: [], preloads: [] };
+    programs: [], preloads: [], optional: new Set() };
   const lists = { '--exe': 'executables', '--program': 'programs', '--preload': 'preloads' };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (arg === '--') {
       options.targets.push(...argv.slice(i + 1));
       break;
-    } else if (arg === '--arch' || arg === '--libc' || arg === '--app' || lists[arg]) {
+    } else if (['--arch', '--libc', '--app', '--optional'].includes(arg) || lists[arg]) {
       if (i + 1 >= argv.length) usage(`${arg} needs a value`);
-      if (lists[arg]) options[lists[arg]].push(argv[++i]);
-      else options[arg.slice(2)] = argv[++i];
+      const value = argv[++i];
+      if (lists[arg]) options[lists[arg]].push(value);
+      else if (arg === '--optional') {
+        options.optional.add(value);
+        options.targets.push(value);
+      } else options[arg.slice(2)] = value;
     } else if (arg.startsWith('--')) {
       usage(`unknown option ${arg}`);
     } else {
@@ -91,28 +97,6 @@ function elfArch(file) {
   } catch (_) {
     return null;
   }
-}
-
-// The files a `--exe` glob names: `*` matches within the last path part only.
-function matching(glob, app) {
-  const full = path.resolve(app, glob);
-  const dir = path.dirname(full);
-  const escaped = path.basename(full).replace(/[.+?^${}()|[\]\\]/g, '\\$&');
-  const pattern = new RegExp(`^${escaped.replace(/\*/g, '.*')}$`);
-  return list(dir).filter((name) => pattern.test(name)).sort().map((name) => path.join(dir, name));
-}
-
-// A downloaded executable: there, and an ELF file for the target's machine.
-function checkExecutable(glob, options) {
-  const files = matching(glob, options.app).map((file) => ({ path: file, ...elf.check(file, options.arch) }));
-  const result = { pattern: glob, ok: files.length > 0 && files.every((f) => f.ok), files, error: null };
-  const wrong = files.filter((f) => !f.ok);
-  if (!files.length) {
-    result.error = `no file matches ${glob} in ${options.app}: the install script did not download it`;
-  } else if (wrong.length) {
-    result.error = wrong.map((f) => `${f.path} is ${f.got}, not ${options.arch}`).join('; ');
-  }
-  return result;
 }
 
 function firstLine(error) {
@@ -149,7 +133,20 @@ function list(dir) {
   }
 }
 
-// The .node files of a package, two levels deep at most (lib/x.node, build/Release/x.node).
+// Binaries of other platforms are never loaded: elf.js's one rule (`ownPath`) says which are
+// the target's (oracledb ships build/Release/oracledb-6.8.0-darwin-arm64.node and -win32-x64.node
+// beside the linux ones). `skipped` collects the others, to say what was left alone.
+function targetFiles(files, base, options, skipped) {
+  const own = [];
+  for (const file of files) {
+    if (elf.ownPath(path.relative(base, file), options.arch, options.libc)) own.push(file);
+    else if (skipped) skipped.push(file);
+  }
+  return own.sort();
+}
+
+// The .node files of a platform package, two levels deep at most (lib/x.node): all of them,
+// since the audit named the package for this target, so a wrong one is a failure to show.
 function binariesIn(home) {
   const found = [];
   const walk = (dir, depth) => {
@@ -166,10 +163,11 @@ function binariesIn(home) {
   return found.sort();
 }
 
-function compiledBindings(home) {
+function compiledBindings(home, options, skipped) {
   if (!home) return [];
   const dir = path.join(home, 'build', 'Release');
-  return list(dir).filter((f) => f.endsWith('.node')).map((f) => path.join(dir, f));
+  const files = list(dir).filter((f) => f.endsWith('.node')).map((f) => path.join(dir, f));
+  return targetFiles(files, home, options, skipped);
 }
 
 function isPath(target) {
@@ -177,7 +175,8 @@ function isPath(target) {
 }
 
 // A directory argument stands for every addon in it, each reported on its own.
-function expand(target, app) {
+function expand(target, options) {
+  const app = options.app;
   if (!isPath(target)) return [target];
   const full = path.resolve(app, target);
   let names;
@@ -186,17 +185,16 @@ function expand(target, app) {
   } catch (_) {
     return [target]; // a file, or missing: loading it reports the error
   }
-  let addons = names.filter((f) => f.endsWith('.node')).sort().map((f) => path.join(target, f));
-  if (!addons.length) {
-    // An addon's source directory (where binding.gyp is, as the audit names it): node-gyp's output.
-    const release = path.join(target, 'build', 'Release');
-    addons = list(path.resolve(app, release)).filter((f) => f.endsWith('.node')).sort()
-      .map((f) => path.join(release, f));
-  }
+  const own = (dir) => list(path.resolve(app, dir)).filter((f) => f.endsWith('.node') &&
+    elf.ownPath(f, options.arch, options.libc)).sort().map((f) => path.join(dir, f));
+  let addons = own(target);
+  // An addon's source directory (where binding.gyp is, as the audit names it): node-gyp's output.
+  if (!addons.length) addons = own(path.join(target, 'build', 'Release'));
   return addons.length ? addons : [target];
 }
 
-// Load one package and return its directory. A lockfile location: node_modules/x is the package
+// Load one package and return its directory, and the binaries of other platforms it left alone
+// when it loaded nothing on require(). A lockfile location: node_modules/x is the package
 // x as the app resolves it (exports included); node_modules/a/node_modules/b is a copy the app
 // dir may not resolve to, so that copy is loaded by its directory.
 function loadPackage(target, options, appRequire, loaded) {
@@ -215,33 +213,52 @@ function loadPackage(target, options, appRequire, loaded) {
     for (const file of files) appRequire(file);
   }
   if (mod !== undefined && ACTIVATORS[name]) ACTIVATORS[name](mod);
+  const skipped = [];
   if (loaded.length === start) {
-    for (const file of compiledBindings(home)) appRequire(file);
+    for (const file of compiledBindings(home, options, skipped)) appRequire(file);
   }
-  return home;
+  return { home, skipped };
+}
+
+// What a package that loaded no binary is: plain JavaScript, or a package whose native part is
+// optional and lazy (a database driver's thick mode) that ships only other platforms' binaries.
+function noBinding(skipped, options) {
+  if (!skipped.length) return 'no native binding was loaded by require()';
+  const names = skipped.map((f) => path.basename(f)).join(', ');
+  return `no native binding was loaded by require(): its binary is optional or loaded lazily, ` +
+    `and it ships none for linux/${options.arch} in build/Release (left alone: ${names})`;
 }
 
 function load(target, options, appRequire, loaded) {
   const start = loaded.length;
   const result = { name: target, ok: true, error: null, addons: [], warning: null };
   let home = null;
+  let skipped = [];
   try {
     if (isPath(target)) {
       const file = path.resolve(options.app, target);
       if (fs.statSync(file).isDirectory()) throw new Error(`no .node file in ${file}`);
       appRequire(file);
     } else {
-      home = loadPackage(target, options, appRequire, loaded);
+      ({ home, skipped } = loadPackage(target, options, appRequire, loaded));
     }
   } catch (error) {
     result.ok = false;
     result.error = explain(error, options.arch, loaded.slice(start));
   }
   result.addons = loaded.slice(start);
+  if (!result.ok && options.optional.has(target)) {
+    // Optional and without a binary here: the service runs without it, as npm installs it.
+    result.ok = true;
+    result.optional = true;
+    result.warning = `optional and absent on this target, the service runs without it ` +
+      `(${result.error})`;
+    result.error = null;
+  }
   if (result.ok && home && !result.addons.length) {
     // Already loaded by an earlier package (sharp loads its platform package): still its binary.
     result.addons = loaded.filter((file) => file.startsWith(home + path.sep));
-    if (!result.addons.length) result.warning = 'no native binding was loaded by require()';
+    if (!result.addons.length) result.warning = noBinding(skipped, options);
   }
   return result;
 }
@@ -283,13 +300,13 @@ function main() {
     return dlopen.call(this, module, filename, ...rest);
   };
   const appRequire = createRequire(path.join(options.app, 'package.json'));
-  const targets = options.targets.flatMap((target) => expand(target, options.app));
+  const targets = options.targets.flatMap((target) => expand(target, options));
   const packages = targets.map((target) => {
     // If an addon kills the process, the last line on stderr names the culprit.
     process.stderr.write(`smoke: loading ${target}\n`);
     return load(target, options, appRequire, loaded);
   });
-  const executables = options.executables.map((glob) => checkExecutable(glob, options));
+  const executables = options.executables.map((glob) => elf.executable(glob, options.app, options.arch));
   const programs = [...options.programs.map(checkProgram), ...options.preloads.map(checkPreload)];
   const result = {
     ok: false,

@@ -75,6 +75,14 @@ class YarnBerry:
         parts = [int(p) if p.isdigit() else 0 for p in self.version.split(".")[:2]]
         return [*parts, 0, 0][:2] < [4, 14]
 
+    @property
+    def scripts_from(self) -> str:
+        """Where `scripts_enabled` comes from, as a verdict's reason names it."""
+        value = "true" if self.scripts_enabled else "false"
+        if self.enable_scripts is not None:
+            return f"enableScripts: {value} in .yarnrc.yml"
+        return f"yarn {self.version} defaults enableScripts to {value} (.yarnrc.yml sets none)"
+
     def manifests(self) -> tuple[str, ...]:
         """What `yarn install` reads: manifests, lockfile, .yarnrc.yml, releases, plugins."""
         return ("package.json", self.lockfile, ".yarnrc.yml", ".yarn/releases/**",
@@ -131,7 +139,7 @@ class YarnBerry:
     def read_lockfile(self, root: Path, manifest: Mapping[str, Any]) -> Mapping[str, LockEntry]:
         """The YAML yarn.lock at hoisted node_modules paths."""
 
-        return read_berry_lockfile(root, manifest, self.scripts_enabled)
+        return read_berry_lockfile(root, manifest, self.scripts_enabled, self.scripts_from)
 
 
 @dataclass(frozen=True)

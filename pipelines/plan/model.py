@@ -183,7 +183,8 @@ def build_plan(
                     tuple(settings.probe_service_specs)),
         dev_packages=dev_packages,
         build_env=settings.build_environment,
-        warnings=(*platform_warnings(settings), *shape.warnings),
+        warnings=(*platform_warnings(settings), *shape.warnings, *dict.fromkeys(
+            w for a in (audit or {}).values() for w in a.warnings)),
     )
 
 

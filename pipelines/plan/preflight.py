@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from pipelines.audit import (
     AuditReport,
-    Mechanism,
     RegistryUnavailableError,
     Verdict,
     audit_source,
@@ -34,16 +33,20 @@ def audit_for_build(
     waived = set(settings.allow_missing)
     blockers = []
     for target in report.targets:
-        for package in report.missing(target.platform):
+        # --strict: an optional package with no binary blocks as a required one does.
+        skipped = report.skipped(target.platform) if settings.strict else []
+        for package in [*report.missing(target.platform), *skipped]:
             if package.name in waived:
                 continue
             reason = package.targets[target.platform].reason
             hint = f"; a glibc base such as {node_base_image(node_major)} may have one" if (
                 libc == "musl") else ""
+            lift = "drop --strict" if package in skipped else (
+                "if the service runs without it there, pass --allow-missing "
+                f"{package.name}")
             blockers.append(BuildBlockedError(
                 f"no binary for {package.name}@{package.version} on {target}: {reason}{hint} "
-                f"(if the service runs without it there, pass --allow-missing {package.name})"
-            ))
+                f"({lift})"))
     if blockers:
         raise ExceptionGroup("production packages without a binary", blockers)
     return {p: _target_audit(report, str(p), waived) for p in settings.platforms}
@@ -76,7 +79,10 @@ def _target_audit(report: AuditReport, platform: str, waived: set[str]) -> Targe
     # A download of executables fetches for the machine it runs on: it runs on the target too.
     fetching = [p.name for p in packages if p.executables and p.verdict == "download"]
     scripted = tuple(dict.fromkeys([
-        *(p.name for p in report.packages
-          if p.mechanism is Mechanism.INSTALL_SCRIPT and p.production),
+        *(p.name for p in report.packages if p.runs_on_target),
         *fetching]))
-    return TargetAudit(packages, scripted=scripted)
+    # The audit's notes (packages it could not classify offline, say) are the plan's too.
+    warnings = (*(
+        f"{p.name}@{p.version} on {platform}: skipped (optional), no binary "
+        f"({p.targets[platform].reason})" for p in report.skipped(platform)), *report.notes)
+    return TargetAudit(packages, scripted=scripted, warnings=warnings)

@@ -12,6 +12,7 @@ from pipelines.plan.caches import CacheVolume
 from pipelines.platforms import Platform
 
 TOOLCHAIN = ("python3", "make", "g++", "pkg-config")
+SKIPPED = "skipped (optional)"  # the audit's verdict for an optional package with no binary
 # Debian's cross compilers by target architecture: a glibc target on another engine compiles
 # natively on the engine with these, instead of under emulation.
 CROSS_TRIPLETS = {"amd64": "x86_64-linux-gnu", "arm64": "aarch64-linux-gnu",
@@ -24,12 +25,18 @@ class NativePackage:
 
     name: str
     version: str
-    verdict: str  # prebuilt | download | compile | missing
+    verdict: str  # prebuilt | download | compile | missing | skipped (optional) | waived
     path: str = ""  # the lockfile key (node_modules/...); empty for the project's own addon
     own: bool = False  # the project's own addon, built by its `compile:bindings` script
     # Files its install script downloads (globs relative to the app: node_modules/@prisma/
     # engines/schema-engine-*): the script runs on the target, the smoke test checks each.
     executables: tuple[str, ...] = ()
+
+    @property
+    def optional_skipped(self) -> bool:
+        """An optional package with no binary here: the smoke test loads it if it can and
+        says it is absent otherwise."""
+        return self.verdict == SKIPPED
 
 
 @dataclass(frozen=True)
@@ -39,6 +46,7 @@ class TargetAudit:
 
     packages: tuple[NativePackage, ...] = ()
     scripted: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()  # optional packages skipped on the target
 
     @property
     def dependencies(self) -> tuple[NativePackage, ...]:

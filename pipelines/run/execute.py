@@ -179,11 +179,13 @@ async def check_targets(plan: Plan, images: Images, clock: Clock, report: Report
 async def _smoke(checking: Checking, target: Target) -> None:
     plan = checking.plan
     checked = [p for p in target.native_packages if not p.own and p.verdict != "waived"]
-    packages = [p.path or p.name for p in checked if not p.executables]
+    packages = [p.path or p.name for p in checked
+                if not p.executables and not p.optional_skipped]
     addons = [plan.bindings_output] if plan.compile_bindings else []
     ctr = smoke_container(checking.images.runtimes[target.platform],
                           arch=target.platform.node_arch, libc=target.libc,
                           packages=packages, addons=addons,
+                          optional=[p.path or p.name for p in checked if p.optional_skipped],
                           executables=[e for p in checked for e in p.executables],
                           # ENTRYPOINT and CMD: tini under --init, then the start's programs.
                           programs=[*([TINI] if plan.shape.init else []),

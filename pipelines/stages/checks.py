@@ -28,6 +28,7 @@ def smoke_container(
     executables: Sequence[str] = (),
     programs: Sequence[str] = (),
     preloads: Sequence[str] = (),
+    optional: Sequence[str] = (),
     app_dir: str = "/app",
     node: str = "node",
 ) -> dagger.Container:
@@ -40,11 +41,14 @@ def smoke_container(
     script downloaded (`node_modules/@prisma/engines/schema-engine-*`): each must be there and
     an ELF file for `arch`. `programs` (what the image's command runs) must be on the image's
     PATH, and `preloads` (modules `node --require` loads) resolve from its working directory.
+    `optional` are packages the audit skipped there (optional, no binary): loaded if they can
+    be, said to be absent otherwise, never a failure.
     """
     addon_args = [a if a.startswith(("/", ".")) else f"./{a}" for a in addons]
     exe_args = [arg for glob in executables for arg in ("--exe", glob)]
     exe_args += [arg for name in programs for arg in ("--program", name)]
     exe_args += [arg for name in preloads for arg in ("--preload", name)]
+    exe_args += [arg for name in optional for arg in ("--optional", name)]
     return (
         runtime.with_new_file(f"{SCRIPT_DIR}/elf.js", script("elf.js"))  # smoke.js requires it
         .with_new_file(f"{SCRIPT_DIR}/smoke.js", script("smoke.js"))

@@ -178,3 +178,18 @@ def test_node_abi_decides_on_real_node_22(
     assert "abi=127" in problem
     assert old.warnings == (  # type: ignore[attr-defined]
         "@datadog/native-iast-taint-tracking: no native binding was loaded by require()",)
+
+
+@pytest.mark.parametrize("arch", ["x64", pytest.param("arm64", marks=pytest.mark.qemu)])
+def test_oracledb_loads_its_linux_binary_and_never_another_platforms(
+    trees: dict[tuple[str, str], Path], tmp_path: Path, arch: str
+) -> None:
+    """oracledb loads nothing on require() (thin mode) and ships darwin and win32 binaries in
+    build/Release beside the linux ones: only the target's is loaded, and the image passes."""
+    tree = trees["bundled-elsewhere", arch]
+    shipped = sorted(p.name for p in (tree / "node_modules/oracledb/build/Release").glob("*.node"))
+    assert any("darwin" in n for n in shipped) and any("win32" in n for n in shipped), shipped
+    code, result = smoke(tmp_path, arch, tree, "--", "oracledb")
+    assert code == 0, result.problems  # type: ignore[attr-defined]
+    (package,) = result.packages  # type: ignore[attr-defined]
+    assert [Path(a).name for a in package.addons] == [f"oracledb-26.0.0-linux-{arch}.node"]

@@ -255,3 +255,81 @@ def test_start_programs_resolve_on_path_or_are_named(smoke_js: Path, tmp_path: P
     assert result.programs[0].path == str(bin_dir / "next")
     assert "the start command's pnpm does not resolve in the image: not on PATH" in \
         result.problems
+
+
+def lazy_driver(app: Path, *binaries: str) -> Path:
+    """A package that loads nothing on require() (a driver whose native part is optional and
+    lazy, as oracledb's thick mode), with build/Release files of these names that hold no ELF
+    object: loading any of them would fail."""
+    fake_package(app, "driver", "module.exports = { thick: () => require('./build/Release') };\n")
+    release = app / "node_modules" / "driver" / "build" / "Release"
+    release.mkdir(parents=True)
+    for name in binaries:
+        (release / name).write_bytes(b"MZ not an ELF object: a Mach-O or PE file stands here\n")
+    return release
+
+
+@pytest.mark.npm_registry
+def test_other_platforms_binaries_beside_a_linux_one_are_never_loaded(
+    smoke_js: Path, tmp_path: Path
+) -> None:
+    """-darwin-arm64.node and -win32-x64.node beside -linux-x64.node: only the linux one loads."""
+    app = tmp_path / "app"
+    release = lazy_driver(app, "driver-1.0.0-darwin-arm64.node", "driver-1.0.0-win32-x64.node",
+                          "driver-1.0.0-linux-arm64.node")
+    linux = release / "driver-1.0.0-linux-x64.node"
+    shutil.copy2(prepared_app("x64") / "native/build/Release/checksum.node", linux)
+    result = smoke(smoke_js, "x64", app, "driver")
+    assert result.problems == ()
+    assert result.packages[0].addons == (str(linux),)
+
+
+def test_a_lazy_driver_with_only_other_platforms_binaries_is_a_warning(
+    smoke_js: Path, tmp_path: Path
+) -> None:
+    """No binary for the target and none loaded on require(): reported as optional and lazy,
+    naming what was left alone, and the image passes (it did fail with "not an ELF")."""
+    app = tmp_path / "app"
+    lazy_driver(app, "driver-1.0.0-darwin-arm64.node", "driver-1.0.0-win32-x64.node")
+    result = smoke(smoke_js, "x64", app, "driver")
+    assert result.ok
+    assert result.warnings == (
+        "driver: no native binding was loaded by require(): its binary is optional or loaded "
+        "lazily, and it ships none for linux/x64 in build/Release (left alone: "
+        "driver-1.0.0-darwin-arm64.node, driver-1.0.0-win32-x64.node)",)
+
+
+def test_an_addon_directory_loads_only_the_targets_files(smoke_js: Path, tmp_path: Path) -> None:
+    """A directory argument (the service's own addon output) skips other platforms' files."""
+    app = tmp_path / "app"
+    out = app / "native" / "build" / "Release"
+    out.mkdir(parents=True)
+    (out / "own-win32-x64.node").write_bytes(b"MZ")
+    result = smoke(smoke_js, "x64", app, "./native/build/Release")
+    # Nothing of the target's is left: the directory itself is reported as having no addon.
+    assert [p.name for p in result.packages] == ["./native/build/Release"]
+    assert not result.ok
+
+
+def test_an_optional_package_absent_on_the_target_is_said_to_be_absent(
+    smoke_js: Path, tmp_path: Path
+) -> None:
+    """`--optional`: a package that is not there, or does not load, is a warning that says it
+    is absent; a required package that is not there still fails."""
+    app = tmp_path / "app"
+    fake_package(app, "cpu-features", "throw new Error('no binding for this platform');\n")
+    done = subprocess.run(
+        [str(node_binary("x64")), str(smoke_js), "--arch", "x64", "--libc", "glibc", "--app",
+         str(app), "--optional", "cpu-features", "--optional", "gone", "--", "required-gone"],
+        capture_output=True, text=True, check=False, timeout=60)
+    result = parse_smoke(done.stdout, "linux/amd64", exit_code=done.returncode,
+                         stderr=done.stderr)
+    assert done.returncode == 1
+    assert result.problems == (
+        "required-gone failed to load: Cannot find module 'required-gone'",)
+    assert [p.optional for p in result.packages] == [True, True, False]
+    assert result.warnings == (
+        "cpu-features: optional and absent on this target, the service runs without it "
+        "(no binding for this platform)",
+        "gone: optional and absent on this target, the service runs without it "
+        "(Cannot find module 'gone')")

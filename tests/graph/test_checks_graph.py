@@ -123,3 +123,14 @@ def test_checks_build_on_the_plan_runtime_images(images: Images) -> None:
         ctr = smoke_container(image, arch=platform.node_arch, libc="glibc", packages=["bcrypt"])
         added_calls(ctr, image)
         assert query.platform(ctr) == str(platform)
+
+
+def test_smoke_names_optional_packages_the_audit_skipped() -> None:
+    """An optional package with no binary on the target goes as `--optional NAME`, which the
+    script loads if it can and reports absent otherwise."""
+    base = runtime()
+    ctr = smoke_container(base, arch="x64", libc="glibc", packages=["ssh2"],
+                          optional=["node_modules/cpu-features"])
+    args = added_calls(ctr, base)[-1].args["args"]
+    assert args[args.index("--app") + 2:] == [
+        "--optional", "node_modules/cpu-features", "--", "ssh2"]

@@ -154,3 +154,18 @@ def test_an_install_script_that_does_nothing_leaves_the_files_to_decide() -> Non
     assert classify(pprof, facts)[0] is Mechanism.BUNDLED_PREBUILDS
     bare = dataclasses.replace(facts, files=("binding.gyp", "index.js"))
     assert classify(pprof, bare)[0] is Mechanism.NONE
+
+
+def test_vscode_ripgrep_is_a_download_of_rg_run_on_each_target(tmp_path: Path) -> None:
+    """@vscode/ripgrep's postinstall fetches bin/rg for the machine it runs on: a download of
+    executables, no toolchain, run on each target, and bin/rg checked there by the smoke test."""
+    report = offline("ripgrep-download", tmp_path)
+    (rg,) = report.native()
+    assert (rg.name, rg.mechanism, rg.executables) == ("@vscode/ripgrep", Mechanism.DOWNLOAD,
+                                                       ("bin/rg",))
+    assert not report.needs_toolchain("linux/arm64")
+    settings = Settings(source=LOCKFILES / "ripgrep-download", audit="offline")
+    audits = audit_for_build(settings)
+    (package,) = audits[ARM64].dependencies
+    assert package.executables == ("node_modules/@vscode/ripgrep/bin/rg",)
+    assert audits[ARM64].scripted == ("@vscode/ripgrep",) and audits[ARM64].compiled == ()

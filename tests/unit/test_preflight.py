@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import re
+import shutil
+from pathlib import Path
 
 import pytest
 
+from pipelines.plan.describe import describe_plan
+from pipelines.plan.emulation import report_emulation
 from pipelines.plan.preflight import BuildBlockedError, audit_for_build
+from pipelines.plan.prepare import prepare
 from pipelines.platforms import Platform
 from pipelines.settings import Settings
 from tests.conftest import EXAMPLE, REPO
@@ -73,8 +78,23 @@ def test_musl_base_without_native_addons_is_fine() -> None:
 
 
 def test_plain_install_scripts_are_rebuilt_by_name() -> None:
-    """core-js style postinstall scripts in production run, for exactly those packages."""
-    assert set(audit_for_build(settings("scripts"))[ARM64].rebuild) == {"core-js", "es5-ext"}
+    """Plain production install scripts run on the target, for exactly those packages; scripts
+    that only print (core-js, es5-ext) run nowhere."""
+    assert set(audit_for_build(settings("executable-download"))[ARM64].scripted) == {
+        "@prisma/client", "prisma", "@prisma/engines"}
+    assert audit_for_build(settings("scripts"))[ARM64].rebuild == ()
+
+
+def test_a_plain_script_the_policy_forbids_does_not_run(tmp_path: Path) -> None:
+    """ignore-scripts=true in .npmrc: @prisma/client's postinstall runs nowhere, and its
+    evidence says which setting decided."""
+    source = Path(shutil.copytree(LOCKFILES / "executable-download", tmp_path / "case"))
+    (source / ".npmrc").write_text("ignore-scripts=true\n")
+    with pytest.raises(ExceptionGroup) as caught:  # the engines' download is kept off too
+        audit_for_build(Settings(source=source, audit="offline"))
+    assert all("(npm: ignore-scripts=true in .npmrc)" in s for s in blockers(caught))
+    waived = Settings(source=source, audit="offline", allow_missing=("@prisma/engines",))
+    assert audit_for_build(waived)[ARM64].scripted == ()
 
 
 def test_compile_verdicts_rebuild_with_a_toolchain() -> None:
@@ -95,3 +115,63 @@ def test_example_is_all_prebuilt_online() -> None:
             "bcrypt": "prebuilt", "better-sqlite3": "prebuilt", "sharp": "prebuilt"}
         assert [p.own for p in audit.packages if p.verdict == "compile"] == [True]
         assert not audit.rebuild
+
+
+OPTIONAL_CASE = "pnpm10-optional-native"  # ssh2's optional cpu-features, not allowed to build
+
+
+@pytest.fixture
+def empty_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An empty registry cache, so the offline audit knows what the lockfile says only."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+
+
+@pytest.mark.usefixtures("empty_cache")
+def test_an_optional_native_package_without_a_binary_is_a_warning_not_a_blocker() -> None:
+    """cpu-features (optional for ssh2) cannot build: `skipped (optional)` on each target, a
+    warning in the plan, never a blocker."""
+    audits = audit_for_build(settings(OPTIONAL_CASE))
+    for audit in audits.values():
+        (package,) = audit.dependencies
+        assert (package.name, package.verdict) == ("cpu-features", "skipped (optional)")
+        assert package.optional_skipped and not audit.compiled
+        warning, note = audit.warnings  # the skip, and the audit's note on unknown scripts
+        assert warning.startswith("cpu-features@0.0.10 on linux/")
+        assert "could not be classified" in note
+        assert "skipped (optional)" in warning
+
+
+@pytest.mark.usefixtures("empty_cache")
+def test_strict_blocks_on_an_optional_package_without_a_binary() -> None:
+    """--strict turns each skipped optional package into a blocker, saying how to lift it."""
+    with pytest.raises(ExceptionGroup) as caught:
+        audit_for_build(settings(OPTIONAL_CASE, strict=True))
+    sentences = blockers(caught)
+    assert len(sentences) == 2
+    assert all(s.startswith("no binary for cpu-features@0.0.10 on linux/") and
+               s.endswith("(drop --strict)") for s in sentences)
+
+
+@pytest.mark.usefixtures("empty_cache")
+def test_the_plan_warns_of_each_skipped_optional_package() -> None:
+    """The plan's warnings (--print, plan_warning lines, the report) name each skipped one."""
+    plan = prepare(settings(OPTIONAL_CASE, start_command=("node", "-e", "1")),
+                   Platform.parse("linux/amd64"))
+    skipped = [w for w in plan.warnings if "skipped (optional)" in w]
+    assert [w.split(":")[0] for w in skipped] == [
+        "cpu-features@0.0.10 on linux/amd64", "cpu-features@0.0.10 on linux/arm64"]
+    # Offline with an empty cache, the packages the audit could not classify show, once.
+    unknown = [w for w in plan.warnings if "could not be classified" in w]
+    assert len(unknown) == 1 and unknown[0].startswith("8 production packages")
+    shown = describe_plan(plan)["targets"][0]["native_packages"]  # type: ignore[index]
+    assert [p["verdict"] for p in shown] == ["skipped (optional)"]
+
+
+def test_print_only_scripts_are_no_emulated_work_under_emulation_fail() -> None:
+    """core-js and es5-ext only print: arm64 on an amd64 engine has no emulated work, so
+    `--emulation fail` accepts the build (it refused it while they ran on the target)."""
+    plan = prepare(settings("scripts", start_command=("node", "-e", "1"), emulation="fail"),
+                   Platform.parse("linux/amd64"))
+    arm = next(t for t in plan.targets if t.platform == ARM64)
+    assert arm.emulated and arm.scripted == () and arm.emulated_work(False, False) == ()
+    report_emulation(plan, "fail")  # raises when emulated build work remains

@@ -89,6 +89,10 @@ AllowMissing = Annotated[
     Sequence[str],
     Doc("production packages allowed to have no binary on a target (waived, never passed)"),
 ]
+Strict = Annotated[
+    bool,
+    Doc("an optional native dependency with no binary on a target blocks the build too"),
+]
 Emulation = Annotated[
     str, Doc("when a target's build work would run emulated: allow, warn or fail")
 ]

@@ -57,6 +57,7 @@ from .arguments import (
     RuntimePackageManager,
     Source,
     StartCommand,
+    Strict,
     Tags,
     Username,
     Workspace,
@@ -93,6 +94,7 @@ class NodePipelines:
     node_options: NodeOptions = "--max-old-space-size=2048"
     bindings_output: BindingsOutput = "build/Release"
     allow_missing: AllowMissing = ()
+    strict: Strict = False
     emulation: Emulation = "warn"
     audit_mode: AuditMode = "online"
 

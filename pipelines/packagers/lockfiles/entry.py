@@ -43,6 +43,9 @@ class LockEntry:
     # False when the manager is configured never to run this package's install scripts
     # (pnpm onlyBuiltDependencies/neverBuiltDependencies, yarn dependenciesMeta built: false).
     build: bool = True
+    # The setting that decided `build` (`pnpm: allowBuilds in pnpm-workspace.yaml allows it`);
+    # empty when none did (the manager's default of running scripts).
+    build_from: str = ""
     # False when os/cpu/libc were read from the package's name (yarn 1 records none); the
     # registry's version document replaces them when the audit reads it.
     platform_known: bool = True

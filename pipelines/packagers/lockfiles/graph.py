@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from pipelines.packagers.lockfiles.entry import LockEntry, LockfileError, read_text
+from pipelines.packagers.lockfiles.policy import BuildDecision, BuildPolicy
 
 
 @dataclass
@@ -44,8 +45,9 @@ class Node:
     platform_known: bool = True  # False for os/cpu/libc guessed from the name (yarn 1)
 
 
-def to_entries(nodes: Mapping[str, Node], build: Callable[[str], bool]) -> dict[str, LockEntry]:
-    """LockEntry values keyed by path; `build(name)` says whether the manager runs its scripts."""
+def to_entries(nodes: Mapping[str, Node], build: BuildPolicy) -> dict[str, LockEntry]:
+    """LockEntry values keyed by path; `build(name)` says whether the manager runs its scripts,
+    and which setting decided."""
     importers = [n.path for n in nodes.values() if n.importer]
     production = _reach(nodes, importers, lambda n: list(n.links.values()))
     required = _reach(nodes, importers, lambda n: [
@@ -54,6 +56,7 @@ def to_entries(nodes: Mapping[str, Node], build: Callable[[str], bool]) -> dict[
         *n.dev_links.values()])
     entries = {}
     for node in nodes.values():
+        decision = BuildDecision(True) if node.local else build(node.name)
         entries[node.path] = LockEntry(
             path=node.path, name=node.name, version=node.version,
             dev=node.path not in production, optional=node.path not in required,
@@ -61,7 +64,8 @@ def to_entries(nodes: Mapping[str, Node], build: Callable[[str], bool]) -> dict[
             libc=node.libc, dependencies=dict(node.dependencies),
             optional_dependencies=dict(node.optional_dependencies), resolved=node.resolved,
             local=node.local, links={**node.dev_links, **node.links},
-            scripts_known=node.scripts_known, build=node.local or build(node.name),
+            scripts_known=node.scripts_known, build=decision.build,
+            build_from=decision.setting,
             platform_known=node.platform_known)
     return entries
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from pipelines.packagers.lockfiles.entry import (
     read_json,
     strings,
 )
+from pipelines.packagers.lockfiles.policy import ALWAYS, npm_policy
 
 
 def read_npm_lockfile(
@@ -31,7 +33,12 @@ def read_npm_lockfile(
         raise LockfileError(f"{lock_path} has unknown lockfileVersion {version!r}: expected 2 or 3")
     entries = _entries(lock["packages"], lock_path)
     _check_in_sync(manifest, lock["packages"].get(""), lock_path)
-    return entries
+    policy = npm_policy(source)
+    if policy is ALWAYS:
+        return entries
+    return {k: e if e.local else replace(e, build=(d := policy(e.name)).build,
+                                         build_from=d.setting)
+            for k, e in entries.items()}
 
 
 def _entries(packages: Mapping[str, Any], lock_path: Path) -> dict[str, LockEntry]:

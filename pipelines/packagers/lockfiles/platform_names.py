@@ -31,6 +31,7 @@ _OS = {"linux": ("linux", None), "linuxmusl": ("linux", "musl"), "alpine": ("lin
        "windows": ("win32", None), "freebsd": ("freebsd", None), "android": ("android", None),
        "openbsd": ("openbsd", None), "netbsd": ("netbsd", None), "sunos": ("sunos", None),
        "aix": ("aix", None), "openharmony": ("openharmony", None)}
+# The same words as elf.js's OSES, CPUS and LIBCS (a test keeps them equal).
 _CPU = {"x64": "x64", "amd64": "x64", "x86_64": "x64", "arm64": "arm64", "aarch64": "arm64",
         "arm": "arm", "armv7": "arm", "armhf": "arm", "ia32": "ia32", "x86": "ia32",
         "ppc64": "ppc64", "ppc64le": "ppc64", "s390x": "s390x", "riscv64": "riscv64",
@@ -54,10 +55,32 @@ class PlatformTag:
         return libc is None or libc == target.libc
 
 
+def words(text: str) -> list[str]:
+    """The words of a name or path, as elf.js splits them (`x86_64` is one word, x64)."""
+    return WORD_SEPARATORS.split(text.lower().replace("x86_64", "x64"))
+
+
+def names_another_platform(path: str, target: NamedPlatform, *, libc: bool = True) -> bool:
+    """True when a word of `path` names an os, cpu or (with `libc`) C library other than the
+    target's: the one rule for which binaries are a target's, which elf.js's `foreign` also
+    applies inside the image (tests/components/test_target_rule.py runs both on one table)."""
+    for token in words(path):
+        if token in _OS:
+            os_name, implied = _OS[token]
+            if os_name != target.os or (libc and implied and implied != target.libc):
+                return True
+        elif token in _CPU:
+            if _CPU[token] != target.cpu:
+                return True
+        elif libc and token in _LIBC and _LIBC[token] != target.libc:
+            return True
+    return False
+
+
 def platform_tag(text: str) -> PlatformTag:
     """Read os/cpu/libc tokens from a path or name like `prebuilds/linux-arm64/x.musl.node`."""
     os_name = cpu = libc = None
-    for token in WORD_SEPARATORS.split(text.lower()):
+    for token in words(text):
         if token in _OS and os_name is None:
             os_name, implied = _OS[token]
             libc = libc or implied

@@ -13,7 +13,7 @@ import dataclasses
 import hashlib
 import posixpath
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,7 @@ from pipelines.packagers.lockfiles.graph import (
     truthy,
     workspace_dirs,
 )
+from pipelines.packagers.lockfiles.policy import pnpm_policy
 from pipelines.packagers.lockfiles.yarn_berry import Package, hoisted_paths
 
 LOCKFILE = "pnpm-lock.yaml"
@@ -89,7 +90,7 @@ def read_pnpm_lockfile(root: Path, manifest: Mapping[str, Any], major: int) -> d
             importer, _mapping_of(data, path, importer), manifest)
     if _hoisted_linker(root):
         nodes = _rehoist(nodes)
-    return to_entries(nodes, build_policy(root, manifest, major))
+    return to_entries(nodes, pnpm_policy(root, manifest, workspace_settings(root), major))
 
 
 def _hoisted_linker(root: Path) -> bool:
@@ -259,29 +260,6 @@ def workspace_settings(root: Path) -> Mapping[str, Any]:
     """pnpm-workspace.yaml (packages and, from pnpm 10, settings), or {} without one."""
     path = root / "pnpm-workspace.yaml"
     return read_yaml(path, "pnpm") if path.is_file() else {}
-
-
-def build_policy(
-    root: Path, manifest: Mapping[str, Any], major: int
-) -> Callable[[str], bool]:
-    """Whether pnpm runs a dependency's install scripts: onlyBuiltDependencies (an allow
-    list), neverBuiltDependencies and ignoredBuiltDependencies, in package.json's `pnpm`
-    field or pnpm-workspace.yaml; without an allow list pnpm 10 builds nothing."""
-    field = manifest.get("pnpm")
-    settings = {**(field if isinstance(field, dict) else {}), **workspace_settings(root)}
-    only = settings.get("onlyBuiltDependencies")
-    never = {package_name(n) for n in strings(settings.get("neverBuiltDependencies"))}
-    never |= {package_name(n) for n in strings(settings.get("ignoredBuiltDependencies"))}
-    allowed = {package_name(n) for n in strings(only)} if only is not None else None
-
-    def build(name: str) -> bool:
-        if name in never:
-            return False
-        if allowed is not None:
-            return name in allowed
-        return major < 10
-
-    return build
 
 
 def workspace_packages(root: Path) -> list[Path]:

@@ -31,6 +31,7 @@ from pipelines.packagers.lockfiles.graph import (
     to_entries,
     truthy,
 )
+from pipelines.packagers.lockfiles.policy import berry_policy
 
 LOCKFILE = "yarn.lock"
 FIELDS = ("dependencies", "optionalDependencies", "devDependencies")
@@ -68,9 +69,10 @@ def workspace_globs(manifest: Mapping[str, Any]) -> tuple[str, ...]:
 
 # --- yarn berry ------------------------------------------------------------------------------
 
-def read_berry_lockfile(root: Path, manifest: Mapping[str, Any],
-                        scripts_enabled: bool) -> dict[str, LockEntry]:
-    """A berry yarn.lock (with the node-modules linker) keyed by node_modules path."""
+def read_berry_lockfile(root: Path, manifest: Mapping[str, Any], scripts_enabled: bool,
+                        scripts_from: str = "") -> dict[str, LockEntry]:
+    """A berry yarn.lock (with the node-modules linker) keyed by node_modules path;
+    `scripts_from` names where `scripts_enabled` came from (.yarnrc.yml, yarn's default)."""
     path = root / LOCKFILE
     lock = read_yaml(path, "yarn")
     if not isinstance(lock.get("__metadata"), dict):
@@ -101,7 +103,7 @@ def read_berry_lockfile(root: Path, manifest: Mapping[str, Any],
                     f"{package.name}/{name}") or resolutions.get(name) or descriptor
             package.deps[name] = lookup(by_descriptor, descriptor, package.name, path)
     _berry_dev_and_sync(root, manifest, packages, set(by_descriptor) | set(resolutions), path)
-    built = _berry_built(manifest, scripts_enabled)
+    built = berry_policy(manifest, scripts_enabled, scripts_from)
     return to_entries(hoist(packages, scripts_known=False), built)
 
 
@@ -187,19 +189,6 @@ def _berry_dev_and_sync(root: Path, manifest: Mapping[str, Any],
                     package.dev[name] = package.deps.pop(name)
                 if fieldname == "optionalDependencies":
                     package.optional.add(name)
-
-
-def _berry_built(manifest: Mapping[str, Any], scripts_enabled: bool) -> Any:
-    """dependenciesMeta `built` in package.json wins; otherwise yarn's enableScripts."""
-    meta = manifest.get("dependenciesMeta")
-    flags = {package_name(k): v.get("built") for k, v in
-             (meta.items() if isinstance(meta, dict) else ()) if isinstance(v, dict)}
-
-    def built(name: str) -> bool:
-        flag = flags.get(name)
-        return scripts_enabled if flag is None else bool(flag)
-
-    return built
 
 
 # --- node_modules layout ---------------------------------------------------------------------

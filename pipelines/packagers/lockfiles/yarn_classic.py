@@ -9,6 +9,7 @@ from typing import Any
 from pipelines.packagers.lockfiles.entry import LockEntry, LockfileError, mapping, read_json
 from pipelines.packagers.lockfiles.graph import package_name, to_entries, workspace_dirs
 from pipelines.packagers.lockfiles.platform_names import platform_tag
+from pipelines.packagers.lockfiles.policy import ALWAYS
 from pipelines.packagers.lockfiles.yarn_berry import (
     FIELDS,
     LOCKFILE,
@@ -98,7 +99,7 @@ def read_classic_lockfile(root: Path, manifest: Mapping[str, Any]) -> dict[str, 
                                     by_descriptor=by_descriptor, path=path)
     _name_platforms(packages)
     return to_entries(hoist(packages, scripts_known=False, popular_on_top=True),
-                      lambda _name: True)
+                      ALWAYS)
 
 
 def _classic_package(ident: str, name: str, version: str, data: Mapping[str, Any]) -> Package:

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from pipelines.audit import Mechanism, RegistryConfig, Verdict, audit_source
-from pipelines.audit.registry import DEFAULT_REGISTRY, SYSTEM_BUNDLE, NpmRegistry
+from pipelines.audit.registry import NpmRegistry
+from pipelines.audit.registry_config import DEFAULT_REGISTRY, SYSTEM_BUNDLE
 
 from .conftest import copy_case
 

@@ -74,14 +74,17 @@ def test_platform_package_children_are_not_listed(empty_cache: RegistryConfig) -
 def test_non_native_install_scripts_are_listed_without_verdicts(
     empty_cache: RegistryConfig,
 ) -> None:
-    """core-js and es5-ext run postinstall scripts: listed, not native, no target verdicts."""
+    """core-js and es5-ext postinstall scripts only print: listed as no-work scripts (never
+    run on a target), not native, no target verdicts; @prisma/client's is a plain script."""
     report = offline("scripts", empty_cache)
     scripts = {p.name: p for p in report.packages}
     assert set(scripts) == {"core-js", "es5-ext"}
-    assert all(p.mechanism is Mechanism.INSTALL_SCRIPT and not p.targets
+    assert all(p.mechanism is Mechanism.NO_WORK and not p.targets and not p.runs_on_target
                for p in scripts.values())
     assert report.native() == []
-    assert any("not read offline" in note for note in report.notes)
+    client = offline("executable-download", empty_cache).packages[0]
+    assert client.name == "@prisma/client" and client.mechanism is Mechanism.INSTALL_SCRIPT
+    assert client.runs_on_target and not client.targets
 
 
 def test_pure_js_has_no_package_and_recommends_one_arch(empty_cache: RegistryConfig) -> None:

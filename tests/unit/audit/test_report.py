@@ -19,7 +19,7 @@ from pipelines.audit import (
     summarize,
 )
 
-from .conftest import copy_case, offline
+from .conftest import LOCKFILES, copy_case, offline, run_cli
 
 
 def test_all_prebuilt_target_needs_no_toolchain(empty_cache: RegistryConfig) -> None:
@@ -130,3 +130,31 @@ def test_own_addons_can_be_left_out(tmp_path: Path, empty_cache: RegistryConfig)
     assert report.needs_toolchain("linux/arm64")
     assert not report.needs_toolchain("linux/arm64", include_own=False)
     assert all(not p.own for p, _ in report.for_target("linux/amd64", include_own=False))
+
+
+def test_an_optional_native_package_without_a_binary_is_skipped(
+    empty_cache: RegistryConfig,
+) -> None:
+    """Optional (reached only through ssh2's optionalDependencies) and not allowed to build:
+    `skipped (optional)`, a warning in the summary, never `missing`."""
+    report = offline("pnpm10-optional-native", empty_cache)
+    (package,) = report.native()
+    assert package.name == "cpu-features" and package.optional
+    for target in report.targets:
+        assert package.targets[target.platform].verdict is Verdict.SKIPPED
+        assert report.missing(target.platform) == []
+        assert report.skipped(target.platform) == [package]
+    report.check()  # no blocker without --strict
+    with pytest.raises(MissingBinaryError):
+        report.check(fail_on=(Verdict.MISSING, Verdict.SKIPPED))
+    assert "optional, skipped (the service runs without them): cpu-features@0.0.10" in (
+        render_table(report))
+
+
+def test_the_cli_exits_0_on_a_skipped_optional_package_and_1_with_strict() -> None:
+    """`--strict` still fails on an optional package with no binary, for those who want that."""
+    case = str(LOCKFILES / "pnpm10-optional-native")
+    assert run_cli(case, "--offline").returncode == 0
+    strict = run_cli(case, "--offline", "--strict")
+    assert strict.returncode == 1
+    assert strict.stderr.startswith("ERROR cpu-features@0.0.10 on linux/")
