@@ -76,6 +76,7 @@ def _describe_image(plan: Plan) -> dict[str, Any]:
         "user": "node",
         "port": plan.port,
         "health": health,
+        "labels": dict(plan.labels),
     }
 
 

@@ -64,6 +64,9 @@ class Plan:
     # COREPACK_INTEGRITY_KEYS where a mirror serves no signatures.
     build_env: Mapping[str, str] = field(default_factory=dict)
     warnings: tuple[str, ...] = field(default=())
+    # org.opencontainers.image.* and the settings' labels: on each image config, as manifest
+    # annotations, and on the index (pipelines/plan/labels.py).
+    labels: Mapping[str, str] = field(default_factory=dict)
 
     def dev_lockfile(self) -> str:
         """The dev-only packages as an npm-shaped lockfile, the form the hygiene check reads."""
@@ -136,6 +139,7 @@ def build_plan(
     engine_platform: Platform,
     audit: Mapping[Platform, TargetAudit] | None = None,
     dev_packages: tuple[tuple[str, str], ...] = (),
+    labels: Mapping[str, str] | None = None,
 ) -> Plan:
     """Decide the whole build from settings, the project, its shape and the audit's verdicts."""
     hosts = settings.engine_hosts
@@ -169,6 +173,7 @@ def build_plan(
         dev_packages=dev_packages,
         build_env=settings.build_environment,
         warnings=(*platform_warnings(settings), *shape.warnings),
+        labels=labels if labels is not None else {"org.opencontainers.image.title": project.name},
     )
 
 

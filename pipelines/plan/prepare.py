@@ -7,11 +7,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from pipelines.plan.labels import oci_labels
 from pipelines.plan.model import Plan, TargetAudit, build_plan
 from pipelines.plan.preflight import audit_for_build
 from pipelines.platforms import Platform
 from pipelines.project import NodeProject
 from pipelines.project.shape import shape_of
+from pipelines.project.vcs import read_vcs
 from pipelines.settings import Settings
 
 
@@ -32,5 +34,6 @@ def prepare(
         audit = audit_for_build(settings, shape.libc, shape.node_major)
     entries = project.packager.read_lockfile(project.source, project.manifest)
     dev = tuple((e.path, e.version) for e in entries.values() if e.dev and e.path)
+    vcs = read_vcs(settings.source)
     return build_plan(settings, project, shape, engine_platform=engine, audit=audit,
-                      dev_packages=dev)
+                      dev_packages=dev, labels=oci_labels(settings, project, vcs))

@@ -306,3 +306,17 @@ def test_one_toolchain_on_the_engine_serves_every_target(plan: Plan, images: Ima
         assert " g++ " in f" {words} " and "g++-aarch64-linux-gnu" in words
         prefixes.append(calls[: installs[0] + 1])
     assert prefixes[0] == prefixes[1]
+
+
+def test_runtime_carries_the_plans_labels_as_labels_and_annotations(
+    plan: Plan, images: Images
+) -> None:
+    """Each image's config has the plan's OCI labels, its manifest the same annotations."""
+    assert plan.labels["org.opencontainers.image.title"] == "native-service"
+    assert plan.labels["org.opencontainers.image.licenses"] == "MIT"
+    assert "org.opencontainers.image.created" not in plan.labels or (
+        plan.labels["org.opencontainers.image.created"].endswith("Z"))
+    for runtime in images.runtimes.values():
+        labels = {c.args["name"]: c.args["value"] for c in query.named(runtime, "withLabel")}
+        notes = {c.args["name"]: c.args["value"] for c in query.named(runtime, "withAnnotation")}
+        assert labels == notes == dict(plan.labels)

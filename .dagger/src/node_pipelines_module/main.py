@@ -30,6 +30,7 @@ from .arguments import (
     AllowMissing,
     AllowUnsupported,
     AptPackages,
+    Attest,
     AuditMode,
     BaseImage,
     BindingsOutput,
@@ -45,6 +46,7 @@ from .arguments import (
     Image,
     Include,
     Init,
+    Labels,
     NodeMajor,
     NodeOptions,
     OnePlatform,
@@ -52,7 +54,9 @@ from .arguments import (
     Platforms,
     Port,
     Reference,
+    Revision,
     Source,
+    SourceUrl,
     StartCommand,
     Tags,
     Username,
@@ -89,6 +93,10 @@ class NodePipelines:
     allow_missing: AllowMissing = ()
     emulation: Emulation = "warn"
     audit_mode: AuditMode = "online"
+    labels: Labels = ()
+    source_url: SourceUrl = ""
+    revision: Revision = ""
+    attest: Attest = True
 
     def _settings(self, **overrides: Any) -> dict[str, Any]:
         """The constructor's arguments under their settings names, with per-call overrides."""
