@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Literal
 
 from pipelines.packagers import Install, Packager
+from pipelines.packagers.lockfiles.entry import LockEntry
 from pipelines.plan.caches import CacheVolume, build_caches, target_caches
 from pipelines.plan.targets import (
     CROSS_TRIPLETS,
@@ -67,6 +68,9 @@ class Plan:
     # org.opencontainers.image.* and the settings' labels: on each image config, as manifest
     # annotations, and on the index (pipelines/plan/labels.py).
     labels: Mapping[str, str] = field(default_factory=dict)
+    # The lockfile's production packages (what the installs may put in an image), for the
+    # SBOM: each target's own are those whose os/cpu/libc allow it.
+    production: tuple[LockEntry, ...] = field(default=(), repr=False)
 
     def dev_lockfile(self) -> str:
         """The dev-only packages as an npm-shaped lockfile, the form the hygiene check reads."""
@@ -140,6 +144,7 @@ def build_plan(
     audit: Mapping[Platform, TargetAudit] | None = None,
     dev_packages: tuple[tuple[str, str], ...] = (),
     labels: Mapping[str, str] | None = None,
+    production: tuple[LockEntry, ...] = (),
 ) -> Plan:
     """Decide the whole build from settings, the project, its shape and the audit's verdicts."""
     hosts = settings.engine_hosts
@@ -174,6 +179,7 @@ def build_plan(
         build_env=settings.build_environment,
         warnings=(*platform_warnings(settings), *shape.warnings),
         labels=labels if labels is not None else {"org.opencontainers.image.title": project.name},
+        production=production,
     )
 
 

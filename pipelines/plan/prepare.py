@@ -34,6 +34,8 @@ def prepare(
         audit = audit_for_build(settings, shape.libc, shape.node_major)
     entries = project.packager.read_lockfile(project.source, project.manifest)
     dev = tuple((e.path, e.version) for e in entries.values() if e.dev and e.path)
+    production = tuple(e for e in entries.values() if not e.dev and e.path)
     vcs = read_vcs(settings.source)
     return build_plan(settings, project, shape, engine_platform=engine, audit=audit,
-                      dev_packages=dev, labels=oci_labels(settings, project, vcs))
+                      dev_packages=dev, labels=oci_labels(settings, project, vcs),
+                      production=production)

@@ -46,6 +46,10 @@ class LockEntry:
     # False when os/cpu/libc were read from the package's name (yarn 1 records none); the
     # registry's version document replaces them when the audit reads it.
     platform_known: bool = True
+    # The tarball's Subresource Integrity string (sha512-...) and the package's license, where
+    # the lockfile records them (npm both, yarn 1 the integrity); empty where it does not.
+    integrity: str = ""
+    license: str = ""
 
     @property
     def constrained(self) -> bool:

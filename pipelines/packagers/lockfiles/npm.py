@@ -60,7 +60,12 @@ def _entry(key: str, raw: Mapping[str, Any], lock_path: Path) -> LockEntry:
         optional_dependencies=mapping(raw.get("optionalDependencies")),
         resolved=raw.get("resolved") if isinstance(raw.get("resolved"), str) else None,
         local=key != "" and "node_modules/" not in key,
+        integrity=_text(raw.get("integrity")), license=_text(raw.get("license")),
     )
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
 
 
 def _check_in_sync(manifest: Mapping[str, Any], root: Any, lock_path: Path) -> None:
