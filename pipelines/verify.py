@@ -19,6 +19,7 @@ import anyio
 
 from pipelines.errors import EXIT_OK, NodePipelinesError
 from pipelines.logs import configure_logging
+from pipelines.registry.attestations import required_kinds
 from pipelines.registry.credentials import credentials_from_env, resolve_credentials
 from pipelines.registry.reference import parse_reference
 from pipelines.registry.verify import NotVerified, VerifyReport, verify_index
@@ -40,6 +41,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         f"(default: {','.join(DEFAULT_PLATFORMS)})")
     parser.add_argument("--format", choices=("table", "json"), default="table",
                         help="how the report is printed on stdout (default: table)")
+    parser.add_argument("--require", action="append", default=[], metavar="sbom,provenance",
+                        help="also require, for every platform, an SBOM and/or a provenance "
+                        "statement attached as an OCI referrer whose subject is its manifest")
     parser.add_argument("--insecure-registry", action="append", default=[], metavar="HOST[:PORT]",
                         help="speak plain HTTP to this registry (loopback registries always are)")
     return parser.parse_args(argv)
@@ -47,11 +51,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 async def _verify_from_args(args: argparse.Namespace) -> VerifyReport:
     ref = parse_reference(args.reference)
+    required = required_kinds(args.require)
     given = [p for value in args.platform for p in value.split(",") if p.strip()]
     expected = given or list(DEFAULT_PLATFORMS)
     credentials = resolve_credentials(ref.registry, credentials_from_env(os.environ), os.environ)
     return await verify_index(ref, expected, credentials,
-                              insecure_registries=args.insecure_registry)
+                              insecure_registries=args.insecure_registry, require=required)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -21,28 +21,39 @@ INDEX_TYPES = ("application/vnd.oci.image.index.v1+json",
 def platform_sizes(path: Path) -> dict[str, int]:
     """Compressed size (config plus layers) of each platform's image in the archive at `path`."""
     with tarfile.open(path) as archive:
-
-        def blob(digest: str) -> dict[str, Any]:
-            member = archive.extractfile(f"blobs/{digest.replace(':', '/', 1)}")
-            assert member is not None, f"{digest} is not a file in the archive"
-            data: dict[str, Any] = json.load(member)
-            return data
-
-        top = archive.extractfile("index.json")
-        assert top is not None, "the archive has no index.json"
-        entries: list[dict[str, Any]] = json.load(top)["manifests"]
-        # Dagger writes index.json -> one nested image index -> one manifest per platform.
-        while len(entries) == 1 and entries[0].get("mediaType") in INDEX_TYPES:
-            entries = blob(entries[0]["digest"])["manifests"]
         sizes = {}
-        for entry in entries:
-            platform = entry.get("platform") or {}
-            # Named as the plan names it: linux/arm64/v8 is the target linux/arm64.
-            name = str(normalised(platform.get("os"), platform.get("architecture"),
-                                  platform.get("variant")))
-            manifest = blob(entry["digest"])
+        for name, entry in _platform_entries(archive):
+            manifest = _blob(archive, entry["digest"])
             sizes[name] = manifest["config"]["size"] + sum(x["size"] for x in manifest["layers"])
         return sizes
+
+
+def platform_manifests(path: Path) -> dict[str, dict[str, Any]]:
+    """The index entry (descriptor) of each platform's image in the archive at `path`."""
+    with tarfile.open(path) as archive:
+        return dict(_platform_entries(archive))
+
+
+def _platform_entries(archive: tarfile.TarFile) -> list[tuple[str, dict[str, Any]]]:
+    """Each platform's index entry, named as the plan names it (linux/arm64/v8 is the target
+    linux/arm64)."""
+    top = archive.extractfile("index.json")
+    assert top is not None, "the archive has no index.json"
+    entries: list[dict[str, Any]] = json.load(top)["manifests"]
+    # Dagger writes index.json -> one nested image index -> one manifest per platform.
+    while len(entries) == 1 and entries[0].get("mediaType") in INDEX_TYPES:
+        entries = _blob(archive, entries[0]["digest"])["manifests"]
+    return [(str(normalised((entry.get("platform") or {}).get("os"),
+                            (entry.get("platform") or {}).get("architecture"),
+                            (entry.get("platform") or {}).get("variant"))), entry)
+            for entry in entries]
+
+
+def _blob(archive: tarfile.TarFile, digest: str) -> dict[str, Any]:
+    member = archive.extractfile(f"blobs/{digest.replace(':', '/', 1)}")
+    assert member is not None, f"{digest} is not a file in the archive"
+    data: dict[str, Any] = json.load(member)
+    return data
 
 
 def add_arm64_variant(path: Path) -> bool:

@@ -26,6 +26,7 @@ from pipelines.registry.reference import parse_reference
 from pipelines.registry.tags import move_tags
 from pipelines.registry.variant import add_arm64_variant
 from pipelines.registry.verify import verify_index
+from pipelines.run.attest import attest_exported, attest_published, build_facts
 from pipelines.run.graph import Clock, Images, build_all, export_archive, publish_image
 from pipelines.run.legs import (
     Leg,
@@ -66,7 +67,7 @@ async def execute(
         clock = Clock(report.durations)
         await on_each(legs, lambda part: build_all(part.plan, part.images, clock))
         if plan.output.kind == "export":
-            return await _export(plan, legs, clock, report)
+            return await _export(settings, plan, legs, clock, report)
         result = await publish_gated(plan.output.image, _gate(settings, plan, legs, login,
                                                               clock, report), staged=report)
     report.sizes.update({row.platform: row.size for row in result.report.rows})
@@ -74,10 +75,15 @@ async def execute(
     return result.pinned
 
 
-async def _export(plan: Plan, legs: list[Leg], clock: Clock, report: Report) -> str:
-    """Check every target on its engine, then write the one archive; returns its path."""
+async def _export(
+    settings: Settings, plan: Plan, legs: list[Leg], clock: Clock, report: Report
+) -> str:
+    """Check every target on its engine, then write the one archive (and, unless told not
+    to, each platform's SBOM and provenance beside it); returns its path."""
     await on_each(legs, lambda part: check_targets(part.plan, part.images, clock, report))
     path = await export_archive(plan, [part.images for part in legs], clock)
+    if settings.attest:
+        await attest_exported(path, plan, settings, await build_facts(plan, legs))
     report.sizes.update(await anyio.to_thread.run_sync(platform_sizes, Path(path)))
     _log_sizes(report.sizes)
     return path
@@ -108,12 +114,18 @@ def _gate(  # noqa: PLR0917 - what the gate's steps close over
             part.plan, part.images, report.staging,
             _auth(settings.image, login, part.images.client)), clock, report))
 
+    async def attest(ref: str) -> None:
+        await attest_published(ref, plan, settings, await build_facts(plan, legs), login)
+
+    required = ("sbom", "provenance") if settings.attest else ()
     return GateSteps(
         stage=stage,
         check=check,
-        verify=lambda ref: verify_index(ref, [t.platform for t in plan.targets], login),
+        verify=lambda ref: verify_index(ref, [t.platform for t in plan.targets], login,
+                                        require=required),
         move=lambda ref: move_tags(ref, plan.output.tags, login),
         amend=lambda ref: add_arm64_variant(ref, login),
+        **({"attest": attest} if settings.attest else {}),
     )
 
 
