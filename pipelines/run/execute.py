@@ -124,7 +124,7 @@ def _gate(  # noqa: PLR0917 - what the gate's steps close over
         verify=lambda ref: verify_index(ref, [t.platform for t in plan.targets], login,
                                         require=required),
         move=lambda ref: move_tags(ref, plan.output.tags, login),
-        amend=lambda ref: add_arm64_variant(ref, login),
+        amend=lambda ref: add_arm64_variant(ref, login, annotations=plan.labels),
         **({"attest": attest} if settings.attest else {}),
     )
 

@@ -19,6 +19,7 @@ from pipelines.publish.gate import publish_gated
 from pipelines.registry.attestations import PROVENANCE_TYPE, SBOM_TYPE
 from pipelines.registry.credentials import Credentials
 from pipelines.registry.referrers import Artifact, ArtifactClient, attach, attach_to_index
+from pipelines.registry.variant import add_arm64_variant
 from pipelines.registry.verify import verify_index
 from pipelines.settings import load_settings, public_view
 from tests.components.registry import OCI_INDEX, OCI_MANIFEST, PASSWORD, USER, LocalRegistry, Pusher
@@ -70,10 +71,12 @@ def fallback_index(registry: LocalRegistry, repo: str, digest: str) -> dict[str,
     return answer.json()
 
 
-def manifest_of(registry: LocalRegistry, repo: str, digest: str) -> dict[str, Any]:
-    """An OCI manifest, read without the code under test."""
+def manifest_of(
+    registry: LocalRegistry, repo: str, digest: str, accept: str = OCI_MANIFEST
+) -> dict[str, Any]:
+    """An OCI manifest (or index), read without the code under test."""
     answer = httpx.get(f"http://{registry.host}/v2/{repo}/manifests/{digest}",
-                       auth=(USER, PASSWORD), headers={"Accept": OCI_MANIFEST})
+                       auth=(USER, PASSWORD), headers={"Accept": accept})
     assert answer.status_code == 200, answer.text
     return answer.json()
 
@@ -201,3 +204,15 @@ async def test_the_gate_attaches_before_verify_and_moves_tags_only_when_attested
     result = await publish_gated(name, steps)
     assert recorder.calls == ["stage", "check", "attest", "verify", "move"]
     assert [m.tag for m in result.moves] == ["attested"]
+
+
+async def test_the_amended_index_carries_the_labels_as_annotations(
+    registry: LocalRegistry,
+) -> None:
+    """The amend step PUTs the staged index with the OCI labels as its annotations."""
+    ref, _ = staged(registry, "attest/annotated")
+    labels = {"org.opencontainers.image.revision": "a" * 40}
+    amended = await add_arm64_variant(ref, CREDENTIALS, annotations=labels)
+    digest = amended.rpartition("@")[2]
+    assert digest != ref.rpartition("@")[2]
+    assert manifest_of(registry, "attest/annotated", digest, OCI_INDEX)["annotations"] == labels

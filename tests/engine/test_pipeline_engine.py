@@ -27,6 +27,9 @@ from pipelines.errors import PipelineError
 from pipelines.plan.emulation import EmulationRefusedError
 from pipelines.plan.prepare import prepare
 from pipelines.platforms import Platform
+from pipelines.registry.credentials import Credentials
+from pipelines.registry.referrers import ArtifactClient, referrers
+from pipelines.registry.verify import verify_index
 from pipelines.run import graph as run
 from pipelines.run.execute import execute
 from pipelines.run.report import JSON_NAME, Report, write_report
@@ -115,6 +118,12 @@ async def test_export_writes_a_two_platform_archive_and_both_reports(
         assert {data["checks"][platform][k]["ok"] for k in ("smoke", "hygiene", "probe")} == {True}
     markdown = (tmp_path / "report" / "node-pipelines-report.md").read_text()
     assert "| linux/arm64 | cross |" in markdown
+    bom = json.loads((tmp_path / "image.linux-arm64.cdx.json").read_text())
+    assert "sharp-linux-arm64" in {c["name"] for c in bom["components"]}
+    statement = json.loads((tmp_path / "image.linux-arm64.intoto.json").read_text())
+    stages = statement["predicate"]["buildDefinition"]["internalParameters"]["stages"]
+    assert {"stage": "bindings", "platform": "linux/amd64", "runs": "cross",
+            "for": "linux/arm64"} in stages
 
 
 async def test_publish_pushes_verifies_and_tags_with_a_secret_login(
@@ -133,6 +142,25 @@ async def test_publish_pushes_verifies_and_tags_with_a_secret_login(
     assert report.staging.startswith(f"{image}:nodepipe-staging-")
     captured = capsys.readouterr()
     assert_no_secret(captured.out + captured.err + json.dumps(report.to_json()))
+    attested = await verify_index(output, ["linux/amd64", "linux/arm64"],
+                                  Credentials.of(USER, PASSWORD), require=("sbom", "provenance"))
+    assert attested.ok, attested.table()
+    arm = next(r for r in attested.rows if r.platform == "linux/arm64")
+    async with ArtifactClient(registry.host, Credentials.of(USER, PASSWORD)) as client:
+        listed = await referrers(client, "team/native-service", arm.digest or "")
+        documents = {}
+        for descriptor in listed:
+            manifest = await client.get_manifest("team/native-service", descriptor["digest"])
+            assert manifest is not None
+            layer = manifest.document()["layers"][0]["digest"]
+            documents[descriptor["artifactType"]] = json.loads(
+                await client.get_blob("team/native-service", layer) or b"{}")
+    names = {c["name"] for c in documents["application/vnd.cyclonedx+json"]["components"]}
+    assert {"bcrypt", "better-sqlite3", "sharp", "sharp-linux-arm64"} <= names
+    stages = documents["application/vnd.in-toto+json"]["predicate"]["buildDefinition"][
+        "internalParameters"]["stages"]
+    assert {"stage": "bindings", "platform": "linux/amd64", "runs": "cross",
+            "for": "linux/arm64"} in stages
 
 
 async def test_a_wrong_password_names_registry_and_user_and_tags_nothing(

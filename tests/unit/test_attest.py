@@ -176,3 +176,26 @@ def test_the_provenance_says_how_each_stage_ran_and_keeps_secrets_out(plan: Plan
     assert {"package-lock.json", "base image"} <= {d.get("name") for d in deps}
     amd = statement(plan, "linux/amd64")["predicate"]["buildDefinition"]["internalParameters"]
     assert {s["runs"] for s in amd["stages"]} == {"native"}
+
+
+async def test_an_export_writes_both_documents_per_platform_beside_the_archive(
+    plan: Plan, tmp_path: Path
+) -> None:
+    """image.oci.tar gets image.linux-<arch>.cdx.json and .intoto.json, each about the
+    digest of that platform's manifest in the archive."""
+    from pipelines.publish.archive import platform_manifests  # noqa: PLC0415
+    from pipelines.run.attest import Facts, attest_exported  # noqa: PLC0415
+    from tests.unit.test_archive import write_archive  # noqa: PLC0415
+
+    archive = tmp_path / "image.oci.tar"
+    write_archive(archive, (("amd64", "", [1]), ("arm64", "v8", [2])))
+    facts = Facts(versions={"node-pipelines": "0.1.0"})
+    written = await attest_exported(str(archive), plan, load_settings({}, {}), facts)
+    assert sorted(p.name for p in written) == [
+        "image.linux-amd64.cdx.json", "image.linux-amd64.intoto.json",
+        "image.linux-arm64.cdx.json", "image.linux-arm64.intoto.json"]
+    digest = platform_manifests(archive)["linux/arm64"]["digest"]
+    bom = json.loads((tmp_path / "image.linux-arm64.cdx.json").read_text())
+    assert bom["metadata"]["component"]["version"] == digest
+    stated = json.loads((tmp_path / "image.linux-arm64.intoto.json").read_text())
+    assert stated["subject"][0]["digest"]["sha256"] == digest.partition(":")[2]
