@@ -33,6 +33,7 @@ NOT_SETTINGS = {
     "source",  # a Directory; the module exports it and passes its path as `source`
     "platform",  # one platform of `platforms`
     "reference",  # what verify checks
+    "require",  # what verify requires of each platform (the build's is the attest setting)
     "password",  # a dagger.Secret (None when not given), the setting is its plaintext
 }
 REQUIRED = {"image"}  # publish's repository: a setting without a usable default

@@ -100,4 +100,8 @@ Image = Annotated[str, Doc("repository to publish to, REGISTRY/REPO, without tag
 Tags = Annotated[Sequence[str], Doc("tags moved to the index once it is verified")]
 Username = Annotated[str, Doc("registry user name (empty: no login)")]
 Password = Annotated[dagger.Secret | None, Doc("registry password or token, as a secret")]
+Require = Annotated[
+    Sequence[str],
+    Doc("attestations every platform must have as OCI referrers: sbom, provenance"),
+]
 Reference = Annotated[str, Doc("the image to verify, REGISTRY/REPO[:TAG][@sha256:...]")]

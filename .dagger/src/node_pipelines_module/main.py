@@ -16,6 +16,7 @@ from pydantic import SecretStr
 
 from pipelines.audit import Target as AuditTarget
 from pipelines.audit import audit_source, render_json
+from pipelines.registry.attestations import required_kinds
 from pipelines.registry.credentials import explicit_credentials
 from pipelines.plan.emulation import report_emulation
 from pipelines.run.execute import check_targets, execute
@@ -54,6 +55,7 @@ from .arguments import (
     Platforms,
     Port,
     Reference,
+    Require,
     Revision,
     Source,
     SourceUrl,
@@ -178,12 +180,14 @@ class NodePipelines:
         platforms: Platforms = ("linux/amd64", "linux/arm64"),
         username: Username = "",
         password: Password = None,
+        require: Require = (),
     ) -> str:
         """Check an image index in its registry (every platform once, real digests); JSON."""
         secret = SecretStr(await password.plaintext() if password else "")
         with first_error():
             login = explicit_credentials(username, secret)
-            report = await verify_index(reference, platforms, login)
+            report = await verify_index(reference, platforms, login,
+                                        require=required_kinds(require))
             if not report.ok:
                 raise NotVerified(report)
             return json.dumps(report.to_json(), indent=2)
