@@ -16,16 +16,16 @@ from pydantic import SecretStr
 
 from pipelines.audit import Target as AuditTarget
 from pipelines.audit import audit_source, render_json
+from pipelines.plan.emulation import report_emulation
+from pipelines.platforms import Platform
 from pipelines.registry.attestations import required_kinds
 from pipelines.registry.credentials import explicit_credentials
-from pipelines.plan.emulation import report_emulation
+from pipelines.registry.verify import NotVerified, verify_index
 from pipelines.run.execute import check_targets, execute
-from pipelines.platforms import Platform
-from pipelines.run.report import Report
 from pipelines.run.graph import Clock, Images, build_graph
+from pipelines.run.report import Report
 from pipelines.stages.app import app_files
 from pipelines.stages.image import oci_archive
-from pipelines.registry.verify import NotVerified, verify_index
 
 from .arguments import (
     AllowMissing,
