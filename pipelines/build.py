@@ -111,6 +111,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--attest", action=argparse.BooleanOptionalAction,
                    help="make, attach and require an SBOM and provenance per platform "
                         "(default on)")
+    p.add_argument("--sign-key", metavar="PATH",
+                   help="sign the index and each attestation with this cosign private key "
+                        "(its password in NODEPIPE_SIGN_PASSWORD)")
     return p
 
 

@@ -45,7 +45,7 @@ _CI_SOURCE = {
 }
 _APT_NAME = re.compile(r"^[a-z0-9][a-z0-9+.:=~-]*$")
 # Settings that must never live in a file of the source tree.
-SECRET_SETTINGS = ("registry_password",)
+SECRET_SETTINGS = ("registry_password", "sign_key", "sign_password")
 
 
 class SettingsError(InputError):
@@ -107,6 +107,10 @@ class Settings(BaseSettings):
     source_url: str = ""  # empty: git's origin remote (a CI's repository URL where it says)
     revision: str = ""  # empty: git's HEAD (a CI's commit where it says)
     attest: bool = True  # an SBOM and provenance per platform, attached and required
+    # A cosign private key (a file's path, or its PEM text in NODEPIPE_SIGN_KEY) and its
+    # password: the index and each attestation are signed, and the signatures required.
+    sign_key: SecretStr = SecretStr("")
+    sign_password: SecretStr = SecretStr("")
 
     @classmethod
     def settings_customise_sources(
@@ -348,6 +352,7 @@ def _sentence(error: ValidationError) -> str:
 def public_view(settings: Settings) -> dict[str, Any]:
     """Settings as JSON-safe data with the secret masked, for --print and reports."""
     data: dict[str, Any] = json.loads(settings.model_dump_json())
-    data["registry_password"] = "***" if settings.registry_password.get_secret_value() else ""
+    for name in SECRET_SETTINGS:
+        data[name] = "***" if getattr(settings, name).get_secret_value() else ""
     data["platforms"] = [str(p) for p in settings.platforms]
     return data

@@ -14,14 +14,17 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import anyio
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from pipelines.errors import EXIT_OK, NodePipelinesError
 from pipelines.logs import configure_logging
 from pipelines.registry.attestations import required_kinds
 from pipelines.registry.credentials import credentials_from_env, resolve_credentials
 from pipelines.registry.reference import parse_reference
+from pipelines.registry.signatures import SigningKeyError, load_public_key
 from pipelines.registry.verify import NotVerified, VerifyReport, verify_index
 from pipelines.settings import DEFAULT_PLATFORMS
 
@@ -44,6 +47,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--require", action="append", default=[], metavar="sbom,provenance",
                         help="also require, for every platform, an SBOM and/or a provenance "
                         "statement attached as an OCI referrer whose subject is its manifest")
+    parser.add_argument("--key", metavar="PUB",
+                        help="a cosign public key (cosign.pub): the index, and the "
+                        "attestations --require names, must carry signatures it verifies")
     parser.add_argument("--insecure-registry", action="append", default=[], metavar="HOST[:PORT]",
                         help="speak plain HTTP to this registry (loopback registries always are)")
     return parser.parse_args(argv)
@@ -52,11 +58,22 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 async def _verify_from_args(args: argparse.Namespace) -> VerifyReport:
     ref = parse_reference(args.reference)
     required = required_kinds(args.require)
+    key = _public_key(args.key) if args.key else None
     given = [p for value in args.platform for p in value.split(",") if p.strip()]
     expected = given or list(DEFAULT_PLATFORMS)
     credentials = resolve_credentials(ref.registry, credentials_from_env(os.environ), os.environ)
     return await verify_index(ref, expected, credentials,
-                              insecure_registries=args.insecure_registry, require=required)
+                              insecure_registries=args.insecure_registry, require=required,
+                              key=key)
+
+
+def _public_key(path: str) -> ec.EllipticCurvePublicKey:
+    try:
+        text = Path(path).expanduser().read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise SigningKeyError(f"cannot read the key {path}: "
+                              f"{getattr(error, 'strerror', None) or error}") from None
+    return load_public_key(text)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

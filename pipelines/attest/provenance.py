@@ -31,7 +31,8 @@ def provenance(
     settings (secrets masked), `versions` names node-pipelines, dagger-io and the engine."""
     source = plan.labels.get("org.opencontainers.image.source", "")
     revision = plan.labels.get("org.opencontainers.image.revision", "")
-    public = {k: v for k, v in settings.items() if k != "registry_password"}
+    public = {k: v for k, v in settings.items()
+              if k not in ("registry_password", "sign_key", "sign_password")}
     predicate: dict[str, Any] = {
         "buildDefinition": {
             "buildType": BUILD_TYPE,

@@ -8,11 +8,14 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric import ec
+
 from pipelines.errors import InputError
 from pipelines.platforms import Platform
 from pipelines.registry.client import sha256_digest
 from pipelines.registry.index_checks import digest_of, gather, platform_entries
 from pipelines.registry.referrers import ArtifactClient, referrers
+from pipelines.registry.signatures import signature_problem
 from pipelines.registry.verify_report import PlatformRow, VerifyReport
 
 SBOM_TYPE = "application/vnd.cyclonedx+json"
@@ -34,9 +37,10 @@ def required_kinds(values: Sequence[str]) -> tuple[str, ...]:
 
 async def with_attestations(
     client: ArtifactClient, repository: str, index: dict[str, Any], report: VerifyReport,
-    required: Sequence[str],
+    required: Sequence[str], *, key: ec.EllipticCurvePublicKey | None = None,
 ) -> VerifyReport:
-    """`report` with each checked platform's missing or wrong attestations as its problems."""
+    """`report` with each checked platform's missing, wrong (or, given `key`, unsigned)
+    attestations as its problems."""
     entries = dict(platform_entries(index)[0])
     rows = [row for row in report.rows if row.status in ("ok", "failed")
             and Platform.parse(row.platform) in entries]
@@ -45,7 +49,7 @@ async def with_attestations(
         async def check() -> list[str]:
             descriptor = entries[Platform.parse(row.platform)]
             return await platform_problems(client, repository, row.platform, descriptor,
-                                           required)
+                                           required, key=key)
         return check
 
     found = await gather([checker(row) for row in rows])
@@ -56,7 +60,7 @@ async def with_attestations(
 
 async def platform_problems(
     client: ArtifactClient, repository: str, platform: str, descriptor: dict[str, Any],
-    required: Sequence[str],
+    required: Sequence[str], *, key: ec.EllipticCurvePublicKey | None = None,
 ) -> list[str]:
     """One sentence per required attestation that `platform`'s manifest lacks or that is wrong."""
     digest = digest_of(descriptor)
@@ -71,6 +75,10 @@ async def platform_problems(
         # The newest is listed last (API order is the registry's; any valid one will do).
         found = [await _problem(client, repository, platform=platform, digest=digest,
                                 kind=kind, descriptor=d) for d in reversed(candidates)]
+        if key is not None:
+            found = [problem or await signature_problem(
+                client, repository, digest_of(d), key, f"the {kind} of {platform}")
+                for problem, d in zip(found, reversed(candidates), strict=True)]
         if all(found):
             problems.append(found[0])
     return problems

@@ -130,9 +130,9 @@ async def attach_to_index(
     *,
     insecure_registries: Iterable[str] = (),
     retry: RetryPolicy | None = None,
-) -> int:
+) -> list[str]:
     """Attach to each platform's manifest in the index at `ref_with_digest` the artifacts
-    `make(platform, manifest digest)` returns; return how many were attached."""
+    `make(platform, manifest digest)` returns; return the artifact manifests' digests."""
     ref = parse_reference(ref_with_digest)
     async with ArtifactClient(
         ref.api_host, credentials, insecure_registries=insecure_registries, retry=retry
@@ -142,12 +142,11 @@ async def attach_to_index(
             raise RegistryResponseError(f"registry {ref.api_host} has no index {ref} to attach "
                                         "attestations to")
         entries, _, _ = platform_entries(index.document())
-        count = 0
+        attached = []
         for platform, descriptor in entries:
             for artifact in await make(platform, digest_of(descriptor)):
-                await attach(client, ref.repository, descriptor, artifact)
-                count += 1
-        return count
+                attached.append(await attach(client, ref.repository, descriptor, artifact))
+        return attached
 
 
 async def referrers(

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from pipelines.errors import InputError
 from pipelines.platforms import Platform
@@ -35,6 +38,7 @@ from pipelines.registry.index_checks import (
 )
 from pipelines.registry.reference import ImageReference, parse_reference
 from pipelines.registry.referrers import ArtifactClient
+from pipelines.registry.signatures import signature_problem
 from pipelines.registry.verify_report import NotVerified, PlatformRow, VerifyReport
 
 __all__ = ["CannotCheck", "NotVerified", "PlatformRow", "VerifyReport", "verify_index"]
@@ -48,10 +52,12 @@ async def verify_index(
     insecure_registries: Iterable[str] = (),
     retry: RetryPolicy | None = None,
     require: Sequence[str] = (),
+    key: ec.EllipticCurvePublicKey | None = None,
 ) -> VerifyReport:
-    """Check the index at `ref` against `platforms`, and that each platform's image has the
-    attestations `require` names (sbom, provenance); raise CannotCheck if the registry can't
-    say."""
+    """Check the index at `ref` against `platforms`, that each platform's image has the
+    attestations `require` names (sbom, provenance), and with `key`, that the index and those
+    attestations carry cosign signatures made with it; raise CannotCheck if the registry
+    can't say."""
     ref = parse_reference(ref) if isinstance(ref, str) else ref
     expected = tuple(dict.fromkeys(
         p if isinstance(p, Platform) else Platform.parse(p) for p in platforms
@@ -73,10 +79,14 @@ async def verify_index(
         if problem:
             return _failed(base, problem)
         report = await _check_entries(client, ref.repository, base, index, expected)
+        if key is not None:
+            signed = await signature_problem(client, ref.repository, index.digest, key,
+                                             f"the index {index.digest}")
+            report = replace(report, problems=(*report.problems, *filter(None, [signed])))
         if not require:
             return report
         return await with_attestations(client, ref.repository, index.document(), report,
-                                       require)
+                                       require, key=key)
 
 
 async def _check_entries(

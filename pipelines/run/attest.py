@@ -21,6 +21,12 @@ from pipelines.publish.archive import platform_manifests
 from pipelines.registry.credentials import Credentials
 from pipelines.registry.reference import parse_reference
 from pipelines.registry.referrers import Artifact, attach_to_index
+from pipelines.registry.signatures import (
+    SigningKey,
+    SigningKeyError,
+    load_signing_key,
+    sign_all,
+)
 from pipelines.run.legs import Leg
 from pipelines.settings import Settings, public_view
 
@@ -71,21 +77,44 @@ def documents(plan: Plan, settings: Settings, facts: Facts, subject: Subject) ->
             Artifact(PROVENANCE_TYPE, provenance_json(statement).encode(), notes)]
 
 
+def signing_key(settings: Settings) -> SigningKey | None:
+    """The settings' cosign key, decrypted (a bad key or password is one sentence, exit 2,
+    before anything is built); None without one."""
+    given = settings.sign_key.get_secret_value()
+    if not given:
+        return None
+    if "-----BEGIN" in given:
+        text = given
+    else:
+        try:
+            text = Path(given).expanduser().read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as error:
+            raise SigningKeyError(f"cannot read the signing key {given}: "
+                                  f"{getattr(error, 'strerror', None) or error}") from None
+    return load_signing_key(text, settings.sign_password.get_secret_value())
+
+
 async def attest_published(
-    reference: str, plan: Plan, settings: Settings, facts: Facts, login: Credentials | None
+    reference: str, plan: Plan, settings: Settings, facts: Facts | None,
+    login: Credentials | None, *, key: SigningKey | None = None,
 ) -> None:
-    """Attach every platform's SBOM and provenance to the staged index at `reference`."""
+    """Attach every platform's SBOM and provenance to the staged index at `reference` (unless
+    `facts` is None: attestations off), then with `key` sign the index and each of them."""
     name = parse_reference(reference).name
     wanted = {t.platform for t in plan.targets}
 
     async def make(platform: Platform, digest: str) -> list[Artifact]:
-        if platform not in wanted:
+        if platform not in wanted or facts is None:
             return []
         subject = Subject(name, digest, platform)
         return await anyio.to_thread.run_sync(documents, plan, settings, facts, subject)
 
-    count = await attach_to_index(reference, make, login)
-    get_logger().info("attestations_attached", staging=reference, documents=count)
+    attached = await attach_to_index(reference, make, login) if facts is not None else []
+    if facts is not None:
+        get_logger().info("attestations_attached", staging=reference, documents=len(attached))
+    if key is not None:
+        count = await sign_all(reference, attached, key, login)
+        get_logger().info("index_signed", staging=reference, signatures=count)
 
 
 async def attest_exported(path: str, plan: Plan, settings: Settings, facts: Facts) -> list[Path]:

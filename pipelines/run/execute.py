@@ -23,10 +23,11 @@ from pipelines.registry.assemble import assemble_index
 from pipelines.registry.credentials import Credentials, explicit_credentials, resolve_credentials
 from pipelines.registry.push import push_with_retries
 from pipelines.registry.reference import parse_reference
+from pipelines.registry.signatures import SigningKey
 from pipelines.registry.tags import move_tags
 from pipelines.registry.variant import add_arm64_variant
 from pipelines.registry.verify import verify_index
-from pipelines.run.attest import attest_exported, attest_published, build_facts
+from pipelines.run.attest import attest_exported, attest_published, build_facts, signing_key
 from pipelines.run.graph import Clock, Images, build_all, export_archive, publish_image
 from pipelines.run.legs import (
     Leg,
@@ -56,6 +57,7 @@ async def execute(
     """
     # Credentials are resolved first: a half-set login fails before anything is built.
     login = _login(settings, environ) if report.plan.output.kind == "publish" else None
+    key = signing_key(settings) if report.plan.output.kind == "publish" else None
     hosts = mapped_hosts(report.plan)
     if source is not None and hosts:
         raise InputError("a source directory handed in by the Dagger module cannot reach "
@@ -68,8 +70,8 @@ async def execute(
         await on_each(legs, lambda part: build_all(part.plan, part.images, clock))
         if plan.output.kind == "export":
             return await _export(settings, plan, legs, clock, report)
-        result = await publish_gated(plan.output.image, _gate(settings, plan, legs, login,
-                                                              clock, report), staged=report)
+        steps = _gate(settings, plan, legs, login, clock, report, key)
+        result = await publish_gated(plan.output.image, steps, staged=report)
     report.sizes.update({row.platform: row.size for row in result.report.rows})
     _log_sizes(report.sizes)
     return result.pinned
@@ -91,7 +93,7 @@ async def _export(
 
 def _gate(  # noqa: PLR0917 - what the gate's steps close over
     settings: Settings, plan: Plan, legs: list[Leg], login: Credentials | None, clock: Clock,
-    report: Report,
+    report: Report, key: SigningKey | None = None,
 ) -> GateSteps:
     """The gate's steps: one engine publishes its index itself; several push by digest and
     the index is assembled in the registry."""
@@ -115,17 +117,19 @@ def _gate(  # noqa: PLR0917 - what the gate's steps close over
             _auth(settings.image, login, part.images.client)), clock, report))
 
     async def attest(ref: str) -> None:
-        await attest_published(ref, plan, settings, await build_facts(plan, legs), login)
+        facts = await build_facts(plan, legs) if settings.attest else None
+        await attest_published(ref, plan, settings, facts, login, key=key)
 
     required = ("sbom", "provenance") if settings.attest else ()
     return GateSteps(
         stage=stage,
         check=check,
         verify=lambda ref: verify_index(ref, [t.platform for t in plan.targets], login,
-                                        require=required),
+                                        require=required,
+                                        key=key.key.public_key() if key else None),
         move=lambda ref: move_tags(ref, plan.output.tags, login),
         amend=lambda ref: add_arm64_variant(ref, login, annotations=plan.labels),
-        **({"attest": attest} if settings.attest else {}),
+        **({"attest": attest} if settings.attest or key else {}),
     )
 
 

@@ -3,11 +3,13 @@ referrers API: the tag-schema fallback is what it gets), verify --require, and t
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from pipelines.attest import Subject, provenance, sbom
 from pipelines.attest.provenance import provenance_json
@@ -19,6 +21,12 @@ from pipelines.publish.gate import publish_gated
 from pipelines.registry.attestations import PROVENANCE_TYPE, SBOM_TYPE
 from pipelines.registry.credentials import Credentials
 from pipelines.registry.referrers import Artifact, ArtifactClient, attach, attach_to_index
+from pipelines.registry.signatures import (
+    encrypt_signing_key,
+    load_signing_key,
+    sign_all,
+    signature_tag,
+)
 from pipelines.registry.variant import add_arm64_variant
 from pipelines.registry.verify import verify_index
 from pipelines.settings import load_settings, public_view
@@ -95,9 +103,9 @@ async def test_attached_documents_are_found_through_the_fallback_tag(
     """Each platform gets an SBOM and a provenance manifest whose subject is its own
     manifest, listed in its `sha256-<hex>` index; verify --require passes."""
     ref, entries = staged(registry, "attest/ok")
-    count = await attach_to_index(ref, documents_for(plan, f"{registry.host}/attest/ok"),
-                                  CREDENTIALS)
-    assert count == 4
+    attached = await attach_to_index(ref, documents_for(plan, f"{registry.host}/attest/ok"),
+                                     CREDENTIALS)
+    assert len(attached) == 4
     for entry in entries:
         listed = fallback_index(registry, "attest/ok", entry["digest"])["manifests"]
         assert sorted(d["artifactType"] for d in listed) == [SBOM_TYPE, PROVENANCE_TYPE]
@@ -216,3 +224,60 @@ async def test_the_amended_index_carries_the_labels_as_annotations(
     digest = amended.rpartition("@")[2]
     assert digest != ref.rpartition("@")[2]
     assert manifest_of(registry, "attest/annotated", digest, OCI_INDEX)["annotations"] == labels
+
+
+SIGNING = ec.generate_private_key(ec.SECP256R1())
+KEY_PASSWORD = "key-pa55-never-printed"  # noqa: S105 - a test key's password
+
+
+def key_files(tmp_path: Path) -> tuple[Path, Path]:
+    """cosign.key (cosign's encrypted format) and cosign.pub of the test key."""
+    private = tmp_path / "cosign.key"
+    private.write_text(encrypt_signing_key(SIGNING, KEY_PASSWORD, b"s" * 32, b"n" * 24))
+    public = tmp_path / "cosign.pub"
+    public.write_bytes(load_signing_key(private.read_text(), KEY_PASSWORD).public_pem())
+    return private, public
+
+
+async def test_signed_index_and_attestations_verify_with_the_key_and_fail_when_tampered(
+    registry: LocalRegistry, plan: Plan, tmp_path: Path
+) -> None:
+    """Signed as cosign stores it (`sha256-<hex>.sig`, simple-signing payload, signature
+    annotation): verify --key passes; another key, a changed signature, or an unsigned index
+    each fail with one sentence and exit 1."""
+    ref, _ = staged(registry, "attest/signed")
+    private, public = key_files(tmp_path)
+    key = load_signing_key(private.read_text(), KEY_PASSWORD)
+    attached = await attach_to_index(ref, documents_for(plan, "x"), CREDENTIALS)
+    assert await sign_all(ref, attached, key, CREDENTIALS) == 5
+    index_digest = ref.rpartition("@")[2]
+    signature = manifest_of(registry, "attest/signed", signature_tag(index_digest))
+    (layer,) = signature["layers"]
+    assert layer["mediaType"] == "application/vnd.dev.cosign.simplesigning.v1+json"
+    signed = blob_of(registry, "attest/signed", layer["digest"])
+    assert signed["critical"]["image"]["docker-manifest-digest"] == index_digest
+    report = await verify_index(ref, PLATFORMS, CREDENTIALS, require=BOTH,
+                                key=key.key.public_key())
+    assert report.ok, report.table()
+    done = run_cli(ref, "--require", "sbom,provenance", "--key", str(public),
+                   env=cli_env(tmp_path))
+    assert done.returncode == 0, done.stderr
+    assert KEY_PASSWORD not in done.stdout + done.stderr
+
+    other = ec.generate_private_key(ec.SECP256R1()).public_key()
+    report = await verify_index(ref, PLATFORMS, CREDENTIALS, key=other)
+    assert report.problems == (f"the index {index_digest} has no signature that verifies "
+                               "with the given key",)
+
+    tampered = {**layer, "annotations": {
+        "dev.cosignproject.cosign/signature": base64.b64encode(b"\x30" * 70).decode()}}
+    Pusher(registry.host).manifest("attest/signed", signature_tag(index_digest),
+                                   {**signature, "layers": [tampered]})
+    done = run_cli(ref, "--key", str(public), env=cli_env(tmp_path))
+    assert done.returncode == 1
+    assert "has no signature that verifies with the given key" in done.stderr
+
+    unsigned, _ = staged(registry, "attest/unsigned")
+    report = await verify_index(unsigned, PLATFORMS, CREDENTIALS, key=key.key.public_key())
+    assert report.problems[0].endswith(".sig)")
+    assert "is not signed" in report.problems[0]

@@ -50,6 +50,8 @@ NOT_CONSTRUCTOR_ARGUMENTS = {
     "log_format": "logs go to the function's stderr, which Dagger shows",
     "timeout_s": "a dagger call is cancelled by its caller",
     "engines": "a module runs inside one engine and cannot open sessions on others",
+    "sign_key": "signing is not offered through the module yet (the command line signs)",
+    "sign_password": "signing is not offered through the module yet (the command line signs)",
 }
 
 
