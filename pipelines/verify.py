@@ -3,7 +3,10 @@
 Every expected platform must appear exactly once in the index (OCI image index or Docker
 manifest list) with its own digest; each child manifest must be fetchable, its config must name
 the same os/architecture/variant, and each layer blob must exist with a non-zero size.
-Attestation entries (unknown/unknown, annotated attestation-manifest) are ignored.
+Attestation entries (unknown/unknown, annotated attestation-manifest) are ignored. With
+`--require sbom,provenance`, each platform's manifest must have that SBOM and provenance among
+its OCI referrers, each naming it as its subject; with `--key cosign.pub`, the index and those
+attestations must carry cosign signatures the key verifies.
 Exit 0 verified, 1 not verified, 2 cannot check.
 """
 
