@@ -32,7 +32,11 @@ PAYLOAD_TYPE = "application/vnd.dev.cosign.simplesigning.v1+json"
 SIGNATURE_ANNOTATION = "dev.cosignproject.cosign/signature"
 CONFIG_TYPE = "application/vnd.oci.image.config.v1+json"
 _KEY_HEADERS = ("ENCRYPTED SIGSTORE PRIVATE KEY", "ENCRYPTED COSIGN PRIVATE KEY")
-_SCRYPT = {"N": 32768, "r": 8, "p": 1}  # cosign's, and the only ones it accepts
+# scrypt's cost as cosign writes it: N = 65536 since cosign 2 (sigstore's fork of go-tuf's
+# `encrypted`), 32768 before. Only these are accepted: the file sets them, and an attacker
+# who can change it must not make opening it arbitrarily expensive.
+_SCRYPT_N = (65536, 32768)
+_SCRYPT_MAXMEM = 256 * 1024 * 1024
 
 
 class SigningKeyError(InputError):
@@ -64,11 +68,12 @@ def load_signing_key(pem: str, password: str) -> SigningKey:
     try:
         envelope = json.loads(body)
         kdf, cipher = envelope["kdf"], envelope["cipher"]
+        params = kdf["params"]
         if kdf["name"] != "scrypt" or cipher["name"] != "nacl/secretbox" or \
-                kdf["params"] != _SCRYPT:
+                params.get("N") not in _SCRYPT_N or (params.get("r"), params.get("p")) != (8, 1):
             raise SigningKeyError("the signing key uses a KDF or cipher cosign does not write")
         secret = hashlib.scrypt(password.encode(), salt=base64.b64decode(kdf["salt"]),
-                                n=32768, r=8, p=1, dklen=32, maxmem=64 * 1024 * 1024)
+                                n=params["N"], r=8, p=1, dklen=32, maxmem=_SCRYPT_MAXMEM)
         der = SecretBox(secret).decrypt(base64.b64decode(envelope["ciphertext"]),
                                         base64.b64decode(cipher["nonce"]))
     except CryptoError:
@@ -88,10 +93,10 @@ def encrypt_signing_key(key: ec.EllipticCurvePrivateKey, password: str, salt: by
     """`key` in cosign's encrypted private key format (for tests and key set-up)."""
     der = key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
                             serialization.NoEncryption())
-    secret = hashlib.scrypt(password.encode(), salt=salt, n=32768, r=8, p=1, dklen=32,
-                            maxmem=64 * 1024 * 1024)
+    secret = hashlib.scrypt(password.encode(), salt=salt, n=_SCRYPT_N[0], r=8, p=1, dklen=32,
+                            maxmem=_SCRYPT_MAXMEM)
     sealed = SecretBox(secret).encrypt(der, nonce).ciphertext
-    envelope = {"kdf": {"name": "scrypt", "params": _SCRYPT,
+    envelope = {"kdf": {"name": "scrypt", "params": {"N": _SCRYPT_N[0], "r": 8, "p": 1},
                         "salt": base64.b64encode(salt).decode()},
                 "cipher": {"name": "nacl/secretbox", "nonce": base64.b64encode(nonce).decode()},
                 "ciphertext": base64.b64encode(sealed).decode()}

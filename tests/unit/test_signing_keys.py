@@ -3,6 +3,7 @@ file that is no cosign key, and the key settings never shown or read from the so
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 
@@ -61,3 +62,15 @@ def test_key_settings_are_masked_and_refused_in_the_config_file(tmp_path: Path) 
     (tmp_path / "node-pipelines.toml").write_text('sign_password = "x"\n')
     with pytest.raises(SettingsError, match="sign_password, a secret"):
         load_settings({"source": str(tmp_path)}, {})
+
+
+def test_only_the_scrypt_costs_cosign_writes_are_accepted() -> None:
+    """N=65536 (cosign 2, what is written here) opens; a file asking for N=2^24 is refused
+    before any work (an attacker's file must not make opening it arbitrarily expensive)."""
+    lines = PEM.splitlines()
+    envelope = json.loads(base64.b64decode("".join(lines[1:-1])))
+    assert envelope["kdf"]["params"] == {"N": 65536, "r": 8, "p": 1}
+    envelope["kdf"]["params"]["N"] = 1 << 24
+    body = base64.encodebytes(json.dumps(envelope).encode()).decode()
+    with pytest.raises(SigningKeyError, match="KDF or cipher cosign does not write"):
+        load_signing_key(f"{lines[0]}\n{body}{lines[-1]}\n", "right")
