@@ -125,6 +125,19 @@ def parser() -> argparse.ArgumentParser:
                    help="build, check and push that platform on its own Dagger engine, e.g. "
                         "linux/arm64=tcp://arm-builder:1234 (repeatable; any runner host "
                         "_EXPERIMENTAL_DAGGER_RUNNER_HOST accepts)")
+    p.add_argument("--label", dest="labels", action="append", metavar="NAME=VALUE",
+                   help="an image label and annotation over the derived "
+                        "org.opencontainers.image.* ones (repeatable; NAME without a dot is "
+                        "org.opencontainers.image.NAME)")
+    p.add_argument("--source-url", help="the source repository's URL (default: git's origin, "
+                                        "or the CI's repository)")
+    p.add_argument("--revision", help="the commit built (default: git's HEAD, or the CI's)")
+    p.add_argument("--attest", action=argparse.BooleanOptionalAction,
+                   help="make, attach and require an SBOM and provenance per platform "
+                        "(default on)")
+    p.add_argument("--sign-key", metavar="PATH",
+                   help="sign the index and each attestation with this cosign private key "
+                        "(its password in NODEPIPE_SIGN_PASSWORD)")
     return p
 
 

@@ -36,9 +36,18 @@ _NAME_UNSAFE = re.compile(r"[^a-z0-9._-]+")
 _ENV_ITEM = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _HOST_NAME = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
+_LABEL_ITEM = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]*=")
+# What a CI says about the source when the checkout cannot (a shallow clone has no remote of
+# use): the repository's URL and the commit, by setting, first match wins.
+_CI_SOURCE = {
+    "source_url": (("GITHUB_SERVER_URL", "GITHUB_REPOSITORY"), ("CI_PROJECT_URL",),
+                   ("BUILD_REPOSITORY_URI",)),
+    "revision": (("GITHUB_SHA",), ("CI_COMMIT_SHA",), ("BUILDKITE_COMMIT",), ("CIRCLE_SHA1",),
+                 ("BUILD_SOURCEVERSION",), ("GIT_COMMIT",)),
+}
 _APT_NAME = re.compile(r"^[a-z0-9][a-z0-9+.:=~-]*$")
 # Settings that must never live in a file of the source tree.
-SECRET_SETTINGS = ("registry_password",)
+SECRET_SETTINGS = ("registry_password", "sign_key", "sign_password")
 
 
 class SettingsError(InputError):
@@ -103,6 +112,16 @@ class Settings(BaseSettings):
     timeout_s: float = Field(default=3600.0, gt=0)
     # PLATFORM=RUNNER_HOST: that target is built, checked and pushed on its own Dagger engine.
     engines: Annotated[tuple[str, ...], NoDecode] = ()
+    # NAME=value image labels (and annotations), over the org.opencontainers.image.* ones
+    # derived from package.json and git; a name without a dot is org.opencontainers.image.NAME.
+    labels: Annotated[tuple[str, ...], NoDecode] = ()
+    source_url: str = ""  # empty: git's origin remote (a CI's repository URL where it says)
+    revision: str = ""  # empty: git's HEAD (a CI's commit where it says)
+    attest: bool = True  # an SBOM and provenance per platform, attached and required
+    # A cosign private key (a file's path, or its PEM text in NODEPIPE_SIGN_KEY) and its
+    # password: the index and each attestation are signed, and the signatures required.
+    sign_key: SecretStr = SecretStr("")
+    sign_password: SecretStr = SecretStr("")
 
     @classmethod
     def settings_customise_sources(
@@ -124,7 +143,7 @@ class Settings(BaseSettings):
 
     @field_validator("tags", "start_command", "include", "exclude", "apt_packages",
                      "build_apt_packages", "allow_missing", "build_env", "env", "probe_env",
-                     "probe_secrets", mode="before")
+                     "probe_secrets", "labels", mode="before")
     @classmethod
     def _parse_lists(cls, value: Any) -> Any:
         return _split_list(value)
@@ -239,6 +258,12 @@ class Settings(BaseSettings):
                         f"{name} item {item.split('=')[0]!r} is not NAME=value: pass for "
                         "example LOG_LEVEL=info (comma-separated)"
                     )
+        for item in self.labels:
+            if not _LABEL_ITEM.match(item):
+                raise ValueError(
+                    f"labels item {item.split('=')[0]!r} is not NAME=value: pass for example "
+                    "url=https://example.com/api,vendor=Example (comma-separated)"
+                )
         if self.health == "http" and not self.health_path:
             raise ValueError("--health http needs --health-path, for example /healthz")
         return self
@@ -247,6 +272,12 @@ class Settings(BaseSettings):
     def build_environment(self) -> dict[str, str]:
         """`build_env` as a mapping."""
         return dict(item.split("=", 1) for item in self.build_env)
+
+    @property
+    def label_overrides(self) -> dict[str, str]:
+        """`labels` as a mapping of full label names."""
+        pairs = (item.split("=", 1) for item in self.labels)
+        return {(k if "." in k else f"org.opencontainers.image.{k}"): v for k, v in pairs}
 
     @property
     def runtime_environment(self) -> dict[str, str]:
@@ -329,12 +360,25 @@ def load_settings(
     source_value = flags.get("source") or env_values.get("source") or BUNDLED_EXAMPLE
     source = Path(source_value).expanduser()
     file_values = read_config_file(source) if source.is_dir() else {}
-    merged = {**file_values, **env_values, **{k: v for k, v in flags.items() if v is not None}}
+    given = {k: v for k, v in flags.items() if v is not None}
+    merged = {**_ci_values(environ), **file_values, **env_values, **given}
     merged["source"] = source
     try:
         return Settings(**merged)
     except ValidationError as error:
         raise SettingsError(_sentence(error)) from None
+
+
+def _ci_values(environ: Mapping[str, str]) -> dict[str, str]:
+    """source_url and revision as the CI's own variables give them (lowest precedence)."""
+    found: dict[str, str] = {}
+    for setting, choices in _CI_SOURCE.items():
+        for names in choices:
+            values = [environ.get(name, "").strip() for name in names]
+            if all(values):
+                found[setting] = "/".join(values)
+                break
+    return found
 
 
 class _MappingEnvSource(EnvSettingsSource):
@@ -374,6 +418,7 @@ def _sentence(error: ValidationError) -> str:
 def public_view(settings: Settings) -> dict[str, Any]:
     """Settings as JSON-safe data with the secret masked, for --print and reports."""
     data: dict[str, Any] = json.loads(settings.model_dump_json())
-    data["registry_password"] = "***" if settings.registry_password.get_secret_value() else ""
+    for name in SECRET_SETTINGS:
+        data[name] = "***" if getattr(settings, name).get_secret_value() else ""
     data["platforms"] = [str(p) for p in settings.platforms]
     return data

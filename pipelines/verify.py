@@ -3,7 +3,10 @@
 Every expected platform must appear exactly once in the index (OCI image index or Docker
 manifest list) with its own digest; each child manifest must be fetchable, its config must name
 the same os/architecture/variant, and each layer blob must exist with a non-zero size.
-Attestation entries (unknown/unknown, annotated attestation-manifest) are ignored.
+Attestation entries (unknown/unknown, annotated attestation-manifest) are ignored. With
+`--require sbom,provenance`, each platform's manifest must have that SBOM and provenance among
+its OCI referrers, each naming it as its subject; with `--key cosign.pub`, the index and those
+attestations must carry cosign signatures the key verifies.
 Exit 0 verified, 1 not verified, 2 cannot check.
 """
 
@@ -14,13 +17,17 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import anyio
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from pipelines.errors import EXIT_OK, NodePipelinesError
 from pipelines.logs import configure_logging
+from pipelines.registry.attestations import required_kinds
 from pipelines.registry.credentials import credentials_from_env, resolve_credentials
 from pipelines.registry.reference import parse_reference
+from pipelines.registry.signatures import SigningKeyError, load_public_key
 from pipelines.registry.verify import NotVerified, VerifyReport, verify_index
 from pipelines.settings import DEFAULT_PLATFORMS
 
@@ -40,6 +47,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         f"(default: {','.join(DEFAULT_PLATFORMS)})")
     parser.add_argument("--format", choices=("table", "json"), default="table",
                         help="how the report is printed on stdout (default: table)")
+    parser.add_argument("--require", action="append", default=[], metavar="sbom,provenance",
+                        help="also require, for every platform, an SBOM and/or a provenance "
+                        "statement attached as an OCI referrer whose subject is its manifest")
+    parser.add_argument("--key", metavar="PUB",
+                        help="a cosign public key (cosign.pub): the index, and the "
+                        "attestations --require names, must carry signatures it verifies")
     parser.add_argument("--insecure-registry", action="append", default=[], metavar="HOST[:PORT]",
                         help="speak plain HTTP to this registry (loopback registries always are)")
     return parser.parse_args(argv)
@@ -47,11 +60,23 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 async def _verify_from_args(args: argparse.Namespace) -> VerifyReport:
     ref = parse_reference(args.reference)
+    required = required_kinds(args.require)
+    key = _public_key(args.key) if args.key else None
     given = [p for value in args.platform for p in value.split(",") if p.strip()]
     expected = given or list(DEFAULT_PLATFORMS)
     credentials = resolve_credentials(ref.registry, credentials_from_env(os.environ), os.environ)
     return await verify_index(ref, expected, credentials,
-                              insecure_registries=args.insecure_registry)
+                              insecure_registries=args.insecure_registry, require=required,
+                              key=key)
+
+
+def _public_key(path: str) -> ec.EllipticCurvePublicKey:
+    try:
+        text = Path(path).expanduser().read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise SigningKeyError(f"cannot read the key {path}: "
+                              f"{getattr(error, 'strerror', None) or error}") from None
+    return load_public_key(text)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

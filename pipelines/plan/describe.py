@@ -81,6 +81,7 @@ def _describe_image(plan: Plan) -> dict[str, Any]:
         "probe": {"env": dict(plan.probe.env), "secrets": list(plan.probe.secrets),
                   "services": [{"name": n, "image": i, "env": sorted(e)}
                                for n, i, e in plan.probe.services]},
+        "labels": dict(plan.labels),
     }
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Literal
 
 from pipelines.packagers import Install, Packager
+from pipelines.packagers.lockfiles.entry import LockEntry
 from pipelines.plan.caches import CacheVolume, build_caches, target_caches
 from pipelines.plan.targets import (
     CROSS_TRIPLETS,
@@ -76,6 +77,12 @@ class Plan:
     # COREPACK_INTEGRITY_KEYS where a mirror serves no signatures.
     build_env: Mapping[str, str] = field(default_factory=dict)
     warnings: tuple[str, ...] = field(default=())
+    # org.opencontainers.image.* and the settings' labels: on each image config, as manifest
+    # annotations, and on the index (pipelines/plan/labels.py).
+    labels: Mapping[str, str] = field(default_factory=dict)
+    # The lockfile's production packages (what the installs may put in an image), for the
+    # SBOM: each target's own are those whose os/cpu/libc allow it.
+    production: tuple[LockEntry, ...] = field(default=(), repr=False)
 
     def dev_lockfile(self) -> str:
         """The dev-only packages as an npm-shaped lockfile, the form the hygiene check reads."""
@@ -149,6 +156,8 @@ def build_plan(
     engine_platform: Platform,
     audit: Mapping[Platform, TargetAudit] | None = None,
     dev_packages: tuple[tuple[str, str, str], ...] = (),
+    labels: Mapping[str, str] | None = None,
+    production: tuple[LockEntry, ...] = (),
 ) -> Plan:
     """Decide the whole build from settings, the project, its shape and the audit's verdicts."""
     hosts = settings.engine_hosts
@@ -185,6 +194,8 @@ def build_plan(
         build_env=settings.build_environment,
         warnings=(*platform_warnings(settings), *shape.warnings, *dict.fromkeys(
             w for a in (audit or {}).values() for w in a.warnings)),
+        labels=labels if labels is not None else {"org.opencontainers.image.title": project.name},
+        production=production,
     )
 
 

@@ -8,11 +8,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from pipelines.packagers.lockfiles.entry import installed
+from pipelines.plan.labels import oci_labels
 from pipelines.plan.model import Plan, TargetAudit, build_plan
 from pipelines.plan.preflight import audit_for_build
 from pipelines.platforms import Platform
 from pipelines.project import NodeProject
 from pipelines.project.shape import shape_of
+from pipelines.project.vcs import read_vcs
 from pipelines.settings import Settings
 
 
@@ -35,5 +37,8 @@ def prepare(
     # Where each dev-only package would sit in node_modules, by what it is (a workspace or
     # file: folder at its links, never at its source folder, which ships as the project's).
     dev = tuple((path, e.version, e.name) for path, e in installed(entries) if e.dev)
+    production = tuple(e for e in entries.values() if not e.dev and e.path)
+    vcs = read_vcs(settings.source)
     return build_plan(settings, project, shape, engine_platform=engine, audit=audit,
-                      dev_packages=dev)
+                      dev_packages=dev, labels=oci_labels(settings, project, vcs),
+                      production=production)

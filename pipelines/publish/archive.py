@@ -7,12 +7,12 @@ import hashlib
 import io
 import json
 import tarfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from pipelines.registry.index_checks import normalised
-from pipelines.registry.variant import encode, with_arm64_variant
+from pipelines.registry.variant import amended, encode
 
 INDEX_TYPES = ("application/vnd.oci.image.index.v1+json",
                "application/vnd.docker.distribution.manifest.list.v2+json")
@@ -21,34 +21,46 @@ INDEX_TYPES = ("application/vnd.oci.image.index.v1+json",
 def platform_sizes(path: Path) -> dict[str, int]:
     """Compressed size (config plus layers) of each platform's image in the archive at `path`."""
     with tarfile.open(path) as archive:
-
-        def blob(digest: str) -> dict[str, Any]:
-            member = archive.extractfile(f"blobs/{digest.replace(':', '/', 1)}")
-            assert member is not None, f"{digest} is not a file in the archive"
-            data: dict[str, Any] = json.load(member)
-            return data
-
-        top = archive.extractfile("index.json")
-        assert top is not None, "the archive has no index.json"
-        entries: list[dict[str, Any]] = json.load(top)["manifests"]
-        # Dagger writes index.json -> one nested image index -> one manifest per platform.
-        while len(entries) == 1 and entries[0].get("mediaType") in INDEX_TYPES:
-            entries = blob(entries[0]["digest"])["manifests"]
         sizes = {}
-        for entry in entries:
-            platform = entry.get("platform") or {}
-            # Named as the plan names it: linux/arm64/v8 is the target linux/arm64.
-            name = str(normalised(platform.get("os"), platform.get("architecture"),
-                                  platform.get("variant")))
-            manifest = blob(entry["digest"])
+        for name, entry in _platform_entries(archive):
+            manifest = _blob(archive, entry["digest"])
             sizes[name] = manifest["config"]["size"] + sum(x["size"] for x in manifest["layers"])
         return sizes
 
 
-def add_arm64_variant(path: Path) -> bool:
-    """Rewrite the archive at `path` so its image index lists arm64 with `variant: v8`: a new
-    index blob, index.json pointing at it, the old blob gone. Returns whether anything changed;
-    an archive that needs nothing (or is not laid out as Dagger writes it) is left untouched."""
+def platform_manifests(path: Path) -> dict[str, dict[str, Any]]:
+    """The index entry (descriptor) of each platform's image in the archive at `path`."""
+    with tarfile.open(path) as archive:
+        return dict(_platform_entries(archive))
+
+
+def _platform_entries(archive: tarfile.TarFile) -> list[tuple[str, dict[str, Any]]]:
+    """Each platform's index entry, named as the plan names it (linux/arm64/v8 is the target
+    linux/arm64)."""
+    top = archive.extractfile("index.json")
+    assert top is not None, "the archive has no index.json"
+    entries: list[dict[str, Any]] = json.load(top)["manifests"]
+    # Dagger writes index.json -> one nested image index -> one manifest per platform.
+    while len(entries) == 1 and entries[0].get("mediaType") in INDEX_TYPES:
+        entries = _blob(archive, entries[0]["digest"])["manifests"]
+    return [(str(normalised((entry.get("platform") or {}).get("os"),
+                            (entry.get("platform") or {}).get("architecture"),
+                            (entry.get("platform") or {}).get("variant"))), entry)
+            for entry in entries]
+
+
+def _blob(archive: tarfile.TarFile, digest: str) -> dict[str, Any]:
+    member = archive.extractfile(f"blobs/{digest.replace(':', '/', 1)}")
+    assert member is not None, f"{digest} is not a file in the archive"
+    data: dict[str, Any] = json.load(member)
+    return data
+
+
+def add_arm64_variant(path: Path, annotations: Mapping[str, str] | None = None) -> bool:
+    """Rewrite the archive at `path` so its image index lists arm64 with `variant: v8` (and
+    carries `annotations`): a new index blob, index.json pointing at it, the old blob gone.
+    Returns whether anything changed; an archive that needs nothing (or is not laid out as
+    Dagger writes it) is left untouched."""
     with tarfile.open(path) as archive:
         top = json.loads(_read(archive, "index.json") or b"{}")
         entries = top.get("manifests") or []
@@ -56,7 +68,7 @@ def add_arm64_variant(path: Path) -> bool:
             return False
         old_name = f"blobs/{entries[0]['digest'].replace(':', '/', 1)}"
         index = _read(archive, old_name)
-        fixed = with_arm64_variant(json.loads(index)) if index is not None else None
+        fixed = amended(json.loads(index), annotations) if index is not None else None
     if fixed is None:
         return False
     body = encode(fixed)
@@ -80,7 +92,9 @@ def add_arm64_variant(path: Path) -> bool:
     return True
 
 
-def merge_archives(parts: Sequence[Path], path: Path) -> None:
+def merge_archives(
+    parts: Sequence[Path], path: Path, annotations: Mapping[str, str] | None = None
+) -> None:
     """Write one multi-platform OCI archive at `path` holding every image of `parts` (archives
     Dagger exported, one per engine) under one image index, arm64 with its variant."""
     entries: list[dict[str, Any]] = []
@@ -91,7 +105,7 @@ def merge_archives(parts: Sequence[Path], path: Path) -> None:
             entries += leaves
             nested |= indexes
     document = {"schemaVersion": 2, "mediaType": INDEX_TYPES[0], "manifests": entries}
-    body = encode(with_arm64_variant(document) or document)
+    body = encode(amended(document, annotations) or document)
     digest = hashlib.sha256(body).hexdigest()
     top = {"schemaVersion": 2, "mediaType": INDEX_TYPES[0], "manifests": [
         {"mediaType": INDEX_TYPES[0], "digest": f"sha256:{digest}", "size": len(body)}]}

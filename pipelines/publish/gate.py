@@ -1,5 +1,5 @@
-"""The publish gate: stage the index by digest, amend it, check every platform, verify, then
-move tags.
+"""The publish gate: stage the index by digest, amend it, check every platform, attach its
+attestations, verify, then move tags.
 
 The order is the whole point. The requested tags are touched only after the staged index has
 passed the smoke and hygiene checks of every target and the registry itself has shown every
@@ -34,9 +34,13 @@ async def as_staged(ref: str) -> str:
     return ref
 
 
+async def no_attestations(ref: str) -> None:
+    """The attest step that attaches nothing (a build with attestations off)."""
+
+
 @dataclass(frozen=True)
 class GateSteps:
-    """What the gate runs, in this order: stage, amend, check, verify, move."""
+    """What the gate runs, in this order: stage, amend, check, attest, verify, move."""
 
     stage: Callable[[str], Awaitable[str]]  # publish to a staging address, return REF@digest
     check: Callable[[], Awaitable[None]]  # smoke + hygiene for every target; raises on failure
@@ -44,6 +48,8 @@ class GateSteps:
     move: Callable[[str], Awaitable[tuple[TagMove, ...]]]  # the requested tags to REF@digest
     # right after staging: correct the staged index if needed, return REF@digest to go on with
     amend: Callable[[str], Awaitable[str]] = as_staged
+    # after the checks, before verify: attach each platform's SBOM and provenance to REF@digest
+    attest: Callable[[str], Awaitable[None]] = no_attestations
 
 
 @dataclass(frozen=True)
@@ -95,8 +101,7 @@ async def publish_gated(
 async def _check_then_tag(staged: ImageReference, steps: GateSteps, log: Any) -> GateResult:
     log.info("index_staged", staging=str(staged))
     try:
-        await steps.check()
-        report = await _asking_registry("verify", steps.verify(str(staged)))
+        report = await _checked_and_attested(staged, steps)
     except (NodePipelinesError, BaseExceptionGroup):
         # The error itself is printed once at the boundary; no traceback in the log.
         log.error("gate_failed", staging=str(staged), tags_moved=False)  # noqa: TRY400
@@ -109,6 +114,14 @@ async def _check_then_tag(staged: ImageReference, steps: GateSteps, log: Any) ->
     for move in moves:
         log.info("tag_moved", tag=move.tag, digest=move.digest, previous=move.previous)
     return GateResult(staged=staged, report=report, moves=moves)
+
+
+async def _checked_and_attested(staged: ImageReference, steps: GateSteps) -> VerifyReport:
+    """Check every platform, attach the attestations of what passed, then verify the whole
+    (the verify step requires the attestations when the build makes them)."""
+    await steps.check()
+    await _asking_registry("attest", steps.attest(str(staged)))
+    return await _asking_registry("verify", steps.verify(str(staged)))
 
 
 async def _asking_registry(stage: str, step: Awaitable[T]) -> T:

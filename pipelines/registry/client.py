@@ -15,7 +15,7 @@ import ssl
 from collections.abc import Iterable
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 import anyio
 import certifi
@@ -130,7 +130,7 @@ class RegistryClient:
         self._basic = False
         self._tokens: dict[str, str] = {}
 
-    async def __aenter__(self) -> RegistryClient:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(
@@ -203,10 +203,12 @@ class RegistryClient:
         push: bool,
         headers: dict[str, str] | None = None,
         content: bytes | None = None,
+        url: str | None = None,
     ) -> httpx.Response:
-        """Send a request, answering at most one auth challenge; 2xx and 404 are returned."""
+        """Send a request, answering at most one auth challenge; 2xx and 404 are returned.
+        `url` replaces the one made of `repository` and `path` (an upload's location)."""
         scope = f"repository:{repository}:{'pull,push' if push else 'pull'}"
-        url = f"{self.base_url}/v2/{repository}/{path}"
+        url = url or f"{self.base_url}/v2/{repository}/{path}"
         extra = headers or {}
         response = await self._send(method, url, {**extra, **self._auth_headers(scope)}, content)
         if response.status_code == 401:

@@ -8,7 +8,7 @@ staged index in a registry by PUTting the corrected index under the same tag.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from pipelines.registry.client import (
@@ -45,6 +45,19 @@ def with_arm64_variant(document: dict[str, Any]) -> dict[str, Any] | None:
     return {**document, "manifests": fixed} if changed else None
 
 
+def amended(
+    document: dict[str, Any], annotations: Mapping[str, str] | None = None
+) -> dict[str, Any] | None:
+    """`document` with its arm64 variant and the index `annotations` (the image's OCI
+    labels); None when it has both already, so the caller keeps the original bytes."""
+    fixed = with_arm64_variant(document) or document
+    given = document.get("annotations")
+    present: dict[str, Any] = given if isinstance(given, dict) else {}
+    if annotations and any(present.get(k) != v for k, v in annotations.items()):
+        fixed = {**fixed, "annotations": {**present, **annotations}}
+    return None if fixed is document else fixed
+
+
 def encode(document: dict[str, Any]) -> bytes:
     """Compact JSON, keys in their original order: the bytes a corrected index is stored as."""
     return json.dumps(document, separators=(",", ":")).encode()
@@ -56,10 +69,11 @@ async def add_arm64_variant(
     *,
     insecure_registries: Iterable[str] = (),
     retry: RetryPolicy | None = None,
+    annotations: Mapping[str, str] | None = None,
 ) -> str:
-    """Give the staged index at `ref_with_digest` its arm64 variant; return `REF@digest` of the
-    index to go on with: the corrected one, PUT under the same tag, or the same one when it
-    needs nothing (or cannot be read: verify says why)."""
+    """Give the staged index at `ref_with_digest` its arm64 variant (and `annotations`);
+    return `REF@digest` of the index to go on with: the corrected one, PUT under the same tag,
+    or the same one when it needs nothing (or cannot be read: verify says why)."""
     ref = parse_reference(ref_with_digest) if isinstance(ref_with_digest, str) else ref_with_digest
     if ref.digest is None:
         return str(ref)
@@ -71,7 +85,7 @@ async def add_arm64_variant(
             return str(ref)
         media_type = manifest_type(index)
         try:
-            fixed = with_arm64_variant(index.document()) if media_type in INDEX_TYPES else None
+            fixed = amended(index.document(), annotations) if media_type in INDEX_TYPES else None
         except ValueError:
             fixed = None
         if fixed is None:

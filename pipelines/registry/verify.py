@@ -11,10 +11,14 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from pipelines.errors import InputError
 from pipelines.platforms import Platform
+from pipelines.registry.attestations import with_attestations
 from pipelines.registry.client import (
     IMAGE_MANIFEST_TYPES,
     INDEX_TYPES,
@@ -33,6 +37,8 @@ from pipelines.registry.index_checks import (
     shared_digests,
 )
 from pipelines.registry.reference import ImageReference, parse_reference
+from pipelines.registry.referrers import ArtifactClient
+from pipelines.registry.signatures import signature_problem
 from pipelines.registry.verify_report import NotVerified, PlatformRow, VerifyReport
 
 __all__ = ["CannotCheck", "NotVerified", "PlatformRow", "VerifyReport", "verify_index"]
@@ -45,8 +51,13 @@ async def verify_index(
     *,
     insecure_registries: Iterable[str] = (),
     retry: RetryPolicy | None = None,
+    require: Sequence[str] = (),
+    key: ec.EllipticCurvePublicKey | None = None,
 ) -> VerifyReport:
-    """Check the index at `ref` against `platforms`; raise CannotCheck if the registry can't say."""
+    """Check the index at `ref` against `platforms`, that each platform's image has the
+    attestations `require` names (sbom, provenance), and with `key`, that the index and those
+    attestations carry cosign signatures made with it; raise CannotCheck if the registry
+    can't say."""
     ref = parse_reference(ref) if isinstance(ref, str) else ref
     expected = tuple(dict.fromkeys(
         p if isinstance(p, Platform) else Platform.parse(p) for p in platforms
@@ -56,7 +67,7 @@ async def verify_index(
             "no platform to verify: name at least one, e.g. --platform linux/amd64"
         )
     base = VerifyReport(str(ref), None, "", expected=tuple(str(p) for p in expected))
-    async with RegistryClient(
+    async with ArtifactClient(
         ref.api_host, credentials, insecure_registries=insecure_registries, retry=retry
     ) as client:
         index = await client.get_manifest(ref.repository, ref.reference)
@@ -67,7 +78,15 @@ async def verify_index(
         problem = _index_problem(ref, index, media_type, expected)
         if problem:
             return _failed(base, problem)
-        return await _check_entries(client, ref.repository, base, index, expected)
+        report = await _check_entries(client, ref.repository, base, index, expected)
+        if key is not None:
+            signed = await signature_problem(client, ref.repository, index.digest, key,
+                                             f"the index {index.digest}")
+            report = replace(report, problems=(*report.problems, *filter(None, [signed])))
+        if not require:
+            return report
+        return await with_attestations(client, ref.repository, index.document(), report,
+                                       require, key=key)
 
 
 async def _check_entries(

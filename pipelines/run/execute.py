@@ -24,9 +24,11 @@ from pipelines.registry.assemble import assemble_index
 from pipelines.registry.credentials import Credentials, explicit_credentials, resolve_credentials
 from pipelines.registry.push import push_with_retries
 from pipelines.registry.reference import parse_reference
+from pipelines.registry.signatures import SigningKey
 from pipelines.registry.tags import move_tags
 from pipelines.registry.variant import add_arm64_variant
 from pipelines.registry.verify import verify_index
+from pipelines.run.attest import attest_exported, attest_published, build_facts, signing_key
 from pipelines.run.graph import Clock, Images, build_all, export_archive, publish_image
 from pipelines.run.legs import (
     Leg,
@@ -56,6 +58,7 @@ async def execute(
     # Credentials are resolved first: a half-set login fails before anything is built.
     login = _login(settings, environ) if report.plan.output.kind == "publish" else None
     secrets = probe_secret_values(report.plan.probe.secrets, environ)
+    key = signing_key(settings) if report.plan.output.kind == "publish" else None
     hosts = mapped_hosts(report.plan)
     if source is not None and hosts:
         raise InputError("a source directory handed in by the Dagger module cannot reach "
@@ -67,21 +70,25 @@ async def execute(
         clock = Clock(report.durations)
         await on_each(legs, lambda part: build_all(part.plan, part.images, clock))
         if plan.output.kind == "export":
-            return await _export(plan, legs, clock, report, secrets)
-        result = await publish_gated(plan.output.image, _gate(settings, plan, legs, login,
-                                                              clock, report, secrets),
-                                     staged=report)
+            return await _export(settings, plan, legs, clock, report, secrets)
+        steps = _gate(settings, plan, legs, login, clock, report, secrets, key)
+        result = await publish_gated(plan.output.image, steps, staged=report)
     report.sizes.update({row.platform: row.size for row in result.report.rows})
     _log_sizes(report.sizes)
     return result.pinned
 
 
-async def _export(plan: Plan, legs: list[Leg], clock: Clock, report: Report,
-                  secrets: Mapping[str, str]) -> str:
-    """Check every target on its engine, then write the one archive; returns its path."""
+async def _export(  # noqa: PLR0917 - the run values an export uses
+    settings: Settings, plan: Plan, legs: list[Leg], clock: Clock, report: Report,
+    secrets: Mapping[str, str],
+) -> str:
+    """Check every target on its engine, then write the one archive (and, unless told not
+    to, each platform's SBOM and provenance beside it); returns its path."""
     await on_each(legs, lambda part: check_targets(part.plan, part.images, clock, report,
                                                    secrets))
     path = await export_archive(plan, [part.images for part in legs], clock)
+    if settings.attest:
+        await attest_exported(path, plan, settings, await build_facts(plan, legs))
     report.sizes.update(await anyio.to_thread.run_sync(platform_sizes, Path(path)))
     _log_sizes(report.sizes)
     return path
@@ -89,7 +96,7 @@ async def _export(plan: Plan, legs: list[Leg], clock: Clock, report: Report,
 
 def _gate(  # noqa: PLR0917 - what the gate's steps close over
     settings: Settings, plan: Plan, legs: list[Leg], login: Credentials | None, clock: Clock,
-    report: Report, secrets: Mapping[str, str],
+    report: Report, secrets: Mapping[str, str], key: SigningKey | None = None,
 ) -> GateSteps:
     """The gate's steps: one engine publishes its index itself; several push by digest and
     the index is assembled in the registry."""
@@ -112,12 +119,20 @@ def _gate(  # noqa: PLR0917 - what the gate's steps close over
             part.plan, part.images, report.staging,
             _auth(settings.image, login, part.images.client)), clock, report, secrets))
 
+    async def attest(ref: str) -> None:
+        facts = await build_facts(plan, legs) if settings.attest else None
+        await attest_published(ref, plan, settings, facts, login, key=key)
+
+    required = ("sbom", "provenance") if settings.attest else ()
     return GateSteps(
         stage=stage,
         check=check,
-        verify=lambda ref: verify_index(ref, [t.platform for t in plan.targets], login),
+        verify=lambda ref: verify_index(ref, [t.platform for t in plan.targets], login,
+                                        require=required,
+                                        key=key.key.public_key() if key else None),
         move=lambda ref: move_tags(ref, plan.output.tags, login),
-        amend=lambda ref: add_arm64_variant(ref, login),
+        amend=lambda ref: add_arm64_variant(ref, login, annotations=plan.labels),
+        **({"attest": attest} if settings.attest or key else {}),
     )
 
 

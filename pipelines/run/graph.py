@@ -233,10 +233,10 @@ async def export_archive(plan: Plan, parts: Images | list[Images], clock: Clock)
         if len(pieces) == 1:
             await pieces[0].replace(partial)
             # The engine drops arm64's variant; the index says linux/arm64/v8 as the base does.
-            await anyio.to_thread.run_sync(add_arm64_variant, Path(partial))
+            await anyio.to_thread.run_sync(add_arm64_variant, Path(partial), plan.labels)
         else:
             await anyio.to_thread.run_sync(merge_archives, [Path(p) for p in pieces],
-                                           Path(partial))
+                                           Path(partial), plan.labels)
         await partial.replace(path)
     finally:
         for leftover in (partial, *pieces):

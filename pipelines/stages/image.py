@@ -58,9 +58,10 @@ def runtime_image(  # noqa: PLR0917 - the outputs of every stage the image is ma
         ctr = ctr.with_directory(output, bindings.directory(output), owner=RUNTIME_USER)
     if shape.init:
         ctr = ctr.with_entrypoint([TINI, "--"])
+    for name, value in plan.labels.items():  # sorted: the same config for the same plan
+        ctr = ctr.with_label(name, value).with_annotation(name, value)
     return (
-        ctr.with_label("org.opencontainers.image.title", plan.name)
-        .with_user(RUNTIME_USER)
+        ctr.with_user(RUNTIME_USER)
         .with_exposed_port(plan.port)
         .with_default_args(list(shape.start.cmd))
     )

@@ -22,11 +22,16 @@ import anyio
 import dagger
 import httpx
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from pipelines.errors import PipelineError
 from pipelines.plan.emulation import EmulationRefusedError
 from pipelines.plan.prepare import prepare
 from pipelines.platforms import Platform
+from pipelines.registry.credentials import Credentials
+from pipelines.registry.referrers import ArtifactClient, referrers
+from pipelines.registry.signatures import encrypt_signing_key
+from pipelines.registry.verify import verify_index
 from pipelines.run import graph as run
 from pipelines.run.execute import execute
 from pipelines.run.report import JSON_NAME, Report, write_report
@@ -43,6 +48,7 @@ pytestmark = pytest.mark.engine
 SERVICES = REPO / "tests" / "fixtures" / "services"
 # This machine's npm mirror serves packuments without signatures, so corepack's integrity check
 # cannot pass here; on the public registry it does and this is not needed.
+KEY_PASSWORD = "engine-key-pa55"  # noqa: S105 - a test key's password
 COREPACK_HERE = {"build_env": "COREPACK_INTEGRITY_KEYS=0"}
 
 
@@ -115,24 +121,59 @@ async def test_export_writes_a_two_platform_archive_and_both_reports(
         assert {data["checks"][platform][k]["ok"] for k in ("smoke", "hygiene", "probe")} == {True}
     markdown = (tmp_path / "report" / "node-pipelines-report.md").read_text()
     assert "| linux/arm64 | cross |" in markdown
+    bom = json.loads((tmp_path / "image.linux-arm64.cdx.json").read_text())
+    assert "sharp-linux-arm64" in {c["name"] for c in bom["components"]}
+    statement = json.loads((tmp_path / "image.linux-arm64.intoto.json").read_text())
+    stages = statement["predicate"]["buildDefinition"]["internalParameters"]["stages"]
+    assert {"stage": "bindings", "platform": "linux/amd64", "runs": "cross",
+            "for": "linux/arm64"} in stages
 
 
 async def test_publish_pushes_verifies_and_tags_with_a_secret_login(
     engine: None, tmp_path: Path, registry: LocalRegistry, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Publish returns REPO@sha256 of the verified index, both tags point at it, and the
-    password appears nowhere in the output."""
+    password appears nowhere in the output; each platform has its SBOM and provenance, and
+    the index and those are signed with the cosign key given."""
     image = f"{registry.host}/team/native-service"
+    signing = ec.generate_private_key(ec.SECP256R1())
+    sign_key = encrypt_signing_key(signing, KEY_PASSWORD, os.urandom(32), os.urandom(24))
     output, report = await build(
         tmp_path, publish=True, image=image, tags="1.0.0,latest",
-        registry_username=USER, registry_password=PASSWORD)
+        registry_username=USER, registry_password=PASSWORD, sign_key=sign_key,
+        sign_password=KEY_PASSWORD)
     assert output.startswith(f"{image}@sha256:")
     assert tags_of(registry, "team/native-service")[:2] == ["1.0.0", "latest"]
     platforms = index_platforms(registry, "team/native-service", "latest")
     assert platforms == ["linux/amd64", "linux/arm64/v8"], platforms
     assert report.staging.startswith(f"{image}:nodepipe-staging-")
     captured = capsys.readouterr()
-    assert_no_secret(captured.out + captured.err + json.dumps(report.to_json()))
+    assert_no_secret(captured.out + captured.err + json.dumps(report.to_json()), PASSWORD,
+                     KEY_PASSWORD, sign_key.splitlines()[1])
+    attested = await verify_index(output, ["linux/amd64", "linux/arm64"],
+                                  Credentials.of(USER, PASSWORD), require=("sbom", "provenance"),
+                                  key=signing.public_key())
+    assert attested.ok, attested.table()
+    other = ec.generate_private_key(ec.SECP256R1()).public_key()
+    refused = await verify_index(output, ["linux/amd64", "linux/arm64"],
+                                 Credentials.of(USER, PASSWORD), key=other)
+    assert not refused.ok
+    arm = next(r for r in attested.rows if r.platform == "linux/arm64")
+    async with ArtifactClient(registry.host, Credentials.of(USER, PASSWORD)) as client:
+        listed = await referrers(client, "team/native-service", arm.digest or "")
+        documents = {}
+        for descriptor in listed:
+            manifest = await client.get_manifest("team/native-service", descriptor["digest"])
+            assert manifest is not None
+            layer = manifest.document()["layers"][0]["digest"]
+            documents[descriptor["artifactType"]] = json.loads(
+                await client.get_blob("team/native-service", layer) or b"{}")
+    names = {c["name"] for c in documents["application/vnd.cyclonedx+json"]["components"]}
+    assert {"bcrypt", "better-sqlite3", "sharp", "sharp-linux-arm64"} <= names
+    stages = documents["application/vnd.in-toto+json"]["predicate"]["buildDefinition"][
+        "internalParameters"]["stages"]
+    assert {"stage": "bindings", "platform": "linux/amd64", "runs": "cross",
+            "for": "linux/arm64"} in stages
 
 
 async def test_a_wrong_password_names_registry_and_user_and_tags_nothing(

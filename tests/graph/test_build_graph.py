@@ -351,3 +351,16 @@ def test_the_image_drops_build_made_installs_but_keeps_tracked_code(tmp_path: Pa
     assert exclude[:2] == ["**/node_modules", "!packages/node_modules"]
     assert "node_modules" in exclude[2:]
 
+
+def test_runtime_carries_the_plans_labels_as_labels_and_annotations(
+    plan: Plan, images: Images
+) -> None:
+    """Each image's config has the plan's OCI labels, its manifest the same annotations."""
+    assert plan.labels["org.opencontainers.image.title"] == "native-service"
+    assert plan.labels["org.opencontainers.image.licenses"] == "MIT"
+    assert "org.opencontainers.image.created" not in plan.labels or (
+        plan.labels["org.opencontainers.image.created"].endswith("Z"))
+    for runtime in images.runtimes.values():
+        labels = {c.args["name"]: c.args["value"] for c in query.named(runtime, "withLabel")}
+        notes = {c.args["name"]: c.args["value"] for c in query.named(runtime, "withAnnotation")}
+        assert labels == notes == dict(plan.labels)

@@ -9,7 +9,12 @@ import json
 import tarfile
 from pathlib import Path
 
-from pipelines.publish.archive import add_arm64_variant, merge_archives, platform_sizes
+from pipelines.publish.archive import (
+    add_arm64_variant,
+    merge_archives,
+    platform_manifests,
+    platform_sizes,
+)
 
 PLATFORMS = (("amd64", "", [100, 200]), ("arm64", "", [300, 5]))
 
@@ -147,3 +152,26 @@ def test_archives_of_two_engines_merge_into_one_index(tmp_path: Path) -> None:
     assert len(blobs) == len(set(blobs)) == 5  # two configs, two manifests, the merged index
     assert set(blobs) - set(parts) == {f"blobs/sha256/{entry['digest'].split(':')[1]}"}
     assert files["oci-layout"] == b'{"imageLayoutVersion":"1.0.0"}'
+
+
+def test_the_index_carries_the_labels_as_annotations(tmp_path: Path) -> None:
+    """The archive's image index gets the OCI labels as annotations, once: a second pass with
+    the same annotations changes nothing."""
+    path = tmp_path / "image.oci.tar"
+    write_archive(path, (("amd64", "", [1]), ("arm64", "v8", [2])))
+    labels = {"org.opencontainers.image.revision": "a" * 40}
+    assert add_arm64_variant(path, labels) is True
+    files = read_all(path)
+    (entry,) = json.loads(files["index.json"])["manifests"]
+    index = json.loads(files[f"blobs/sha256/{entry['digest'].split(':')[1]}"])
+    assert index["annotations"] == labels
+    assert add_arm64_variant(path, labels) is False
+
+
+def test_platform_manifests_name_each_platforms_descriptor(tmp_path: Path) -> None:
+    """Each platform's index entry, arm64/v8 named as the plan names it."""
+    path = tmp_path / "image.oci.tar"
+    write_archive(path, (("amd64", "", [1]), ("arm64", "v8", [2])))
+    found = platform_manifests(path)
+    assert sorted(found) == ["linux/amd64", "linux/arm64"]
+    assert found["linux/arm64"]["digest"].startswith("sha256:")

@@ -33,6 +33,7 @@ NOT_SETTINGS = {
     "source",  # a Directory; the module exports it and passes its path as `source`
     "platform",  # one platform of `platforms`
     "reference",  # what verify checks
+    "require",  # what verify requires of each platform (the build's is the attest setting)
     "password",  # a dagger.Secret (None when not given), the setting is its plaintext
 }
 REQUIRED = {"image"}  # publish's repository: a setting without a usable default
@@ -50,6 +51,8 @@ NOT_CONSTRUCTOR_ARGUMENTS = {
     "timeout_s": "a dagger call is cancelled by its caller",
     "engines": "a module runs inside one engine and cannot open sessions on others",
     "probe_secrets": "their values come from the CI's environment, which the module never reads",
+    "sign_key": "signing is not offered through the module yet (the command line signs)",
+    "sign_password": "signing is not offered through the module yet (the command line signs)",
 }
 
 

@@ -99,8 +99,24 @@ Emulation = Annotated[
 AuditMode = Annotated[
     str, Doc("online: ask the npm registry for prebuild coverage; offline: the lockfile only")
 ]
+Labels = Annotated[
+    Sequence[str],
+    Doc("NAME=value labels and annotations over the derived org.opencontainers.image.* ones "
+        "(a NAME without a dot is org.opencontainers.image.NAME)"),
+]
+SourceUrl = Annotated[
+    str, Doc("the source repository's URL for labels and provenance (the module sees no .git)")
+]
+Revision = Annotated[str, Doc("the commit built, for labels and provenance")]
+Attest = Annotated[
+    bool, Doc("make, attach and require an SBOM and provenance for every platform")
+]
 Image = Annotated[str, Doc("repository to publish to, REGISTRY/REPO, without tag")]
 Tags = Annotated[Sequence[str], Doc("tags moved to the index once it is verified")]
 Username = Annotated[str, Doc("registry user name (empty: no login)")]
 Password = Annotated[dagger.Secret | None, Doc("registry password or token, as a secret")]
+Require = Annotated[
+    Sequence[str],
+    Doc("attestations every platform must have as OCI referrers: sbom, provenance"),
+]
 Reference = Annotated[str, Doc("the image to verify, REGISTRY/REPO[:TAG][@sha256:...]")]

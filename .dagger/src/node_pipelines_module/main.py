@@ -18,6 +18,7 @@ from pipelines.audit import Target as AuditTarget
 from pipelines.audit import audit_source, render_json
 from pipelines.plan.emulation import report_emulation
 from pipelines.platforms import Platform
+from pipelines.registry.attestations import required_kinds
 from pipelines.registry.credentials import explicit_credentials
 from pipelines.registry.verify import NotVerified, verify_index
 from pipelines.run.execute import check_targets, execute
@@ -30,6 +31,7 @@ from .arguments import (
     AllowMissing,
     AllowUnsupported,
     AptPackages,
+    Attest,
     AuditMode,
     BaseImage,
     BindingsOutput,
@@ -45,6 +47,7 @@ from .arguments import (
     Image,
     Include,
     Init,
+    Labels,
     NodeMajor,
     NodeOptions,
     OnePlatform,
@@ -54,8 +57,11 @@ from .arguments import (
     ProbeEnv,
     ProbeServices,
     Reference,
+    Require,
+    Revision,
     RuntimePackageManager,
     Source,
+    SourceUrl,
     StartCommand,
     Strict,
     Tags,
@@ -97,6 +103,10 @@ class NodePipelines:
     strict: Strict = False
     emulation: Emulation = "warn"
     audit_mode: AuditMode = "online"
+    labels: Labels = ()
+    source_url: SourceUrl = ""
+    revision: Revision = ""
+    attest: Attest = True
 
     def _settings(self, **overrides: Any) -> dict[str, Any]:
         """The constructor's arguments under their settings names, with per-call overrides."""
@@ -178,12 +188,14 @@ class NodePipelines:
         platforms: Platforms = ("linux/amd64", "linux/arm64"),
         username: Username = "",
         password: Password = None,
+        require: Require = (),
     ) -> str:
         """Check an image index in its registry (every platform once, real digests); JSON."""
         secret = SecretStr(await password.plaintext() if password else "")
         with first_error():
             login = explicit_credentials(username, secret)
-            report = await verify_index(reference, platforms, login)
+            report = await verify_index(reference, platforms, login,
+                                        require=required_kinds(require))
             if not report.ok:
                 raise NotVerified(report)
             return json.dumps(report.to_json(), indent=2)

@@ -49,6 +49,10 @@ class LockEntry:
     # False when os/cpu/libc were read from the package's name (yarn 1 records none); the
     # registry's version document replaces them when the audit reads it.
     platform_known: bool = True
+    # The tarball's Subresource Integrity string (sha512-...) and the package's license, where
+    # the lockfile records them (npm both, yarn 1 the integrity); empty where it does not.
+    integrity: str = ""
+    license: str = ""
     # The commands the package puts in node_modules/.bin, where the lockfile records them
     # (npm's `bin`); None where it does not say (pnpm, yarn).
     bins: tuple[str, ...] | None = None

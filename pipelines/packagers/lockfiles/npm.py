@@ -78,6 +78,7 @@ def _entry(key: str, raw: Mapping[str, Any], lock_path: Path,
         local=key != "" and "node_modules/" not in key,
         bins=_bins(raw.get("bin"), str(name)),
         link_paths=link_paths,
+        integrity=_text(raw.get("integrity")), license=_text(raw.get("license")),
     )
 
 
@@ -89,6 +90,10 @@ def _bins(value: Any, name: str) -> tuple[str, ...]:
     if isinstance(value, str):
         return (name.rpartition("/")[2],)
     return ()
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
 
 
 def _check_in_sync(manifest: Mapping[str, Any], root: Any, lock_path: Path) -> None:
