@@ -91,6 +91,9 @@ def parser() -> argparse.ArgumentParser:
                         "target (shown as waived, never as passed)")
     p.add_argument("--emulation", choices=["allow", "warn", "fail"],
                    help="what to do when a target runs emulated (default warn)")
+    p.add_argument("--tag-race", choices=["warn", "fail"],
+                   help="when another publish moves the same tags right after this one: warn "
+                        "and exit 0 (default), or fail with exit 1")
     p.add_argument("--audit", choices=["online", "offline"],
                    help="ask the npm registry for prebuild coverage, or read the lockfile only")
     p.add_argument("--report-dir",

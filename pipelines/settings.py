@@ -86,6 +86,8 @@ class Settings(BaseSettings):
     bindings_output: str = "build/Release"
     allow_missing: Annotated[tuple[str, ...], NoDecode] = ()
     emulation: Literal["allow", "warn", "fail"] = "warn"
+    # another publish moving the same tags right after this one: a warning, or a failure
+    tag_race: Literal["warn", "fail"] = "warn"
     audit: Literal["online", "offline"] = "online"
     log_format: Literal["auto", "console", "json"] = "auto"
     report_dir: Path | None = None  # None: no report files

@@ -24,7 +24,7 @@ import structlog
 
 from pipelines.errors import EXIT_USAGE, NodePipelinesError
 from pipelines.registry.credentials import Credentials
-from pipelines.registry.reference import is_loopback
+from pipelines.registry.reference import is_loopback, validate_tag
 
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 DOCKER_MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
@@ -182,6 +182,28 @@ class RegistryClient:
             )
         return response.headers.get("docker-content-digest") or manifest.digest
 
+    async def delete_tag(self, repository: str, tag: str) -> str | None:
+        """Remove `tag` (never the manifest it names) with OCI distribution 1.1's tag delete;
+        None once it is gone (or was never there), else why the registry refused: a registry
+        may answer 400 or 405 where tag deletion is off or unsupported."""
+        response = await self._call("DELETE", repository, f"manifests/{validate_tag(tag)}",
+                                    push=True, keep=(400, 405))
+        if response.status_code in (400, 405):
+            return f"HTTP {response.status_code} {_error_code(response).strip(' ()')}".strip()
+        return None
+
+    async def tags(self, repository: str) -> list[str]:
+        """Every tag of `repository`, following the registry's pagination (Link headers)."""
+        found: list[str] = []
+        path = "tags/list?n=1000"
+        while path:
+            response = await self._call("GET", repository, path, push=False)
+            if response.status_code == 404:
+                return found
+            found.extend(response.json().get("tags") or [])
+            path = _next_page(response.headers.get("link", ""), repository)
+        return found
+
     async def blob_size(self, repository: str, digest: str) -> int | None:
         """The size of a blob as the registry reports it; None when the blob is missing."""
         response = await self._call("HEAD", repository, f"blobs/{digest}", push=False)
@@ -203,8 +225,10 @@ class RegistryClient:
         push: bool,
         headers: dict[str, str] | None = None,
         content: bytes | None = None,
+        keep: tuple[int, ...] = (),
     ) -> httpx.Response:
-        """Send a request, answering at most one auth challenge; 2xx and 404 are returned."""
+        """Send a request, answering at most one auth challenge; 2xx, 404 and the statuses in
+        `keep` are returned."""
         scope = f"repository:{repository}:{'pull,push' if push else 'pull'}"
         url = f"{self.base_url}/v2/{repository}/{path}"
         extra = headers or {}
@@ -218,7 +242,7 @@ class RegistryClient:
                 f"registry {self.host} refused {self._who()} access to {repository} "
                 f"(HTTP {response.status_code})"
             )
-        if response.is_success or response.status_code == 404:
+        if response.is_success or response.status_code in (404, *keep):
             return response
         raise RegistryResponseError(
             f"registry {self.host} answered HTTP {response.status_code} to {method} "
@@ -323,6 +347,18 @@ def _basic(credentials: Credentials | None) -> str:
 def _describe(error: httpx.TransportError) -> str:
     detail = str(error).strip()
     return f"{type(error).__name__}: {detail}" if detail else type(error).__name__
+
+
+def _next_page(link: str, repository: str) -> str:
+    """The path after `/v2/REPO/` of a Link header's next page; empty on the last page."""
+    match = re.search(r"<([^>]+)>\s*;\s*rel=\"?next\"?", link)
+    if not match:
+        return ""
+    target = httpx.URL(match.group(1))
+    prefix = f"/v2/{repository}/"
+    path = target.path[len(prefix):] if target.path.startswith(prefix) else "tags/list"
+    query = target.query.decode()
+    return f"{path}?{query}" if query else path
 
 
 def _error_code(response: httpx.Response) -> str:

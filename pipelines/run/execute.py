@@ -23,6 +23,7 @@ from pipelines.registry.assemble import assemble_index
 from pipelines.registry.credentials import Credentials, explicit_credentials, resolve_credentials
 from pipelines.registry.push import push_with_retries
 from pipelines.registry.reference import parse_reference
+from pipelines.registry.staging import delete_staging_tags
 from pipelines.registry.tags import move_tags
 from pipelines.registry.variant import add_arm64_variant
 from pipelines.registry.verify import verify_index
@@ -33,6 +34,7 @@ from pipelines.run.legs import (
     mapped_hosts,
     needs_default,
     on_each,
+    per_platform,
     placed,
     push_by_digest,
 )
@@ -68,7 +70,8 @@ async def execute(
         if plan.output.kind == "export":
             return await _export(plan, legs, clock, report)
         result = await publish_gated(plan.output.image, _gate(settings, plan, legs, login,
-                                                              clock, report), staged=report)
+                                                              clock, report), staged=report,
+                                     race=settings.tag_race)
     report.sizes.update({row.platform: row.size for row in result.report.rows})
     _log_sizes(report.sizes)
     return result.pinned
@@ -114,6 +117,9 @@ def _gate(  # noqa: PLR0917 - what the gate's steps close over
         verify=lambda ref: verify_index(ref, [t.platform for t in plan.targets], login),
         move=lambda ref: move_tags(ref, plan.output.tags, login),
         amend=lambda ref: add_arm64_variant(ref, login),
+        staging_tags=lambda tag: (tag, *(per_platform(tag, t.platform) for t in plan.targets
+                                         if len(legs) > 1)),
+        cleanup=lambda tags: delete_staging_tags(plan.output.image, tags, login),
     )
 
 
