@@ -10,16 +10,17 @@ import argparse
 import json
 import os
 import platform as host
+import signal
 import sys
 from collections.abc import Sequence
 from contextlib import nullcontext
+from functools import partial
 from importlib.metadata import version as dist_version
 from typing import Any
 
 import anyio
 
 from pipelines.errors import (
-    EXIT_INTERRUPTED,
     EXIT_OK,
     NodePipelinesError,
     PipelineError,
@@ -31,6 +32,8 @@ from pipelines.plan.emulation import report_emulation
 from pipelines.plan.model import platform_warnings
 from pipelines.plan.prepare import prepare
 from pipelines.platforms import Platform
+from pipelines.publish.archive import remove_partials
+from pipelines.run.cancel import cancellable, signal_name
 from pipelines.run.report import Report, write_report
 from pipelines.settings import Settings, load_settings
 
@@ -122,21 +125,36 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line and return the exit code: the one error boundary."""
     args = parser().parse_args(argv)
     errors: list[NodePipelinesError] = []
-    interrupted = False
+    early: int = 0
+    # Until the build's own handling takes over, SIGTERM ends the run as Ctrl-C does.
+    signal.signal(signal.SIGTERM, _cancelled_early)
     try:
         output = _main(args)
     except* NodePipelinesError as group:  # task groups raise groups; plain errors land here too
         errors = distinct(leaves(group))
-    except* KeyboardInterrupt:
-        interrupted = True
-    if interrupted:
-        print("ERROR interrupted: no tag was moved", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    except* (KeyboardInterrupt, CancelledEarly) as group:
+        early = getattr(group.exceptions[0], "signum", signal.SIGINT)
+    if early:
+        print(f"ERROR cancelled by {signal_name(early)} before the build started: no tag was "
+              "moved", file=sys.stderr)
+        return 128 + early
     if errors:
         for error in errors:
             print(f"ERROR {error}", file=sys.stderr)
         return max(error.exit_code for error in errors)
     return _emit(output)
+
+
+class CancelledEarly(BaseException):
+    """SIGTERM before the build's own cancellation handling is in place."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _cancelled_early(signum: int, _frame: object) -> None:
+    raise CancelledEarly(signum)
 
 
 def _main(args: argparse.Namespace) -> str:
@@ -185,6 +203,17 @@ def leaves(group: BaseExceptionGroup[NodePipelinesError]) -> list[NodePipelinesE
 
 
 async def _run(settings: Settings, report: Report) -> str:
+    """The build on its engines, cancelled as a whole by SIGINT or SIGTERM."""
+    publishing = report.plan.output.kind == "publish"
+    try:
+        return await cancellable(partial(_on_engines, settings, report), report,
+                                 publishing=publishing)
+    finally:
+        if report.plan.output.path is not None:  # once more, now the session is closed
+            remove_partials(report.plan.output.path.resolve())
+
+
+async def _on_engines(settings: Settings, report: Report) -> str:
     # Imported here: --print and bad input never load the Dagger SDK.
     from pipelines.run.execute import execute  # noqa: PLC0415
     from pipelines.run.graph import engine  # noqa: PLC0415

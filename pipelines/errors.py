@@ -9,7 +9,8 @@ from __future__ import annotations
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130  # what shells report for SIGINT
+EXIT_INTERRUPTED = 130  # what shells report for SIGINT (128 + 2)
+EXIT_TERMINATED = 143  # for SIGTERM (128 + 15): a CI provider cancelling the job
 
 
 class NodePipelinesError(Exception):

@@ -18,6 +18,19 @@ INDEX_TYPES = ("application/vnd.oci.image.index.v1+json",
                "application/vnd.docker.distribution.manifest.list.v2+json")
 
 
+def partial_paths(path: Path) -> list[Path]:
+    """The files an export of `path` writes before the rename: `.NAME.partial` and its pieces
+    (one per engine), and the variant fix's `.NAME.variant`."""
+    return sorted(path.parent.glob(f".{path.name}.partial*")) + sorted(
+        path.parent.glob(f".{path.name}.variant"))
+
+
+def remove_partials(path: Path) -> None:
+    """Remove what an unfinished export of `path` left beside it (never `path` itself)."""
+    for leftover in partial_paths(path):
+        leftover.unlink(missing_ok=True)
+
+
 def platform_sizes(path: Path) -> dict[str, int]:
     """Compressed size (config plus layers) of each platform's image in the archive at `path`."""
     with tarfile.open(path) as archive:

@@ -65,7 +65,7 @@ async def execute(
         plan = report.plan = placed(report.plan, engines)
         report_emulation(plan, settings.emulation)
         legs = [leg(engine, plan.for_engine(host), source) for host, engine in engines.items()]
-        clock = Clock(report.durations)
+        clock = Clock(report.durations, running=report.running)
         await on_each(legs, lambda part: build_all(part.plan, part.images, clock))
         if plan.output.kind == "export":
             return await _export(plan, legs, clock, report)

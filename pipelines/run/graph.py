@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -18,7 +18,7 @@ from pipelines.logs import get_logger
 from pipelines.plan.model import Plan, Target
 from pipelines.platforms import Platform
 from pipelines.project.files import ALWAYS_EXCLUDED
-from pipelines.publish.archive import add_arm64_variant, merge_archives
+from pipelines.publish.archive import add_arm64_variant, merge_archives, remove_partials
 from pipelines.stages import (
     app_build,
     app_files,
@@ -74,6 +74,7 @@ class Clock:
 
     durations: dict[str, float] = field(default_factory=dict)  # "stage:platform" -> seconds
     heartbeat_s: float = HEARTBEAT_S
+    running: set[str] = field(default_factory=set)  # "stage on platform" under way
 
     async def run(
         self, stage: str, target: Target | None, work: Awaitable[T], engine: str = ""
@@ -85,6 +86,8 @@ class Clock:
         engine = target.engine if target else engine
         where = platform or (f"build@{engine}" if engine else "build")
         started = time.monotonic()
+        key = f"{stage} on {where}"
+        self.running.add(key)
         try:
             result = await self._beating(work, stage, platform, emulated, started)
         except dagger.ExecError as error:
@@ -96,6 +99,8 @@ class Clock:
         except dagger.QueryError as error:
             message = (str(error).splitlines() or ["the engine refused the query"])[0]
             raise PipelineError(message, stage=stage, platform=platform) from None
+        finally:
+            self.running.discard(key)
         seconds = round(time.monotonic() - started, 2)
         self.durations[f"{stage}:{where}"] = seconds
         get_logger().info("stage_finished", stage=stage, platform=platform or "build",
@@ -174,13 +179,19 @@ def source_directory(plan: Plan, engine: dagger.Client | None = None) -> dagger.
 
 @asynccontextmanager
 async def engine(version: str) -> AsyncIterator[None]:
-    """Connect to the default Dagger engine, turning 'no engine' into one sentence."""
+    """Connect to the default Dagger engine, turning 'no engine' into one sentence; the
+    session is closed even when the build was cancelled."""
+    stack = AsyncExitStack()
     try:
-        async with dagger.connection():
-            yield
+        await stack.enter_async_context(dagger.connection())
     except tuple(ENGINE_MISSING) as error:
         what = next(text for kind, text in ENGINE_MISSING.items() if isinstance(error, kind))
         raise EngineUnavailableError(f"{what}: {ENGINE_HELP.format(version=version)}") from None
+    try:
+        yield
+    finally:
+        with anyio.CancelScope(shield=True):
+            await stack.aclose()
 
 
 async def engine_platform() -> Platform:
@@ -237,8 +248,8 @@ async def export_archive(plan: Plan, parts: Images | list[Images], clock: Clock)
                                            Path(partial))
         await partial.replace(path)
     finally:
-        for leftover in (partial, *pieces):
-            await leftover.unlink(missing_ok=True)
+        # Synchronous: under a cancellation every await would raise before unlinking.
+        remove_partials(Path(path))
     return str(path)
 
 
