@@ -54,7 +54,8 @@ async def connected_engines(
 ) -> AsyncIterator[dict[str, Engine]]:
     """Every engine of the build, by runner host ("" is the default engine, already connected
     as `dag`); `hosts` maps each runner host to the platform it was given for."""
-    async with AsyncExitStack() as stack:
+    stack = AsyncExitStack()
+    try:
         engines = {"": Engine("", dag, await platform_of(dag))} if default else {}
         for host, platform in hosts.items():
             get_logger().info("engine_connecting", engine=host, platform=platform)
@@ -63,6 +64,10 @@ async def connected_engines(
             get_logger().info("engine_connected", engine=host,
                               engine_platform=str(engines[host].platform))
         yield engines
+    finally:
+        # Shielded: a cancelled build (SIGTERM) still closes every engine's session.
+        with anyio.CancelScope(shield=True):
+            await stack.aclose()
 
 
 async def _connect(stack: AsyncExitStack, host: str, platform: str) -> dagger.Client:
