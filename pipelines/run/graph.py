@@ -18,7 +18,7 @@ from pipelines.logs import get_logger
 from pipelines.plan.model import Plan, Target
 from pipelines.platforms import Platform
 from pipelines.project.files import ALWAYS_EXCLUDED
-from pipelines.publish.archive import add_arm64_variant, merge_archives, remove_partials
+from pipelines.publish.archive import disk_full, finish_archive, is_disk_full, remove_partials
 from pipelines.stages import (
     app_build,
     app_files,
@@ -229,8 +229,9 @@ async def export_archive(plan: Plan, parts: Images | list[Images], clock: Clock)
     # where the previous good one was.
     partial = path.with_name(f".{path.name}.partial")
     pieces = [partial.with_name(f"{partial.name}.{n}") for n in range(len(graphs))]
-    exports = [clock.run("export", None,
-                         oci_archive(images.variants, images.client).export(str(piece)))
+    exports = [mapped_export(clock.run("export", None, oci_archive(images.variants,
+                                                                   images.client)
+                                       .export(str(piece))), Path(path))
                for images, piece in zip(graphs, pieces, strict=True)]
     try:
         if len(exports) == 1:
@@ -239,18 +240,24 @@ async def export_archive(plan: Plan, parts: Images | list[Images], clock: Clock)
             async with anyio.create_task_group() as group:
                 for export in exports:
                     group.start_soon(_awaited, export)
-        if len(pieces) == 1:
-            await pieces[0].replace(partial)
-            # The engine drops arm64's variant; the index says linux/arm64/v8 as the base does.
-            await anyio.to_thread.run_sync(add_arm64_variant, Path(partial))
-        else:
-            await anyio.to_thread.run_sync(merge_archives, [Path(p) for p in pieces],
-                                           Path(partial))
-        await partial.replace(path)
+        # The engine drops arm64's variant; the index says linux/arm64/v8 as the base does.
+        await anyio.to_thread.run_sync(finish_archive, [Path(p) for p in pieces], Path(path))
     finally:
         # Synchronous: under a cancellation every await would raise before unlinking.
         remove_partials(Path(path))
     return str(path)
+
+
+async def mapped_export(work: Awaitable[T], path: Path) -> None:
+    """Await the engine's export of an archive for `path`; a full disk on this side is said
+    as such."""
+    try:
+        await work
+    except PipelineError as error:
+        if is_disk_full(error.message):
+            raise PipelineError(disk_full(path, "no space left on device"),
+                                stage="export") from None
+        raise
 
 
 async def _awaited(work: Awaitable[T]) -> None:

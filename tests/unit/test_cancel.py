@@ -84,7 +84,7 @@ def test_partial_export_files_are_removed_and_the_archive_is_kept(tmp_path: Path
     path = tmp_path / "service.oci.tar"
     keep = [path, tmp_path / "other.oci.tar", tmp_path / ".other.oci.tar.partial"]
     leftovers = [tmp_path / f".{path.name}.partial", tmp_path / f".{path.name}.partial.0",
-                 tmp_path / f".{path.name}.variant"]
+                 tmp_path / f"..{path.name}.partial.variant"]
     for file in [*keep, *leftovers]:
         file.write_bytes(b"x")
     assert partial_paths(path) == sorted(leftovers[:2]) + leftovers[2:]
