@@ -12,7 +12,7 @@ import dagger
 from dagger import dag
 
 from pipelines.checks import parse_hygiene, parse_probe, parse_smoke
-from pipelines.engines.connect import connected_engines
+from pipelines.engines.connect import RUNNER_HOST_ENV, connected_engines
 from pipelines.errors import InputError, NodePipelinesError, PipelineError
 from pipelines.logs import get_logger
 from pipelines.plan.emulation import report_emulation
@@ -65,7 +65,8 @@ async def execute(
         plan = report.plan = placed(report.plan, engines)
         report_emulation(plan, settings.emulation)
         legs = [leg(engine, plan.for_engine(host), source) for host, engine in engines.items()]
-        clock = Clock(report.durations, running=report.running)
+        clock = Clock(report.durations, running=report.running,
+                      default_engine=default_engine_name(environ))
         await on_each(legs, lambda part: build_all(part.plan, part.images, clock))
         if plan.output.kind == "export":
             return await _export(plan, legs, clock, report)
@@ -134,6 +135,12 @@ def pulled(
         for t in plan.targets
     }
     return replace(images, runtimes=runtimes)
+
+
+def default_engine_name(environ: Mapping[str, str]) -> str:
+    """How a sentence names the default engine: with its runner host when one is set."""
+    host = environ.get(RUNNER_HOST_ENV, "")
+    return f"default ({host})" if host else "default"
 
 
 def _log_sizes(sizes: Mapping[str, int]) -> None:

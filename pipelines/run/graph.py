@@ -19,6 +19,7 @@ from pipelines.plan.model import Plan, Target
 from pipelines.platforms import Platform
 from pipelines.project.files import ALWAYS_EXCLUDED
 from pipelines.publish.archive import disk_full, finish_archive, is_disk_full, remove_partials
+from pipelines.run.engine_lost import engine_lost, is_engine_lost
 from pipelines.stages import (
     app_build,
     app_files,
@@ -75,6 +76,7 @@ class Clock:
     durations: dict[str, float] = field(default_factory=dict)  # "stage:platform" -> seconds
     heartbeat_s: float = HEARTBEAT_S
     running: set[str] = field(default_factory=set)  # "stage on platform" under way
+    default_engine: str = "default"  # how a sentence names the default engine
 
     async def run(
         self, stage: str, target: Target | None, work: Awaitable[T], engine: str = ""
@@ -97,8 +99,12 @@ class Clock:
                 stage=stage, platform=platform, stderr=error.stderr.strip() or error.stdout,
             ) from None
         except dagger.QueryError as error:
+            if is_engine_lost(str(error)):
+                raise self._lost(engine, stage, platform, key, str(error)) from None
             message = (str(error).splitlines() or ["the engine refused the query"])[0]
             raise PipelineError(message, stage=stage, platform=platform) from None
+        except (dagger.TransportError, dagger.ClientConnectionError) as error:
+            raise self._lost(engine, stage, platform, key, str(error)) from None
         finally:
             self.running.discard(key)
         seconds = round(time.monotonic() - started, 2)
@@ -106,6 +112,13 @@ class Clock:
         get_logger().info("stage_finished", stage=stage, platform=platform or "build",
                           engine=engine or "default", emulated=emulated, duration_s=seconds)
         return result
+
+    def _lost(
+        self, engine: str, stage: str, platform: str | None, key: str, reason: str
+    ) -> PipelineError:
+        """The lost engine's sentence, naming what else was running and stops with it."""
+        return engine_lost(engine or self.default_engine, stage, platform, reason,
+                           (other for other in self.running if other != key))
 
     async def _beating(
         self, work: Awaitable[T], stage: str, platform: str | None, emulated: bool,
