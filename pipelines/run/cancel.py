@@ -14,7 +14,7 @@ import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
 import anyio
@@ -48,11 +48,13 @@ def signal_name(signum: int) -> str:
     return signal.Signals(signum).name
 
 
-def where(progress: Progress) -> str:
-    """What was under way: the stages running, within the gate's step when publishing."""
-    stages = ", ".join(sorted(progress.running))
-    if progress.step:
-        gate = f"the publish gate's {progress.step} step"
+def where(progress: Progress, running: set[str] | None = None, step: str | None = None) -> str:
+    """What was under way (by default now; else the `running` stages and gate `step` seen
+    when the signal came): the stages, within the gate's step when publishing."""
+    stages = ", ".join(sorted(progress.running if running is None else running))
+    step = progress.step if step is None else step
+    if step:
+        gate = f"the publish gate's {step} step"
         return f"{gate} ({stages})" if stages else gate
     return f"stage {stages}" if stages else "the build"
 
@@ -70,6 +72,8 @@ def registry_state(progress: Progress, publishing: bool) -> str:
 @dataclass
 class _Watch:
     signum: int = 0
+    running: set[str] = field(default_factory=set)  # as the signal found them: the
+    step: str = ""  # cancelled stages take themselves off the progress as they stop
 
 
 async def cancellable(
@@ -93,6 +97,7 @@ async def cancellable(
         with anyio.open_signal_receiver(*SIGNALS) as signals:
             async for signum in signals:
                 watch.signum = signum
+                watch.running, watch.step = set(progress.running), progress.step
                 break
         for sig in SIGNALS:  # installed after the receiver is gone, which resets handlers
             signal.signal(sig, lambda n, _f: _at_once(n, progress, publishing))
@@ -106,9 +111,9 @@ async def cancellable(
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     if watch.signum:
-        raise BuildCancelledError(f"cancelled by {signal_name(watch.signum)} during "
-                                  f"{where(progress)}: {registry_state(progress, publishing)}",
-                                  watch.signum)
+        during = where(progress, watch.running, watch.step)
+        raise BuildCancelledError(f"cancelled by {signal_name(watch.signum)} during {during}: "
+                                  f"{registry_state(progress, publishing)}", watch.signum)
     if failure:
         raise failure[0]
     return outcome[0]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ import dagger
 from dagger import dag
 
 from pipelines.checks import parse_hygiene, parse_probe, parse_smoke
-from pipelines.engines.connect import RUNNER_HOST_ENV, connected_engines
+from pipelines.engines.connect import RUNNER_HOST_ENV, connected_engines, end_sessions
 from pipelines.errors import InputError, NodePipelinesError, PipelineError
 from pipelines.logs import get_logger
 from pipelines.plan.emulation import report_emulation
@@ -27,6 +28,7 @@ from pipelines.registry.staging import delete_staging_tags
 from pipelines.registry.tags import move_tags
 from pipelines.registry.variant import add_arm64_variant
 from pipelines.registry.verify import verify_index
+from pipelines.run.engine_lost import EngineLostError, watchable, watched
 from pipelines.run.graph import Clock, Images, build_all, export_archive, publish_image
 from pipelines.run.legs import (
     Leg,
@@ -67,12 +69,32 @@ async def execute(
         legs = [leg(engine, plan.for_engine(host), source) for host, engine in engines.items()]
         clock = Clock(report.durations, running=report.running,
                       default_engine=default_engine_name(environ))
-        await on_each(legs, lambda part: build_all(part.plan, part.images, clock))
-        if plan.output.kind == "export":
-            return await _export(plan, legs, clock, report)
-        result = await publish_gated(plan.output.image, _gate(settings, plan, legs, login,
-                                                              clock, report), staged=report,
-                                     race=settings.tag_race)
+        # Each engine is watched while it is needed: until the gate verifies in the registry.
+        probed = watchable((engine.host or clock.default_engine,
+                            engine.host or environ.get(RUNNER_HOST_ENV, ""))
+                           for engine in engines.values())
+        try:
+            return await watched(partial(_on_legs, settings, plan, legs, login, clock, report),
+                                 probed, clock.running,
+                                 needed=lambda: report.step not in ("verify", "move"))
+        except* EngineLostError:  # also from a stage inside a leg's task group
+            # Before the sessions close: closing one waits minutes for a CLI that keeps
+            # retrying its dead engine.
+            end_sessions()
+            raise
+
+
+async def _on_legs(  # noqa: PLR0917 - what one build carries
+    settings: Settings, plan: Plan, legs: list[Leg], login: Credentials | None, clock: Clock,
+    report: Report,
+) -> str:
+    """Build every leg, then export, or publish through the gate; returns stdout."""
+    await on_each(legs, lambda part: build_all(part.plan, part.images, clock))
+    if plan.output.kind == "export":
+        return await _export(plan, legs, clock, report)
+    result = await publish_gated(plan.output.image, _gate(settings, plan, legs, login, clock,
+                                                          report), staged=report,
+                                 race=settings.tag_race)
     report.sizes.update({row.platform: row.size for row in result.report.rows})
     _log_sizes(report.sizes)
     return result.pinned

@@ -13,6 +13,7 @@ import anyio
 import dagger
 from dagger import dag
 
+from pipelines.engines.connect import close_sessions
 from pipelines.errors import EngineUnavailableError, PipelineError
 from pipelines.logs import get_logger
 from pipelines.plan.model import Plan, Target
@@ -200,11 +201,12 @@ async def engine(version: str) -> AsyncIterator[None]:
     except tuple(ENGINE_MISSING) as error:
         what = next(text for kind, text in ENGINE_MISSING.items() if isinstance(error, kind))
         raise EngineUnavailableError(f"{what}: {ENGINE_HELP.format(version=version)}") from None
+    failed = True
     try:
         yield
+        failed = False
     finally:
-        with anyio.CancelScope(shield=True):
-            await stack.aclose()
+        await close_sessions(stack, failed=failed)
 
 
 async def engine_platform() -> Platform:

@@ -113,22 +113,25 @@ def test_sigterm_mid_build_says_so_closes_the_session_and_leaves_no_archive(
 def test_a_killed_engine_is_one_sentence_naming_it_and_the_stage(
     killable: str, tmp_path: Path
 ) -> None:
-    """The engine process killed mid-build: exit 1, one sentence naming the engine and the
-    stage it was in, no archive, no partial file, and no traceback."""
+    """The engine process killed mid-build: exit 1 within two minutes, one sentence naming
+    the engine and the stages it was running, no archive, no partial file, no traceback."""
     if not KILL:
         pytest.skip("NODEPIPE_TEST_KILL_ENGINE gives no command to kill the test's engine")
     build = Build(tmp_path)
     build.wait_for("stage_finished")
+    started = time.monotonic()
     try:
         subprocess.run(KILL, shell=True, check=True)  # noqa: S602 - the tester's own command
-        code, stderr = build.finish(timeout_s=300)
+        code, stderr = build.finish(timeout_s=120)
     finally:
-        if RESTART:
-            subprocess.run(RESTART, shell=True, check=True)  # noqa: S602
+        if RESTART:  # its failure would hide the test's outcome: it is said, not raised
+            restarted = subprocess.run(RESTART, shell=True, check=False)  # noqa: S602
+            print("engine restarted" if restarted.returncode == 0 else "RESTART failed")
+    print(f"the build ended {time.monotonic() - started:.1f} s after the kill")
     assert code == 1, stderr[-3000:]
     error = last_error(stderr)
     assert error.startswith("ERROR stage "), error
-    assert f"lost the Dagger engine default ({killable}) during stage " in error, error
+    assert f"lost the Dagger engine default ({killable}) (connection refused" in error, error
     assert error.endswith("no tag was moved and no archive was written"), error
     assert "Traceback" not in stderr
     assert build.leftovers() == []

@@ -8,6 +8,8 @@ tests/engine/test_faults_engine.py."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import anyio
 import dagger
 import gql
@@ -15,7 +17,7 @@ import pytest
 from dagger._exceptions import QueryErrorValue
 
 from pipelines.errors import EXIT_FAILURE, PipelineError
-from pipelines.run.engine_lost import EngineLostError, is_engine_lost
+from pipelines.run.engine_lost import EngineLostError, is_engine_lost, watchable, watched
 from pipelines.run.graph import Clock
 
 
@@ -86,3 +88,48 @@ async def test_a_query_error_of_a_healthy_engine_keeps_its_sentence() -> None:
 def test_the_words_of_a_lost_engine(text: str, lost: bool) -> None:
     """The gRPC transport's words mean a lost engine; a build's own failures do not."""
     assert is_engine_lost(text) is lost
+
+
+async def test_an_engine_socket_that_stops_answering_ends_the_work(tmp_path: Path) -> None:
+    """A unix socket that answers, then is gone (a listener standing in for an engine: a test
+    double of its socket only): the work, which would wait forever as it does on a killed
+    engine, is cancelled and the sentence names the engine and the stages that ran."""
+    socket = tmp_path / "engine.sock"
+    listener = await anyio.create_unix_listener(socket)
+    running = {"deps on linux/arm64"}
+
+    async def work() -> str:
+        await anyio.sleep_forever()
+        return "never"
+
+    async def kill_after(seconds: float) -> None:
+        await anyio.sleep(seconds)
+        await listener.aclose()
+
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as group:
+            group.start_soon(kill_after, 0.3)
+            with pytest.raises(EngineLostError) as caught:
+                await watched(work, {"default (unix://x)": f"unix://{socket}"}, running,
+                              interval_s=0.05, misses=3)
+    assert caught.value.message == (
+        "lost the Dagger engine default (unix://x) (connection refused at 3 probes in a row) "
+        "while deps on linux/arm64 ran (stopped); no tag was moved and no archive was written")
+
+
+async def test_an_engine_no_longer_needed_is_not_probed(tmp_path: Path) -> None:
+    """Once the engine's work is done (the gate verifies in the registry), a socket that
+    is gone fails nothing; the work's result comes back."""
+    async def work() -> str:
+        await anyio.sleep(0.3)
+        return "REPO@sha256:abc"
+
+    gone = f"unix://{tmp_path / 'nothing.sock'}"
+    assert await watched(work, {"e": gone}, set(), needed=lambda: False, interval_s=0.05,
+                         misses=1) == "REPO@sha256:abc"
+
+
+def test_only_tcp_and_unix_runner_hosts_are_probed() -> None:
+    """Other schemes (ssh, kube-pod, containers) and an unknown default are left alone."""
+    assert watchable([("a", "tcp://h:1234"), ("b", "unix:///s"), ("c", "kube-pod://p"),
+                      ("default", "")]) == {"a": "tcp://h:1234", "b": "unix:///s"}
