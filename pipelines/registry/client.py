@@ -24,7 +24,7 @@ import structlog
 
 from pipelines.errors import EXIT_USAGE, NodePipelinesError
 from pipelines.registry.credentials import Credentials
-from pipelines.registry.reference import is_loopback, validate_tag
+from pipelines.registry.reference import is_loopback
 
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 DOCKER_MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
@@ -178,31 +178,9 @@ class RegistryClient:
         if response.status_code == 404:  # a PUT has nothing to miss: the repository was refused
             raise RegistryResponseError(
                 f"registry {self.host} refused the manifest for {repository}:{reference}"
-                f"{_error_code(response)}"
+                f"{error_code(response)}"
             )
         return response.headers.get("docker-content-digest") or manifest.digest
-
-    async def delete_tag(self, repository: str, tag: str) -> str | None:
-        """Remove `tag` (never the manifest it names) with OCI distribution 1.1's tag delete;
-        None once it is gone (or was never there), else why the registry refused: a registry
-        may answer 400 or 405 where tag deletion is off or unsupported."""
-        response = await self._call("DELETE", repository, f"manifests/{validate_tag(tag)}",
-                                    push=True, keep=(400, 405))
-        if response.status_code in (400, 405):
-            return f"HTTP {response.status_code} {_error_code(response).strip(' ()')}".strip()
-        return None
-
-    async def tags(self, repository: str) -> list[str]:
-        """Every tag of `repository`, following the registry's pagination (Link headers)."""
-        found: list[str] = []
-        path = "tags/list?n=1000"
-        while path:
-            response = await self._call("GET", repository, path, push=False)
-            if response.status_code == 404:
-                return found
-            found.extend(response.json().get("tags") or [])
-            path = _next_page(response.headers.get("link", ""), repository)
-        return found
 
     async def blob_size(self, repository: str, digest: str) -> int | None:
         """The size of a blob as the registry reports it; None when the blob is missing."""
@@ -246,7 +224,7 @@ class RegistryClient:
             return response
         raise RegistryResponseError(
             f"registry {self.host} answered HTTP {response.status_code} to {method} "
-            f"/v2/{repository}/{path}{_error_code(response)}"
+            f"/v2/{repository}/{path}{error_code(response)}"
         )
 
     def _auth_headers(self, scope: str) -> dict[str, str]:
@@ -349,19 +327,7 @@ def _describe(error: httpx.TransportError) -> str:
     return f"{type(error).__name__}: {detail}" if detail else type(error).__name__
 
 
-def _next_page(link: str, repository: str) -> str:
-    """The path after `/v2/REPO/` of a Link header's next page; empty on the last page."""
-    match = re.search(r"<([^>]+)>\s*;\s*rel=\"?next\"?", link)
-    if not match:
-        return ""
-    target = httpx.URL(match.group(1))
-    prefix = f"/v2/{repository}/"
-    path = target.path[len(prefix):] if target.path.startswith(prefix) else "tags/list"
-    query = target.query.decode()
-    return f"{path}?{query}" if query else path
-
-
-def _error_code(response: httpx.Response) -> str:
+def error_code(response: httpx.Response) -> str:
     # Registries explain a refusal in {"errors": [{"code": ...}]}; the code is enough.
     try:
         errors = response.json().get("errors") or []

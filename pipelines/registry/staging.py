@@ -17,15 +17,18 @@ ago than any publish can run is stale.
 
 from __future__ import annotations
 
+import re
 import secrets
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from pipelines.registry.client import CannotCheck, RegistryClient, RetryPolicy
+import httpx
+
+from pipelines.registry.client import CannotCheck, RegistryClient, RetryPolicy, error_code
 from pipelines.registry.credentials import Credentials
-from pipelines.registry.reference import ImageReference, parse_reference
+from pipelines.registry.reference import ImageReference, parse_reference, validate_tag
 
 STAGING_PREFIX = "nodepipe-staging-"
 _TIME_FORMAT = "%Y%m%d%H%M%S"
@@ -49,6 +52,47 @@ def made_at(tag: str) -> datetime | None:
         return datetime.strptime(stamp, _TIME_FORMAT).replace(tzinfo=UTC)
     except ValueError:
         return None
+
+
+class TagClient(RegistryClient):
+    """The registry client with what staging tags need: listing and deleting tags."""
+
+    async def __aenter__(self) -> TagClient:
+        return self
+
+    async def delete_tag(self, repository: str, tag: str) -> str | None:
+        """Remove `tag` (never the manifest it names) with OCI distribution 1.1's tag delete;
+        None once it is gone (or was never there), else why the registry refused: a registry
+        may answer 400 or 405 where tag deletion is off or unsupported."""
+        response = await self._call("DELETE", repository, f"manifests/{validate_tag(tag)}",
+                                    push=True, keep=(400, 405))
+        if response.status_code in (400, 405):
+            return f"HTTP {response.status_code} {error_code(response).strip(' ()')}".strip()
+        return None
+
+    async def tags(self, repository: str) -> list[str]:
+        """Every tag of `repository`, following the registry's pagination (Link headers)."""
+        found: list[str] = []
+        path = "tags/list?n=1000"
+        while path:
+            response = await self._call("GET", repository, path, push=False)
+            if response.status_code == 404:
+                return found
+            found.extend(response.json().get("tags") or [])
+            path = _next_page(response.headers.get("link", ""), repository)
+        return found
+
+
+def _next_page(link: str, repository: str) -> str:
+    """The path after `/v2/REPO/` of a Link header's next page; empty on the last page."""
+    match = re.search(r"<([^>]+)>\s*;\s*rel=\"?next\"?", link)
+    if not match:
+        return ""
+    target = httpx.URL(match.group(1))
+    prefix = f"/v2/{repository}/"
+    path = target.path[len(prefix):] if target.path.startswith(prefix) else "tags/list"
+    query = target.query.decode()
+    return f"{path}?{query}" if query else path
 
 
 @dataclass
@@ -81,8 +125,8 @@ async def delete_staging_tags(
     wanted = [tag for tag in dict.fromkeys(tags) if made_at(tag) is not None]
     result = Cleanup()
     try:
-        async with RegistryClient(ref.api_host, credentials,
-                                  insecure_registries=insecure_registries, retry=retry) as client:
+        async with TagClient(ref.api_host, credentials,
+                             insecure_registries=insecure_registries, retry=retry) as client:
             for n, tag in enumerate(wanted):
                 if await client.manifest_digest(ref.repository, tag) is None:
                     continue  # never made (a failed push), or already gone
@@ -117,8 +161,8 @@ async def collect_stale(
     """Delete the staging tags of `repository` older than `older_than`; the rest, a running
     publish's among them, are left alone. A registry that cannot be asked raises CannotCheck."""
     ref = parse_reference(repository) if isinstance(repository, str) else repository
-    async with RegistryClient(ref.api_host, credentials,
-                              insecure_registries=insecure_registries) as client:
+    async with TagClient(ref.api_host, credentials,
+                         insecure_registries=insecure_registries) as client:
         tags = await client.tags(ref.repository)
     old = stale(tags, older_than, now or datetime.now(UTC))
     return await delete_staging_tags(ref, old, credentials,
