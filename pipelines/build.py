@@ -127,13 +127,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     errors: list[NodePipelinesError] = []
     early: int = 0
     # Until the build's own handling takes over, SIGTERM ends the run as Ctrl-C does.
-    signal.signal(signal.SIGTERM, _cancelled_early)
+    previous = signal.signal(signal.SIGTERM, _cancelled_early)
     try:
         output = _main(args)
     except* NodePipelinesError as group:  # task groups raise groups; plain errors land here too
         errors = distinct(leaves(group))
     except* (KeyboardInterrupt, CancelledEarly) as group:
         early = getattr(group.exceptions[0], "signum", signal.SIGINT)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     if early:
         print(f"ERROR cancelled by {signal_name(early)} before the build started: no tag was "
               "moved", file=sys.stderr)
@@ -176,6 +178,9 @@ def _main(args: argparse.Namespace) -> str:
         report.error = "; ".join(str(e).splitlines()[0] for e in distinct(leaves(failed)))
         raise
     finally:
+        # The outcome is decided: a late SIGTERM ends the process as it would by default,
+        # never with the sentence of a build that had not started.
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
         if settings.report_dir is not None:
             for path in write_report(report, settings.report_dir):
                 get_logger().info("report_written", path=str(path))
