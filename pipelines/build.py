@@ -10,16 +10,17 @@ import argparse
 import json
 import os
 import platform as host
+import signal
 import sys
 from collections.abc import Sequence
 from contextlib import nullcontext
+from functools import partial
 from importlib.metadata import version as dist_version
 from typing import Any
 
 import anyio
 
 from pipelines.errors import (
-    EXIT_INTERRUPTED,
     EXIT_OK,
     NodePipelinesError,
     PipelineError,
@@ -31,6 +32,8 @@ from pipelines.plan.emulation import report_emulation
 from pipelines.plan.model import platform_warnings
 from pipelines.plan.prepare import prepare
 from pipelines.platforms import Platform
+from pipelines.publish.archive import remove_partials
+from pipelines.run.cancel import cancellable, signal_name
 from pipelines.run.report import Report, write_report
 from pipelines.settings import Settings, load_settings
 
@@ -115,6 +118,9 @@ def parser() -> argparse.ArgumentParser:
                         "build too (default: it is skipped, with a warning)")
     p.add_argument("--emulation", choices=["allow", "warn", "fail"],
                    help="what to do when a target runs emulated (default warn)")
+    p.add_argument("--tag-race", choices=["warn", "fail"],
+                   help="when another publish moves the same tags right after this one: warn "
+                        "and exit 0 (default), or fail with exit 1")
     p.add_argument("--audit", choices=["online", "offline"],
                    help="ask the npm registry for prebuild coverage, or read the lockfile only")
     p.add_argument("--report-dir",
@@ -163,21 +169,38 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line and return the exit code: the one error boundary."""
     args = parser().parse_args(argv)
     errors: list[NodePipelinesError] = []
-    interrupted = False
+    early: int = 0
+    # Until the build's own handling takes over, SIGTERM ends the run as Ctrl-C does.
+    previous = signal.signal(signal.SIGTERM, _cancelled_early)
     try:
         output = _main(args)
     except* NodePipelinesError as group:  # task groups raise groups; plain errors land here too
         errors = distinct(leaves(group))
-    except* KeyboardInterrupt:
-        interrupted = True
-    if interrupted:
-        print("ERROR interrupted: no tag was moved", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    except* (KeyboardInterrupt, CancelledEarly) as group:
+        early = getattr(group.exceptions[0], "signum", signal.SIGINT)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    if early:
+        print(f"ERROR cancelled by {signal_name(early)} before the build started: no tag was "
+              "moved", file=sys.stderr)
+        return 128 + early
     if errors:
         for error in errors:
             print(f"ERROR {error}", file=sys.stderr)
         return max(error.exit_code for error in errors)
     return _emit(output)
+
+
+class CancelledEarly(BaseException):
+    """SIGTERM before the build's own cancellation handling is in place."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _cancelled_early(signum: int, _frame: object) -> None:
+    raise CancelledEarly(signum)
 
 
 def _main(args: argparse.Namespace) -> str:
@@ -199,6 +222,9 @@ def _main(args: argparse.Namespace) -> str:
         report.error = "; ".join(str(e).splitlines()[0] for e in distinct(leaves(failed)))
         raise
     finally:
+        # The outcome is decided: a late SIGTERM ends the process as it would by default,
+        # never with the sentence of a build that had not started.
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
         if settings.report_dir is not None:
             for path in write_report(report, settings.report_dir):
                 get_logger().info("report_written", path=str(path))
@@ -226,6 +252,17 @@ def leaves(group: BaseExceptionGroup[NodePipelinesError]) -> list[NodePipelinesE
 
 
 async def _run(settings: Settings, report: Report) -> str:
+    """The build on its engines, cancelled as a whole by SIGINT or SIGTERM."""
+    publishing = report.plan.output.kind == "publish"
+    try:
+        return await cancellable(partial(_on_engines, settings, report), report,
+                                 publishing=publishing)
+    finally:
+        if report.plan.output.path is not None:  # once more, now the session is closed
+            remove_partials(report.plan.output.path.resolve())
+
+
+async def _on_engines(settings: Settings, report: Report) -> str:
     # Imported here: --print and bad input never load the Dagger SDK.
     from pipelines.run.execute import execute  # noqa: PLC0415
     from pipelines.run.graph import engine  # noqa: PLC0415

@@ -11,7 +11,8 @@ import re
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130  # what shells report for SIGINT
+EXIT_INTERRUPTED = 130  # what shells report for SIGINT (128 + 2)
+EXIT_TERMINATED = 143  # for SIGTERM (128 + 15): a CI provider cancelling the job
 
 
 class NodePipelinesError(Exception):

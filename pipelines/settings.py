@@ -106,6 +106,8 @@ class Settings(BaseSettings):
     allow_missing: Annotated[tuple[str, ...], NoDecode] = ()
     strict: bool = False  # an optional native package with no binary blocks the build too
     emulation: Literal["allow", "warn", "fail"] = "warn"
+    # another publish moving the same tags right after this one: a warning, or a failure
+    tag_race: Literal["warn", "fail"] = "warn"
     audit: Literal["online", "offline"] = "online"
     log_format: Literal["auto", "console", "json"] = "auto"
     report_dir: Path | None = None  # None: no report files

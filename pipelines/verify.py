@@ -8,6 +8,10 @@ Attestation entries (unknown/unknown, annotated attestation-manifest) are ignore
 its OCI referrers, each naming it as its subject; with `--key cosign.pub`, the index and those
 attestations must carry cosign signatures the key verifies.
 Exit 0 verified, 1 not verified, 2 cannot check.
+
+`python -m pipelines.verify --gc-staging REPO [--older-than 24h]` deletes the staging tags a
+publish left behind (a registry that refused tag deletion, a run killed outright) once their
+name says they are older than the given age; exit 0 all deleted, 1 some kept, 2 cannot check.
 """
 
 from __future__ import annotations
@@ -15,21 +19,27 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from collections.abc import Sequence
+from datetime import timedelta
+from functools import partial
 from pathlib import Path
 
 import anyio
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from pipelines.errors import EXIT_OK, NodePipelinesError
+from pipelines.errors import EXIT_FAILURE, EXIT_OK, InputError, NodePipelinesError
 from pipelines.logs import configure_logging
 from pipelines.registry.attestations import required_kinds
 from pipelines.registry.credentials import credentials_from_env, resolve_credentials
 from pipelines.registry.reference import parse_reference
 from pipelines.registry.signatures import SigningKeyError, load_public_key
+from pipelines.registry.staging import collect_stale
 from pipelines.registry.verify import NotVerified, VerifyReport, verify_index
 from pipelines.settings import DEFAULT_PLATFORMS
+
+MIN_STALE_AGE = timedelta(hours=1)  # the build's default --timeout
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -41,7 +51,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "Docker's config.json (DOCKER_CONFIG or ~/.docker). Exit 0 verified, 1 not verified, "
         "2 cannot check.",
     )
-    parser.add_argument("reference", help="REGISTRY/REPOSITORY[:TAG][@sha256:...]")
+    parser.add_argument("reference", nargs="?", help="REGISTRY/REPOSITORY[:TAG][@sha256:...]")
+    parser.add_argument("--gc-staging", metavar="REGISTRY/REPOSITORY",
+                        help="instead of verifying: delete this repository's nodepipe-staging-* "
+                        "tags older than --older-than")
+    parser.add_argument("--older-than", default="24h", metavar="AGE",
+                        help="with --gc-staging: minimum age, such as 90m, 6h or 7d (default "
+                        "24h, at least 1h: a publish holds its staging tags while it runs)")
     parser.add_argument("--platform", action="append", default=[], metavar="OS/ARCH[/VARIANT]",
                         help="an expected platform; repeat it or separate with commas "
                         f"(default: {','.join(DEFAULT_PLATFORMS)})")
@@ -83,6 +99,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Verify, print the report on stdout, the failure sentence on stderr; return the exit code."""
     args = parse_args(argv)
     configure_logging()
+    if args.gc_staging or not args.reference:
+        return _gc_main(args)
     try:
         report = anyio.run(_verify_from_args, args)
     except NodePipelinesError as error:
@@ -96,6 +114,44 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"ERROR {failure}", file=sys.stderr)
         return failure.exit_code
     return EXIT_OK
+
+
+def _gc_main(args: argparse.Namespace) -> int:
+    """`--gc-staging`: delete stale staging tags; each deleted tag on stdout, kept ones named
+    on stderr with the registry's reason."""
+    try:
+        if not args.gc_staging:
+            raise InputError("name a reference to verify, or --gc-staging REPO")
+        older = parse_age(args.older_than)
+        ref = parse_reference(args.gc_staging)
+        credentials = resolve_credentials(ref.registry, credentials_from_env(os.environ),
+                                          os.environ)
+        done = anyio.run(partial(collect_stale, ref, older, credentials,
+                                 insecure_registries=args.insecure_registry))
+    except NodePipelinesError as error:
+        print(f"ERROR {error}", file=sys.stderr)
+        return error.exit_code
+    for tag in done.deleted:
+        print(f"deleted {ref.name}:{tag}")
+    if done.kept:
+        print(f"ERROR kept {len(done.kept)} staging tags of {ref.name} ({', '.join(done.kept)}): "
+              f"{done.reason}", file=sys.stderr)
+        return EXIT_FAILURE
+    return EXIT_OK
+
+
+def parse_age(text: str) -> timedelta:
+    """`90m`, `6h`, `7d` (or a sum such as `1d12h`) as a duration of at least an hour."""
+    parts = re.fullmatch(r"(?:\d+[smhd])+", text.strip())
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    if not parts:
+        raise InputError(f"--older-than {text!r} is not an age: write it as 90m, 6h or 7d")
+    age = timedelta(seconds=sum(int(n) * units[u] for n, u in re.findall(r"(\d+)([smhd])",
+                                                                          text)))
+    if age < MIN_STALE_AGE:
+        raise InputError(f"--older-than {text} is under an hour: a publish holds its staging "
+                         "tags while it runs (up to its --timeout, 1 h by default)")
+    return age
 
 
 def _print_report(report: VerifyReport, fmt: str) -> None:

@@ -52,6 +52,13 @@ for spec in pnpm-9:pnpm@9.15.9 pnpm-10:pnpm@10.34.9 yarn-1:yarn@1.22.22 \
   fi
 done
 
+# A distribution v3 registry, which deletes tags (Debian's docker-registry is 2.8, which never
+# does): the staging-tag cleanup tests need one. Built from its Go module.
+if [ ! -x "$tools/registry-v3/registry" ] && command -v go >/dev/null; then
+  echo "host-setup: building the distribution v3 registry into $tools/registry-v3" >&2
+  GOBIN="$tools/registry-v3" go install github.com/distribution/distribution/v3/cmd/registry@v3.0.0
+fi
+
 "$tools/node-x64/bin/node" --version >/dev/null
 "$tools/node-arm64/bin/node" -e 'if (process.arch !== "arm64") process.exit(1)'
 "$tools/pnpm-10/bin/pnpm" --version >/dev/null

@@ -12,9 +12,12 @@ CLI would attach to the running session instead of starting one on the mapped en
 from __future__ import annotations
 
 import os
+import signal
+import time
 from collections.abc import AsyncIterator, Iterator, Mapping
-from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager, suppress
 from dataclasses import dataclass
+from pathlib import Path
 
 import anyio
 import dagger
@@ -54,7 +57,8 @@ async def connected_engines(
 ) -> AsyncIterator[dict[str, Engine]]:
     """Every engine of the build, by runner host ("" is the default engine, already connected
     as `dag`); `hosts` maps each runner host to the platform it was given for."""
-    async with AsyncExitStack() as stack:
+    stack, failed = AsyncExitStack(), True
+    try:
         engines = {"": Engine("", dag, await platform_of(dag))} if default else {}
         for host, platform in hosts.items():
             get_logger().info("engine_connecting", engine=host, platform=platform)
@@ -63,6 +67,60 @@ async def connected_engines(
             get_logger().info("engine_connected", engine=host,
                               engine_platform=str(engines[host].platform))
         yield engines
+        failed = False
+    finally:
+        await close_sessions(stack, failed=failed)
+
+
+async def close_sessions(stack: AsyncExitStack, *, failed: bool) -> None:
+    """Close the sessions on `stack`, shielded: a cancelled build (SIGTERM) still closes each.
+    When the build already failed, a session that ends badly (one `end_sessions` stopped)
+    does not hide that failure."""
+    with anyio.CancelScope(shield=True):
+        try:
+            await stack.aclose()
+        except dagger.DaggerError:
+            if not failed:
+                raise
+
+
+def end_sessions(grace_s: float = 5.0) -> list[int]:
+    """Stop the Dagger CLI sessions this process started (SIGTERM, then SIGKILL after
+    `grace_s`); returns their pids. For a lost engine: the SDK closes a session by waiting up
+    to 300 s for its CLI, which keeps retrying a dead engine that long."""
+    sessions = [pid for pid, name in _children() if name.startswith("dagger")]
+    for pid in sessions:
+        with suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    while time.monotonic() < deadline and any(_alive(pid) for pid in sessions):
+        time.sleep(0.05)
+    for pid in sessions:
+        if _alive(pid):
+            with suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+    return sessions
+
+
+def _children() -> list[tuple[int, str]]:
+    """(pid, command name) of this process's children, from /proc."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with suppress(OSError):
+            text = stat.read_text()
+            name, rest = text[text.index("(") + 1:text.rindex(")")], text[text.rindex(")") + 2:]
+            if int(rest.split()[1]) == os.getpid():
+                found.append((int(stat.parent.name), name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    """Whether `pid` still runs (a zombie, exited but not yet reaped, does not)."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return text[text.rindex(")") + 2:].split()[0] != "Z"
 
 
 async def _connect(stack: AsyncExitStack, host: str, platform: str) -> dagger.Client:

@@ -3,6 +3,7 @@ variant written into its image index."""
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import json
@@ -11,11 +12,64 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from pipelines.errors import PipelineError
 from pipelines.registry.index_checks import normalised
 from pipelines.registry.variant import amended, encode
 
 INDEX_TYPES = ("application/vnd.oci.image.index.v1+json",
                "application/vnd.docker.distribution.manifest.list.v2+json")
+
+
+def partial_paths(path: Path) -> list[Path]:
+    """The files an export of `path` writes before the rename: `.NAME.partial`, its pieces
+    (one per engine) and the variant fix's copy of it."""
+    return [*sorted(path.parent.glob(f".{path.name}.partial*")),
+            *sorted(path.parent.glob(f"..{path.name}.partial.variant"))]
+
+
+def finish_archive(
+    pieces: Sequence[Path], path: Path, annotations: Mapping[str, str] | None = None
+) -> None:
+    """Make the engines' exported `pieces` the one archive at `path` (its index carrying
+    `annotations`), all or nothing: one piece gets arm64's variant, several are merged, and
+    only a complete archive is renamed to `path`. A write that fails (a full disk) is one
+    sentence, with nothing at `path` but what was there before."""
+    partial = path.with_name(f".{path.name}.partial")
+    try:
+        if len(pieces) == 1:
+            pieces[0].replace(partial)
+            add_arm64_variant(partial, annotations)
+        else:
+            merge_archives(pieces, partial, annotations)
+        partial.replace(path)
+    except OSError as error:
+        reason = (error.strerror or str(error)).lower()
+        if error.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise PipelineError(disk_full(path, reason), stage="export") from None
+        raise PipelineError(f"cannot write the archive {path}: {reason}",
+                            stage="export") from None
+    finally:
+        remove_partials(path)
+
+
+def is_disk_full(message: str) -> bool:
+    """Whether an error's text (the engine's, or the OS's) says the disk is full."""
+    return any(words in message.lower() for words in ("no space left on device",
+                                                      "disk quota exceeded"))
+
+
+def disk_full(path: Path, reason: str) -> str:
+    """The sentence of a full disk while writing the archive at `path`."""
+    kept = "the previous archive there is unchanged" if path.exists() else "nothing is there"
+    return (f"the disk holding {path.parent} is full ({reason}) while writing the archive "
+            f"{path.name}: {kept}, and the partial files were removed; free some space or "
+            "choose another --export-path")
+
+
+def remove_partials(path: Path) -> None:
+    """Remove what an unfinished export of `path` left beside it (never `path` itself)."""
+    for leftover in partial_paths(path):
+        leftover.unlink(missing_ok=True)
 
 
 def platform_sizes(path: Path) -> dict[str, int]:

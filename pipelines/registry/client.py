@@ -178,7 +178,7 @@ class RegistryClient:
         if response.status_code == 404:  # a PUT has nothing to miss: the repository was refused
             raise RegistryResponseError(
                 f"registry {self.host} refused the manifest for {repository}:{reference}"
-                f"{_error_code(response)}"
+                f"{error_code(response)}"
             )
         return response.headers.get("docker-content-digest") or manifest.digest
 
@@ -204,9 +204,11 @@ class RegistryClient:
         headers: dict[str, str] | None = None,
         content: bytes | None = None,
         url: str | None = None,
+        keep: tuple[int, ...] = (),
     ) -> httpx.Response:
-        """Send a request, answering at most one auth challenge; 2xx and 404 are returned.
-        `url` replaces the one made of `repository` and `path` (an upload's location)."""
+        """Send a request, answering at most one auth challenge; 2xx, 404 and the statuses in
+        `keep` are returned. `url` replaces the one made of `repository` and `path` (an
+        upload's location)."""
         scope = f"repository:{repository}:{'pull,push' if push else 'pull'}"
         url = url or f"{self.base_url}/v2/{repository}/{path}"
         extra = headers or {}
@@ -220,11 +222,11 @@ class RegistryClient:
                 f"registry {self.host} refused {self._who()} access to {repository} "
                 f"(HTTP {response.status_code})"
             )
-        if response.is_success or response.status_code == 404:
+        if response.is_success or response.status_code in (404, *keep):
             return response
         raise RegistryResponseError(
             f"registry {self.host} answered HTTP {response.status_code} to {method} "
-            f"/v2/{repository}/{path}{_error_code(response)}"
+            f"/v2/{repository}/{path}{error_code(response)}"
         )
 
     def _auth_headers(self, scope: str) -> dict[str, str]:
@@ -327,7 +329,7 @@ def _describe(error: httpx.TransportError) -> str:
     return f"{type(error).__name__}: {detail}" if detail else type(error).__name__
 
 
-def _error_code(response: httpx.Response) -> str:
+def error_code(response: httpx.Response) -> str:
     # Registries explain a refusal in {"errors": [{"code": ...}]}; the code is enough.
     try:
         errors = response.json().get("errors") or []

@@ -1,7 +1,8 @@
 """Move tags to a verified index digest: the last step of publishing.
 
 The manifest is fetched by digest and its exact bytes are PUT under each tag with the same
-Content-Type, so the tag resolves to that very digest; each tag is then read back to confirm.
+Content-Type, so the tag resolves to that very digest; each tag is then read back, and a tag
+naming another digest by then (another publish moved it too) is returned as such.
 Nothing is written unless the digest is in the registry first. Tags are written one after the
 other, so a registry that goes away halfway is reported with the tags already moved: a
 CannotCheck leaving this module means no tag was written.
@@ -28,11 +29,13 @@ class TagMoveError(NodePipelinesError):
 
 @dataclass(frozen=True)
 class TagMove:
-    """One tag after the move: the digest it now names and the one it named before (if any)."""
+    """One tag's move: the digest it was pointed at, the one it named right before (if any)
+    and the one it names right after, which differs when another publish moved it too."""
 
     tag: str
     digest: str
     previous: str | None
+    now: str | None = None
 
 
 async def move_tags(
@@ -67,13 +70,14 @@ async def move_tags(
         previous = await gather(resolvers)
         await _put_each(client, ref, manifest, wanted)
         after = await _read_back(resolvers, ref, wanted)
-    wrong = [f"{tag} points at {now or 'nothing'}" for tag, now in zip(wanted, after, strict=True)
-             if now != digest]
-    if wrong:
+    gone = [tag for tag, now in zip(wanted, after, strict=True) if now is None]
+    if gone:
         raise TagMoveError(
-            f"tags of {ref.name} do not point at {digest} after the move: {'; '.join(wrong)}"
+            f"tags of {ref.name} name nothing right after the move to {digest}: {', '.join(gone)}"
         )
-    return tuple(TagMove(tag, digest, before) for tag, before in zip(wanted, previous, strict=True))
+    # A tag naming another digest now was moved again by someone else: the caller says so.
+    return tuple(TagMove(tag, digest, before, now)
+                 for tag, before, now in zip(wanted, previous, after, strict=True))
 
 
 async def _read_back(

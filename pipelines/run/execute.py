@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ import dagger
 from dagger import dag
 
 from pipelines.checks import parse_hygiene, parse_smoke
-from pipelines.engines.connect import connected_engines
+from pipelines.engines.connect import RUNNER_HOST_ENV, connected_engines, end_sessions
 from pipelines.errors import InputError, NodePipelinesError
 from pipelines.logs import get_logger
 from pipelines.plan.emulation import report_emulation
@@ -25,10 +26,12 @@ from pipelines.registry.credentials import Credentials, explicit_credentials, re
 from pipelines.registry.push import push_with_retries
 from pipelines.registry.reference import parse_reference
 from pipelines.registry.signatures import SigningKey
+from pipelines.registry.staging import delete_staging_tags
 from pipelines.registry.tags import move_tags
 from pipelines.registry.variant import add_arm64_variant
 from pipelines.registry.verify import verify_index
 from pipelines.run.attest import attest_exported, attest_published, build_facts, signing_key
+from pipelines.run.engine_lost import EngineLostError, watchable, watched
 from pipelines.run.graph import Clock, Images, build_all, export_archive, publish_image
 from pipelines.run.legs import (
     Leg,
@@ -36,6 +39,7 @@ from pipelines.run.legs import (
     mapped_hosts,
     needs_default,
     on_each,
+    per_platform,
     placed,
     push_by_digest,
 )
@@ -67,12 +71,34 @@ async def execute(
         plan = report.plan = placed(report.plan, engines)
         report_emulation(plan, settings.emulation)
         legs = [leg(engine, plan.for_engine(host), source) for host, engine in engines.items()]
-        clock = Clock(report.durations)
-        await on_each(legs, lambda part: build_all(part.plan, part.images, clock))
-        if plan.output.kind == "export":
-            return await _export(settings, plan, legs, clock, report, secrets)
-        steps = _gate(settings, plan, legs, login, clock, report, secrets, key)
-        result = await publish_gated(plan.output.image, steps, staged=report)
+        clock = Clock(report.durations, running=report.running,
+                      default_engine=default_engine_name(environ))
+        # Each engine is watched while it is needed: until the gate verifies in the registry.
+        probed = watchable((engine.host or clock.default_engine,
+                            engine.host or environ.get(RUNNER_HOST_ENV, ""))
+                           for engine in engines.values())
+        try:
+            return await watched(partial(_on_legs, settings, plan, legs, login, clock, report,
+                                         secrets, key),
+                                 probed, clock.running,
+                                 needed=lambda: report.step not in ("verify", "move"))
+        except* EngineLostError:  # also from a stage inside a leg's task group
+            # Before the sessions close: closing one waits minutes for a CLI that keeps
+            # retrying its dead engine.
+            end_sessions()
+            raise
+
+
+async def _on_legs(  # noqa: PLR0917 - what one build carries
+    settings: Settings, plan: Plan, legs: list[Leg], login: Credentials | None, clock: Clock,
+    report: Report, secrets: Mapping[str, str], key: SigningKey | None,
+) -> str:
+    """Build every leg, then export, or publish through the gate; returns stdout."""
+    await on_each(legs, lambda part: build_all(part.plan, part.images, clock))
+    if plan.output.kind == "export":
+        return await _export(settings, plan, legs, clock, report, secrets)
+    steps = _gate(settings, plan, legs, login, clock, report, secrets, key)
+    result = await publish_gated(plan.output.image, steps, staged=report, race=settings.tag_race)
     report.sizes.update({row.platform: row.size for row in result.report.rows})
     _log_sizes(report.sizes)
     return result.pinned
@@ -133,6 +159,9 @@ def _gate(  # noqa: PLR0917 - what the gate's steps close over
         move=lambda ref: move_tags(ref, plan.output.tags, login),
         amend=lambda ref: add_arm64_variant(ref, login, annotations=plan.labels),
         **({"attest": attest} if settings.attest or key else {}),
+        staging_tags=lambda tag: (tag, *(per_platform(tag, t.platform) for t in plan.targets
+                                         if len(legs) > 1)),
+        cleanup=lambda tags: delete_staging_tags(plan.output.image, tags, login),
     )
 
 
@@ -147,6 +176,12 @@ def pulled(
         for t in plan.targets
     }
     return replace(images, runtimes=runtimes)
+
+
+def default_engine_name(environ: Mapping[str, str]) -> str:
+    """How a sentence names the default engine: with its runner host when one is set."""
+    host = environ.get(RUNNER_HOST_ENV, "")
+    return f"default ({host})" if host else "default"
 
 
 def _log_sizes(sizes: Mapping[str, int]) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -13,11 +13,13 @@ import anyio
 import dagger
 from dagger import dag
 
+from pipelines.engines.connect import close_sessions
 from pipelines.errors import EngineUnavailableError, PipelineError, explain
 from pipelines.logs import get_logger
 from pipelines.plan.model import Plan, Target
 from pipelines.platforms import Platform
-from pipelines.publish.archive import add_arm64_variant, merge_archives
+from pipelines.publish.archive import disk_full, finish_archive, is_disk_full, remove_partials
+from pipelines.run.engine_lost import engine_lost, is_engine_lost
 from pipelines.stages import (
     app_build,
     app_files,
@@ -73,6 +75,8 @@ class Clock:
 
     durations: dict[str, float] = field(default_factory=dict)  # "stage:platform" -> seconds
     heartbeat_s: float = HEARTBEAT_S
+    running: set[str] = field(default_factory=set)  # "stage on platform" under way
+    default_engine: str = "default"  # how a sentence names the default engine
 
     async def run(
         self, stage: str, target: Target | None, work: Awaitable[T], engine: str = ""
@@ -84,6 +88,8 @@ class Clock:
         engine = target.engine if target else engine
         where = platform or (f"build@{engine}" if engine else "build")
         started = time.monotonic()
+        key = f"{stage} on {where}"
+        self.running.add(key)
         try:
             result = await self._beating(work, stage, platform, emulated, started)
         except dagger.ExecError as error:
@@ -95,13 +101,26 @@ class Clock:
                 stage=stage, platform=platform, stderr=error.stderr.strip() or error.stdout,
             ) from None
         except dagger.QueryError as error:
+            if is_engine_lost(str(error)):
+                raise self._lost(engine, stage, platform, key, str(error)) from None
             message = (str(error).splitlines() or ["the engine refused the query"])[0]
             raise PipelineError(message, stage=stage, platform=platform) from None
+        except (dagger.TransportError, dagger.ClientConnectionError) as error:
+            raise self._lost(engine, stage, platform, key, str(error)) from None
+        finally:
+            self.running.discard(key)
         seconds = round(time.monotonic() - started, 2)
         self.durations[f"{stage}:{where}"] = seconds
         get_logger().info("stage_finished", stage=stage, platform=platform or "build",
                           engine=engine or "default", emulated=emulated, duration_s=seconds)
         return result
+
+    def _lost(
+        self, engine: str, stage: str, platform: str | None, key: str, reason: str
+    ) -> PipelineError:
+        """The lost engine's sentence, naming what else was running and stops with it."""
+        return engine_lost(engine or self.default_engine, stage, platform, reason,
+                           (other for other in self.running if other != key))
 
     async def _beating(
         self, work: Awaitable[T], stage: str, platform: str | None, emulated: bool,
@@ -176,13 +195,20 @@ def source_directory(plan: Plan, engine: dagger.Client | None = None) -> dagger.
 
 @asynccontextmanager
 async def engine(version: str) -> AsyncIterator[None]:
-    """Connect to the default Dagger engine, turning 'no engine' into one sentence."""
+    """Connect to the default Dagger engine, turning 'no engine' into one sentence; the
+    session is closed even when the build was cancelled."""
+    stack = AsyncExitStack()
     try:
-        async with dagger.connection():
-            yield
+        await stack.enter_async_context(dagger.connection())
     except tuple(ENGINE_MISSING) as error:
         what = next(text for kind, text in ENGINE_MISSING.items() if isinstance(error, kind))
         raise EngineUnavailableError(f"{what}: {ENGINE_HELP.format(version=version)}") from None
+    failed = True
+    try:
+        yield
+        failed = False
+    finally:
+        await close_sessions(stack, failed=failed)
 
 
 async def engine_platform() -> Platform:
@@ -220,8 +246,9 @@ async def export_archive(plan: Plan, parts: Images | list[Images], clock: Clock)
     # where the previous good one was.
     partial = path.with_name(f".{path.name}.partial")
     pieces = [partial.with_name(f"{partial.name}.{n}") for n in range(len(graphs))]
-    exports = [clock.run("export", None,
-                         oci_archive(images.variants, images.client).export(str(piece)))
+    exports = [mapped_export(clock.run("export", None, oci_archive(images.variants,
+                                                                   images.client)
+                                       .export(str(piece))), Path(path))
                for images, piece in zip(graphs, pieces, strict=True)]
     try:
         if len(exports) == 1:
@@ -230,18 +257,25 @@ async def export_archive(plan: Plan, parts: Images | list[Images], clock: Clock)
             async with anyio.create_task_group() as group:
                 for export in exports:
                     group.start_soon(_awaited, export)
-        if len(pieces) == 1:
-            await pieces[0].replace(partial)
-            # The engine drops arm64's variant; the index says linux/arm64/v8 as the base does.
-            await anyio.to_thread.run_sync(add_arm64_variant, Path(partial), plan.labels)
-        else:
-            await anyio.to_thread.run_sync(merge_archives, [Path(p) for p in pieces],
-                                           Path(partial), plan.labels)
-        await partial.replace(path)
+        # The engine drops arm64's variant; the index says linux/arm64/v8 as the base does.
+        await anyio.to_thread.run_sync(finish_archive, [Path(p) for p in pieces], Path(path),
+                                       plan.labels)
     finally:
-        for leftover in (partial, *pieces):
-            await leftover.unlink(missing_ok=True)
+        # Synchronous: under a cancellation every await would raise before unlinking.
+        remove_partials(Path(path))
     return str(path)
+
+
+async def mapped_export(work: Awaitable[T], path: Path) -> None:
+    """Await the engine's export of an archive for `path`; a full disk on this side is said
+    as such."""
+    try:
+        await work
+    except PipelineError as error:
+        if is_disk_full(error.message):
+            raise PipelineError(disk_full(path, "no space left on device"),
+                                stage="export") from None
+        raise
 
 
 async def _awaited(work: Awaitable[T]) -> None:

@@ -76,6 +76,11 @@ async def on_each(legs: list[Leg], work: Callable[[Leg], Awaitable[None]]) -> No
             group.start_soon(one, part)
 
 
+def per_platform(staging: str, platform: Platform) -> str:
+    """The tag (or address) a platform's image is pushed under when engines push apart."""
+    return f"{staging}-{platform.slug}"
+
+
 async def push_by_digest(
     legs: list[Leg], address: str, publish: Publish, username: str | None
 ) -> list[tuple[Platform, str]]:
@@ -86,7 +91,7 @@ async def push_by_digest(
 
     async def one(images: Images, platform: Platform) -> None:
         single = replace(images, runtimes={platform: images.runtimes[platform]})
-        to = f"{address}-{platform.slug}"
+        to = per_platform(address, platform)
         pushed[platform] = await push_with_retries(lambda: publish(single, to),
                                                    registry=registry, username=username)
         get_logger().info("image_pushed", platform=str(platform), reference=pushed[platform])

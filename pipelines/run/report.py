@@ -26,6 +26,9 @@ class Report:
     plan: Plan
     output: str = ""  # the archive path or REPO@sha256:...
     staging: str = ""  # the staging reference, when publishing
+    step: str = ""  # the publish gate's step under way (for a cancellation's sentence)
+    tags_moved: list[str] = field(default_factory=list)  # by the publish gate
+    running: set[str] = field(default_factory=set)  # "stage on platform" under way
     error: str = ""  # the sentence of the failure, if the build failed
     durations: dict[str, float] = field(default_factory=dict)  # "stage:platform" -> seconds
     sizes: dict[str, int] = field(default_factory=dict)  # platform -> compressed bytes

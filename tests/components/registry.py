@@ -7,6 +7,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import os
 import socket
 import subprocess
 import time
@@ -18,7 +19,7 @@ from typing import Any
 
 import httpx
 
-from tests.conftest import require_program
+from tests.conftest import TOOLS, require, require_program
 
 USER = "pipeline"
 # A test password; tests assert it never shows up in any output.
@@ -57,6 +58,7 @@ class LocalRegistry:
     process: subprocess.Popen[bytes]
     log: Path
     config: Path
+    program: str = "docker-registry"
 
     def stop(self, *, kill: bool = False) -> None:
         """Stop the registry process and wait for it; `kill` ends it at once, like a crash
@@ -72,13 +74,23 @@ class LocalRegistry:
     def restart(self) -> None:
         """Start the registry again on the same port, config and storage (after `stop`)."""
         self.stop()
-        self.process = _serve(self.config, self.log)
+        self.process = _serve(self.config, self.log, self.program)
         _wait_until_answering(self)
 
 
-def start_registry(directory: Path) -> LocalRegistry:
-    """Start docker-registry on a free loopback port with htpasswd auth; wait until it answers."""
-    require_program("docker-registry")
+def registry_v3() -> str:
+    """The distribution v3 registry program (it deletes tags, which 2.8 never does): named by
+    NODEPIPE_TEST_REGISTRY_V3, else built by tests/host-setup.sh into tests/.tools."""
+    path = os.environ.get("NODEPIPE_TEST_REGISTRY_V3") or str(TOOLS / "registry-v3" / "registry")
+    require(f"distribution v3 registry ({path}; host-setup.sh builds it with Go)",
+            Path(path).is_file())
+    return path
+
+
+def start_registry(directory: Path, program: str | None = None) -> LocalRegistry:
+    """Start docker-registry (or `program`, a registry taking the same configuration) on a
+    free loopback port with htpasswd auth; wait until it answers."""
+    program = program or require_program("docker-registry")
     htpasswd = require_program("htpasswd")
     directory.mkdir(parents=True, exist_ok=True)
     users = directory / "htpasswd"
@@ -98,15 +110,14 @@ def start_registry(directory: Path) -> LocalRegistry:
         "auth": {"htpasswd": {"realm": "component-tests", "path": str(users)}},
     }))
     log = directory / "registry.log"
-    registry = LocalRegistry(host, _serve(config, log), log, config)
+    registry = LocalRegistry(host, _serve(config, log, program), log, config, program)
     _wait_until_answering(registry)
     return registry
 
 
-def _serve(config: Path, log: Path) -> subprocess.Popen[bytes]:
+def _serve(config: Path, log: Path, program: str) -> subprocess.Popen[bytes]:
     with log.open("ab") as sink:
-        return subprocess.Popen([require_program("docker-registry"), "serve", str(config)],
-                                stdout=sink, stderr=sink)
+        return subprocess.Popen([program, "serve", str(config)], stdout=sink, stderr=sink)
 
 
 def _wait_until_answering(registry: LocalRegistry) -> None:
@@ -124,9 +135,9 @@ def _wait_until_answering(registry: LocalRegistry) -> None:
 
 
 @contextmanager
-def running_registry(directory: Path) -> Iterator[LocalRegistry]:
+def running_registry(directory: Path, program: str | None = None) -> Iterator[LocalRegistry]:
     """A registry for the duration of a `with` block."""
-    registry = start_registry(directory)
+    registry = start_registry(directory, program)
     try:
         yield registry
     finally:

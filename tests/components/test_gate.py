@@ -13,6 +13,7 @@ from pipelines.errors import PipelineError
 from pipelines.publish.gate import STAGING_PREFIX, GateSteps, publish_gated, staging_tag
 from pipelines.registry.credentials import Credentials
 from pipelines.registry.reference import validate_tag
+from pipelines.registry.staging import delete_staging_tags
 from pipelines.registry.tags import move_tags
 from pipelines.registry.variant import add_arm64_variant
 from pipelines.registry.verify import verify_index
@@ -44,10 +45,17 @@ class Recorder:
         self.entries: list[dict] = []  # the staged index's entries
         self.login = Credentials.of(USER, PASSWORD)
 
-    def steps(self, tags: tuple[str, ...], *, amend: bool = False) -> GateSteps:
+    def steps(self, tags: tuple[str, ...], *, amend: bool = False,
+              cleanup: bool = False) -> GateSteps:
         steps = GateSteps(stage=self.stage, check=self.check, verify=self.verify,
                           move=lambda ref: self.move(ref, tags))
+        if cleanup:
+            steps = replace(steps, cleanup=self.cleanup)
         return replace(steps, amend=self.amend) if amend else steps
+
+    async def cleanup(self, tags):  # type: ignore[no-untyped-def]
+        self.calls.append("cleanup")
+        return await delete_staging_tags(f"{self.host}/{REPO}", tags, self.login)
 
     async def stage(self, address: str) -> str:
         self.calls.append("stage")
@@ -106,7 +114,7 @@ async def test_failing_smoke_leaves_tags_untouched(registry: LocalRegistry) -> N
     before = existing_release(registry)
     error = PipelineError("better-sqlite3 failed to load", stage="smoke", platform="linux/arm64")
     gate = Recorder(registry, check_error=ExceptionGroup("checks", [error]))
-    record = SimpleNamespace(staging="")
+    record = SimpleNamespace(staging="", step="", tags_moved=[])
     with pytest.raises(ExceptionGroup) as caught:
         await publish_gated(f"{registry.host}/{REPO}", gate.steps(("1.0", "candidate")),
                             tag="nodepipe-staging-smoke", staged=record)
@@ -136,7 +144,7 @@ async def test_amend_gives_arm64_its_variant_and_the_gate_goes_on_with_it(
     """An index staged without arm64's variant is replaced under the staging tag by one saying
     v8, right after staging; check, verify and the tags all see the corrected digest."""
     gate = Recorder(registry)
-    record = SimpleNamespace(staging="")
+    record = SimpleNamespace(staging="", step="", tags_moved=[])
     result = await publish_gated(f"{registry.host}/{REPO}", gate.steps(("2.0",), amend=True),
                                  tag="nodepipe-staging-variant", staged=record)
     assert gate.calls == ["stage", "amend", "check", "verify", "move"]

@@ -121,6 +121,7 @@ def test_every_list_flag_accumulates() -> None:
         "--probe-secret": ("JWT_SECRET", "API_KEY", "probe_secrets"),
         "--probe-service": ("db=postgres:16,POSTGRES_PASSWORD=x", "cache=redis:7",
                             "probe_services"),
+        "--label": ("vendor=acme", "team=web", "labels"),
     }
     # Every repeatable flag is a case here, so a new list flag cannot be left out.
     repeatable = {a.option_strings[0] for a in parser()._actions

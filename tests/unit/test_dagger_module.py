@@ -42,6 +42,7 @@ NOT_CONSTRUCTOR_ARGUMENTS = {
     "source": "the constructor's Directory argument",
     "image": "an argument of publish",
     "tags": "an argument of publish",
+    "tag_race": "an argument of publish",
     "publish": "the publish function",
     "registry_username": "an argument of publish and verify",
     "registry_password": "a Secret argument of publish and verify",

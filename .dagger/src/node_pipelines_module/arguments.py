@@ -96,6 +96,10 @@ Strict = Annotated[
 Emulation = Annotated[
     str, Doc("when a target's build work would run emulated: allow, warn or fail")
 ]
+TagRace = Annotated[
+    str, Doc("another publish moving the same tags right after this one: warn (the call "
+             "succeeds) or fail")
+]
 AuditMode = Annotated[
     str, Doc("online: ask the npm registry for prebuild coverage; offline: the lockfile only")
 ]

@@ -64,6 +64,7 @@ from .arguments import (
     SourceUrl,
     StartCommand,
     Strict,
+    TagRace,
     Tags,
     Username,
     Workspace,
@@ -159,12 +160,13 @@ class NodePipelines:
         tags: Tags = ("latest",),
         username: Username = "",
         password: Password = None,
+        tag_race: TagRace = "warn",
     ) -> str:
         """Publish by digest, check and verify, then move the tags; returns REPO@sha256:..."""
         secret = SecretStr(await password.plaintext() if password else "")
         with first_error():
             settings, plan = await planned(self.source, self._settings(
-                publish=True, image=image, tags=list(tags),
+                publish=True, image=image, tags=list(tags), tag_race=tag_race,
                 registry_username=username, registry_password=secret,
             ))
             return await execute(settings, Report(plan), {}, source=self.source)
