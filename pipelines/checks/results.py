@@ -66,6 +66,18 @@ class ExecutableCheck:
 
 
 @dataclass(frozen=True)
+class SystemPackageCheck:
+    """A declared system package in the image: dpkg's record, and each program it ships with
+    what it is built for (path, `arm64 64-bit`), checked with its libraries on the target."""
+
+    name: str
+    version: str | None
+    programs: tuple[tuple[str, str], ...]
+    error: str | None
+    ok: bool
+
+
+@dataclass(frozen=True)
 class SmokeResult(_Judged):
     """What the smoke script saw inside one target's runtime image."""
 
@@ -80,6 +92,7 @@ class SmokeResult(_Judged):
     node_version: str
     packages: tuple[PackageLoad, ...]
     executables: tuple[ExecutableCheck, ...] = ()
+    system: tuple[SystemPackageCheck, ...] = ()
 
     @property
     def problems(self) -> tuple[str, ...]:
@@ -92,6 +105,8 @@ class SmokeResult(_Judged):
         found += [f"{p.name} failed to load: {p.error}" for p in self.packages if not p.ok]
         found += [f"executable {e.pattern}: {e.error or 'not for the target'}"
                   for e in self.executables if not e.ok]
+        found += [f"system package {s.name}: {s.error or 'not usable on the target'}"
+                  for s in self.system if not s.ok]
         return tuple(found)
 
     @property
@@ -217,6 +232,16 @@ def parse_smoke(
             )
             for e in data.get("executables") or ()
         )
+        system = tuple(
+            SystemPackageCheck(
+                name=str(s["name"]),
+                version=s.get("version"),
+                programs=tuple((str(f["path"]), str(f["got"])) for f in s["programs"]),
+                error=s.get("error"),
+                ok=bool(s["ok"]) and all(f["ok"] for f in s["programs"]),
+            )
+            for s in data.get("system") or ()
+        )
         return SmokeResult(
             platform=platform,
             arch=str(data["arch"]),
@@ -227,6 +252,7 @@ def parse_smoke(
             node_version=str(data.get("node_version", "")),
             packages=packages,
             executables=executables,
+            system=system,
         )
     except (KeyError, TypeError) as error:
         raise _malformed("smoke", platform, error, stderr) from error

@@ -4,11 +4,16 @@
 // JSON object on stdout. Exit 0 when everything loaded, 1 otherwise, 2 on bad arguments.
 // Node 18+ and no dependencies: it runs on whatever Node the runtime image ships.
 //
-//   node smoke.js --arch arm64 --libc glibc --app /app [--exe GLOB]... -- bcrypt sharp ./native/build/Release
+//   node smoke.js --arch arm64 --libc glibc --app /app [--exe GLOB]... [--system PKG]... -- bcrypt ./native/build/Release
 //
 // `--exe node_modules/@prisma/engines/schema-engine-*` names an executable an install script
 // downloaded (relative to --app; `*` only in the last part): at least one file must match, and
 // each must be an ELF file for the target's machine (read by elf.js, shipped next to this file).
+//
+// `--system jq` names a system package the service declared (Debian images): dpkg must list
+// it as installed, and each program it ships in a bin directory must be for the target's
+// machine, with every shared library it links found by the target's own loader (asked as ldd
+// does, LD_TRACE_LOADED_OBJECTS: the loader maps them all and exits before the program runs).
 //
 // Arguments starting with `.` or `/`, or ending in `.node`, are addon files or directories of
 // them (relative to --app; a directory loads every `.node` file in it, or else in its
@@ -20,6 +25,7 @@
 const fs = require('fs');
 const path = require('path');
 const { createRequire } = require('module');
+const { spawnSync } = require('child_process');
 const elf = require('./elf.js');
 
 // Docker/uname spellings the caller may pass, mapped to Node's process.arch.
@@ -35,21 +41,24 @@ const ACTIVATORS = {
 
 function usage(message) {
   process.stderr.write(`smoke: ${message}\n` +
-    'usage: node smoke.js --arch ARCH --libc glibc|musl [--app DIR] [--exe GLOB]... [--] ' +
+    'usage: node smoke.js --arch ARCH --libc glibc|musl [--app DIR] [--exe GLOB]... ' +
+    '[--system PKG]... [--] ' +
     'PACKAGE|PATH...\n');
   process.exit(2);
 }
 
 function parseArgs(argv) {
-  const options = { arch: '', libc: '', app: process.cwd(), targets: [], executables: [] };
+  const options = { arch: '', libc: '', app: process.cwd(), targets: [], executables: [],
+    system: [] };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (arg === '--') {
       options.targets.push(...argv.slice(i + 1));
       break;
-    } else if (arg === '--arch' || arg === '--libc' || arg === '--app' || arg === '--exe') {
+    } else if (['--arch', '--libc', '--app', '--exe', '--system'].includes(arg)) {
       if (i + 1 >= argv.length) usage(`${arg} needs a value`);
       if (arg === '--exe') options.executables.push(argv[++i]);
+      else if (arg === '--system') options.system.push(argv[++i]);
       else options[arg.slice(2)] = argv[++i];
     } else if (arg.startsWith('--')) {
       usage(`unknown option ${arg}`);
@@ -105,6 +114,82 @@ function checkExecutable(glob, options) {
   } else if (wrong.length) {
     result.error = wrong.map((f) => `${f.path} is ${f.got}, not ${options.arch}`).join('; ');
   }
+  return result;
+}
+
+const DPKG = '/var/lib/dpkg';
+const BIN_DIRS = new Set(['/usr/bin', '/bin', '/usr/sbin', '/sbin', '/usr/local/bin']);
+
+// dpkg's record of one package: its status line and version, or null when it has none.
+function dpkgRecord(name) {
+  let text = '';
+  try { text = fs.readFileSync(`${DPKG}/status`, 'utf8'); } catch (_) { return null; }
+  const paragraph = text.split(/\n\n+/).find((p) => p.startsWith(`Package: ${name}\n`));
+  if (!paragraph) return null;
+  const field = (key) => ((paragraph.match(new RegExp(`^${key}: (.*)$`, 'm')) || [])[1] || '');
+  return { status: field('Status'), version: field('Version') };
+}
+
+// The programs a package put in a bin directory, from dpkg's list of its files.
+function programsOf(name) {
+  const lists = list(`${DPKG}/info`).filter((f) => f === `${name}.list` ||
+    (f.startsWith(`${name}:`) && f.endsWith('.list')));
+  const files = lists.flatMap((f) => fs.readFileSync(`${DPKG}/info/${f}`, 'utf8').split('\n'));
+  return files.filter((file) => BIN_DIRS.has(path.dirname(file)) && isProgram(file)).sort();
+}
+
+function isProgram(file) {
+  try {
+    const stat = fs.statSync(file);
+    return stat.isFile() && (stat.mode & 0o111) !== 0;
+  } catch (_) {
+    return false;
+  }
+}
+
+// Whether an ELF file asks for a loader (PT_INTERP): only those are asked for their libraries,
+// since a static program would run instead.
+function dynamic(file) {
+  const buffer = fs.readFileSync(file);
+  const wide = buffer[4] === 2;
+  const big = buffer[5] === 2;
+  const int = (at, size) => (size === 2 ? (big ? buffer.readUInt16BE(at) : buffer.readUInt16LE(at))
+    : size === 4 ? (big ? buffer.readUInt32BE(at) : buffer.readUInt32LE(at))
+      : Number(big ? buffer.readBigUInt64BE(at) : buffer.readBigUInt64LE(at)));
+  const [offset, size, count] = wide ? [int(0x20, 8), int(0x36, 2), int(0x38, 2)]
+    : [int(0x1c, 4), int(0x2a, 2), int(0x2c, 2)];
+  for (let i = 0; i < count; i++) if (int(offset + i * size, 4) === 3) return true;
+  return false;
+}
+
+// One program: for the target's machine, and every library it links found on the target.
+function checkProgram(file, options) {
+  const { ok, got } = elf.check(file, options.arch);
+  if (got === NOT_ELF) return { path: file, got, ok: true, error: null };
+  if (!ok) return { path: file, got, ok, error: `${file} is ${got}, not ${options.arch}` };
+  if (!dynamic(file)) return { path: file, got, ok, error: null };
+  const traced = spawnSync(file, [], { encoding: 'utf8', timeout: 30000,
+    env: { ...process.env, LD_TRACE_LOADED_OBJECTS: '1' } });
+  const missing = (traced.stdout || '').split('\n').filter((l) => /=> not found/.test(l))
+    .map((l) => l.trim().split(' ')[0]);
+  if (missing.length) return { path: file, got, ok: false, error: `${file} links ${missing.join(', ')}, which the loader does not find` };
+  if (traced.status !== 0) {
+    return { path: file, got, ok: false, error: `the loader could not map ${file}: ${firstLine(traced.error || traced.stderr)}` };
+  }
+  return { path: file, got, ok, error: null };
+}
+
+function checkSystemPackage(name, options) {
+  const record = dpkgRecord(name);
+  const result = { name, version: record ? record.version : null, programs: [], ok: false, error: null };
+  if (!record || record.status !== 'install ok installed') {
+    result.error = record ? `dpkg says ${record.status}, not installed` : 'dpkg does not list it';
+    return result;
+  }
+  result.programs = programsOf(name).map((file) => checkProgram(file, options));
+  const wrong = result.programs.filter((p) => !p.ok);
+  result.ok = !wrong.length;
+  result.error = wrong.length ? wrong.map((p) => p.error).join('; ') : null;
   return result;
 }
 
@@ -257,6 +342,7 @@ function main() {
     return load(target, options, appRequire, loaded);
   });
   const executables = options.executables.map((glob) => checkExecutable(glob, options));
+  const system = options.system.map((name) => checkSystemPackage(name, options));
   const result = {
     ok: false,
     arch: process.arch,
@@ -268,9 +354,10 @@ function main() {
     app: options.app,
     packages,
     executables,
+    system,
   };
   result.ok = result.arch === result.expected_arch && libc === options.libc &&
-    packages.every((p) => p.ok) && executables.every((e) => e.ok);
+    packages.every((p) => p.ok) && executables.every((e) => e.ok) && system.every((s) => s.ok);
   process.stdout.write(JSON.stringify(result) + '\n');
   process.exitCode = result.ok ? 0 : 1;
 }

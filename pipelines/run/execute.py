@@ -177,14 +177,17 @@ async def _smoke(checking: Checking, target: Target) -> None:
     ctr = smoke_container(checking.images.runtimes[target.platform],
                           arch=target.platform.node_arch, libc=target.libc,
                           packages=packages, addons=addons,
-                          executables=[e for p in checked for e in p.executables])
+                          executables=[e for p in checked for e in p.executables],
+                          # dpkg's record is read: Debian images only (apk keeps its own).
+                          system=plan.shape.apt_packages if target.libc == "glibc" else ())
     out, err, code = await checking.clock.run("smoke", target, _outcome(ctr))
     result = parse_smoke(out, str(target.platform), exit_code=code, stderr=err)
     waived = [p.name for p in target.native_packages if p.verdict == "waived"]
     checking.report.record_check(str(target.platform), "smoke",
                                  {**result.describe(), "waived": waived})
     result.raise_for_failure()
-    get_logger().info("smoke_passed", platform=str(target.platform), packages=len(result.packages))
+    get_logger().info("smoke_passed", platform=str(target.platform), packages=len(result.packages),
+                      system_packages=len(result.system))
 
 
 async def _hygiene(checking: Checking, target: Target) -> None:

@@ -26,6 +26,7 @@ def smoke_container(
     packages: Sequence[str],
     addons: Sequence[str] = (),
     executables: Sequence[str] = (),
+    system: Sequence[str] = (),
     app_dir: str = "/app",
     node: str = "node",
 ) -> dagger.Container:
@@ -36,10 +37,12 @@ def smoke_container(
     relative to `app_dir`: `.node` files, or directories whose `.node` files (or whose
     build/Release) load. `executables` are globs relative to `app_dir` of files an install
     script downloaded (`node_modules/@prisma/engines/schema-engine-*`): each must be there and
-    an ELF file for `arch`.
+    an ELF file for `arch`. `system` names declared Debian packages: dpkg lists each as
+    installed, and each program it ships is for `arch` with all its libraries found.
     """
     addon_args = [a if a.startswith(("/", ".")) else f"./{a}" for a in addons]
     exe_args = [arg for glob in executables for arg in ("--exe", glob)]
+    exe_args += [arg for name in system for arg in ("--system", name)]
     return (
         runtime.with_new_file(f"{SCRIPT_DIR}/elf.js", script("elf.js"))  # smoke.js requires it
         .with_new_file(f"{SCRIPT_DIR}/smoke.js", script("smoke.js"))

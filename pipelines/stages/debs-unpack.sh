@@ -13,7 +13,7 @@
 set -eu
 arch=$1 status=$2 out=$3
 shift 3
-work=/tmp/nodepipe-debs
+work=/tmp/nodepipe-debs-work
 rm -rf "$work" "$out"
 mkdir -p "$work/empty/partial" "$out/root/var/lib/dpkg/info" /var/lib/apt/lists/partial \
   /var/cache/apt/archives/partial
