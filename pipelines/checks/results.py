@@ -11,6 +11,7 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
+from pipelines.checks.system_packages import SystemPackageCheck, parse_system_packages
 from pipelines.errors import PipelineError
 
 _LOADING = re.compile(r"^smoke: loading (.+)$", re.MULTILINE)
@@ -61,18 +62,6 @@ class ExecutableCheck:
 
     pattern: str
     files: tuple[tuple[str, str], ...]  # (path, what its ELF header says)
-    error: str | None
-    ok: bool
-
-
-@dataclass(frozen=True)
-class SystemPackageCheck:
-    """A declared system package in the image: dpkg's record, and each program it ships with
-    what it is built for (path, `arm64 64-bit`), checked with its libraries on the target."""
-
-    name: str
-    version: str | None
-    programs: tuple[tuple[str, str], ...]
     error: str | None
     ok: bool
 
@@ -232,16 +221,6 @@ def parse_smoke(
             )
             for e in data.get("executables") or ()
         )
-        system = tuple(
-            SystemPackageCheck(
-                name=str(s["name"]),
-                version=s.get("version"),
-                programs=tuple((str(f["path"]), str(f["got"])) for f in s["programs"]),
-                error=s.get("error"),
-                ok=bool(s["ok"]) and all(f["ok"] for f in s["programs"]),
-            )
-            for s in data.get("system") or ()
-        )
         return SmokeResult(
             platform=platform,
             arch=str(data["arch"]),
@@ -252,7 +231,7 @@ def parse_smoke(
             node_version=str(data.get("node_version", "")),
             packages=packages,
             executables=executables,
-            system=system,
+            system=parse_system_packages(data.get("system") or ()),
         )
     except (KeyError, TypeError) as error:
         raise _malformed("smoke", platform, error, stderr) from error
