@@ -8,8 +8,10 @@
 # /var/cache/apt/archives (the target's cache volume). Each archive is unpacked into OUT/root,
 # and OUT/root/var/lib/dpkg holds the target's status with the new packages added, plus each
 # one's file list and control files, so `dpkg -l` in the image tells the truth. Packages with a
-# preinst or postinst are recorded as unpacked and named in OUT/configure: their scripts must
-# run on the target (debs-configure.sh); the others are installed.
+# postinst are recorded as unpacked and named in OUT/configure, those whose preinst does
+# something on a fresh install in OUT/preinst: those scripts run on the target
+# (debs-configure.sh). A preinst made only of dpkg-maintscript-helper calls is not run: on a
+# fresh install (no old version) every one of its commands does nothing.
 set -eu
 arch=$1 status=$2 out=$3
 shift 3
@@ -32,6 +34,7 @@ resolve -o "Dir::Cache::archives=$work/empty/" --print-uris install -y --no-inst
 resolve install --download-only -y --no-install-recommends "$@" > /dev/null
 info="$out/root/var/lib/dpkg/info"
 : > "$out/configure"
+: > "$out/preinst"
 : > "$work/paragraphs"
 : > "$work/names"
 while read -r file; do
@@ -49,7 +52,13 @@ while read -r file; do
     kind=${part##*/}
     [ "$kind" = control ] && continue
     cp -p "$part" "$info/$name.$kind"
-    case $kind in preinst | postinst) state=unpacked ;; esac
+    case $kind in
+      postinst) state=unpacked ;;
+      preinst)
+        if grep -qvE '^[[:space:]]*(#.*|set -e|dpkg-maintscript-helper .*)?$' "$part"; then
+          echo "$name" >> "$out/preinst"
+        fi ;;
+    esac
   done
   [ "$state" = unpacked ] && echo "$name" >> "$out/configure"
   echo "$package" >> "$work/names"
@@ -69,5 +78,5 @@ awk -v names="$work/names" '
   { split($0, lines, "\n"); sub(/^Package: /, "", lines[1]); if (!(lines[1] in drop)) print }
 ' "$status" > "$out/root/var/lib/dpkg/status"
 cat "$work/paragraphs" >> "$out/root/var/lib/dpkg/status"
-echo "unpacked $(wc -l < "$work/archives") packages; to configure on the target:" \
-  "$(tr '\n' ' ' < "$out/configure")"
+echo "unpacked $(wc -l < "$work/archives") packages; on the target: preinst of" \
+  "$(tr '\n' ' ' < "$out/preinst")and postinst of $(tr '\n' ' ' < "$out/configure")"

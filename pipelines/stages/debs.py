@@ -7,7 +7,8 @@ into the target's own apt cache volumes (they hold that architecture's lists and
 only, as when apt runs on the target), and `dpkg-deb` unpacks each one natively. The target's
 dpkg status, file lists and control files come along, so `dpkg -l` in the image tells the
 truth. On the target itself runs only what has to execute there: the maintainer scripts of
-the packages that have a preinst or postinst (`dpkg --configure`), and ldconfig.
+the packages that have a postinst (`dpkg --configure`) or a preinst that does something on a
+fresh install, and ldconfig.
 """
 
 from __future__ import annotations
@@ -33,8 +34,9 @@ def _script(name: str) -> str:
 
 def unpacked_packages(plan: Plan, target: Target) -> dagger.Directory:
     """The target's declared system packages unpacked on the engine's platform: `root/` (the
-    files, and /var/lib/dpkg updated) and `configure` (the packages whose scripts must run on
-    the target, one a line)."""
+    files, and /var/lib/dpkg updated), and the packages whose scripts must run on the target,
+    one a line: `preinst` (a preinst that does something on a fresh install) and `configure`
+    (a postinst: dpkg --configure runs it)."""
     own = client().container(platform=dagger.Platform(str(target.platform))).from_(
         plan.base_image)  # read, never run: no emulation
     apt = [c for c in target.caches if c.is_apt]
@@ -57,16 +59,16 @@ def with_unpacked_packages(
     """Merge the packages unpacked on the engine into the image, then run on the target only
     the maintainer scripts that must run there, and ldconfig."""
     unpacked = unpacked_packages(plan, target)
-    tools = (client().directory()
-             .with_new_file("configure.sh", _script("debs-configure.sh"))
-             .with_file("configure", unpacked.file("configure")))
+    # The lists of packages whose scripts run (`preinst`, `configure`), and the script.
+    tools = unpacked.without_directory("root").with_new_file(
+        "configure.sh", _script("debs-configure.sh"))
 
     def apply(ctr: dagger.Container) -> dagger.Container:
         return (
             ctr.with_directory("/", unpacked.directory("root"))
             # Mounted, not copied: nothing of the tools or the list ends up in the image.
             .with_mounted_directory(WORK_DIR, tools)
-            .with_exec(["sh", f"{WORK_DIR}/configure.sh", f"{WORK_DIR}/configure"])
+            .with_exec(["sh", f"{WORK_DIR}/configure.sh", WORK_DIR])
             .without_mount(WORK_DIR)
         )
 
