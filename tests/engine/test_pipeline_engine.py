@@ -218,7 +218,8 @@ async def test_foreign_system_packages_build_cross_and_run_on_both_platforms(
         assert checks["smoke"]["ok"] and checks["hygiene"]["ok"] and checks["probe"]["ok"]
         assert [s["name"] for s in checks["smoke"]["system"]] == ["jq", "imagemagick"]
         jq = checks["smoke"]["system"][0]
-        assert jq["programs"] == [["/usr/bin/jq", f"{target.platform.node_arch} 64-bit"]], jq
+        assert [tuple(p) for p in jq["programs"]] == [
+            ("/usr/bin/jq", f"{target.platform.node_arch} 64-bit")], jq
         out = await images.runtimes[target.platform].with_exec([
             "sh", "-c", "jq --version && convert -version | head -1 && "
             "dpkg-query -W -f '${Status} ${Architecture}\\n' jq imagemagick-6.q16"]).stdout()
