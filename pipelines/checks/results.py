@@ -11,6 +11,7 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
+from pipelines.checks.system_packages import SystemPackageCheck, parse_system_packages
 from pipelines.errors import PipelineError
 
 _LOADING = re.compile(r"^smoke: loading (.+)$", re.MULTILINE)
@@ -92,6 +93,7 @@ class SmokeResult(_Judged):
     packages: tuple[PackageLoad, ...]
     executables: tuple[ExecutableCheck, ...] = ()
     programs: tuple[ProgramCheck, ...] = ()
+    system: tuple[SystemPackageCheck, ...] = ()
 
     @property
     def problems(self) -> tuple[str, ...]:
@@ -106,6 +108,8 @@ class SmokeResult(_Judged):
                   for e in self.executables if not e.ok]
         found += [f"the start command's {p.name} does not resolve in the image: {p.error}"
                   for p in self.programs if not p.ok]
+        found += [f"system package {s.name}: {s.error or 'not usable on the target'}"
+                  for s in self.system if not s.ok]
         return tuple(found)
 
     @property
@@ -243,6 +247,7 @@ def parse_smoke(
             packages=packages,
             executables=executables,
             programs=_programs(data),
+            system=parse_system_packages(data.get("system") or ()),
         )
     except (KeyError, TypeError) as error:
         raise _malformed("smoke", platform, error, stderr) from error

@@ -4,7 +4,7 @@
 // JSON object on stdout. Exit 0 when everything loaded, 1 otherwise, 2 on bad arguments.
 // Node 18+ and no dependencies: it runs on whatever Node the runtime image ships.
 //
-//   node smoke.js --arch arm64 --libc glibc --app /app [--exe GLOB]... -- bcrypt sharp ./native/build/Release
+//   node smoke.js --arch arm64 --libc glibc --app /app [--exe GLOB]... [--system PKG]... -- bcrypt ./native/build/Release
 //
 // `--exe node_modules/@prisma/engines/schema-engine-*` names an executable an install script
 // downloaded (relative to --app; `*` only in the last part): at least one file must match, and
@@ -16,6 +16,11 @@
 // PATH (or, with a `/`, relative to the working directory). `--preload MODULE` names a module
 // `node --require` loads before the service: it must resolve from the working directory.
 //
+// `--system jq` names a system package the service declared (Debian images): dpkg must list
+// it as installed, and each program it ships in a bin directory must be for the target's
+// machine, with every shared library it links found by the target's own loader (asked as ldd
+// does, LD_TRACE_LOADED_OBJECTS: the loader maps them all and exits before the program runs).
+//
 // Arguments starting with `.` or `/`, or ending in `.node`, are addon files or directories of
 // them (relative to --app; a directory loads every `.node` file in it, or else in its
 // build/Release). Arguments starting with `node_modules/` are lockfile locations of packages, as
@@ -26,7 +31,9 @@
 const fs = require('fs');
 const path = require('path');
 const { createRequire } = require('module');
+const { spawnSync } = require('child_process');
 const elf = require('./elf.js');
+const dpkg = require('./dpkg.js');
 
 // Docker/uname spellings the caller may pass, mapped to Node's process.arch.
 const ARCH_ALIASES = { amd64: 'x64', x86_64: 'x64', aarch64: 'arm64', arm64: 'arm64', x64: 'x64' };
@@ -42,15 +49,16 @@ const ACTIVATORS = {
 function usage(message) {
   process.stderr.write(`smoke: ${message}\n` +
     'usage: node smoke.js --arch ARCH --libc glibc|musl [--app DIR] [--exe GLOB]... ' +
-    '[--program NAME]... [--preload MODULE]... [--optional NAME]... [--] ' +
+    '[--program NAME]... [--preload MODULE]... [--optional NAME]... [--system PKG]... [--] ' +
     'PACKAGE|PATH...\n');
   process.exit(2);
 }
 
 function parseArgs(argv) {
   const options = { arch: '', libc: '', app: process.cwd(), targets: [], executables: [],
-    programs: [], preloads: [], optional: new Set() };
-  const lists = { '--exe': 'executables', '--program': 'programs', '--preload': 'preloads' };
+    programs: [], preloads: [], optional: new Set(), system: [] };
+  const lists = { '--exe': 'executables', '--program': 'programs', '--preload': 'preloads',
+    '--system': 'system' };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (arg === '--') {
@@ -308,6 +316,7 @@ function main() {
   });
   const executables = options.executables.map((glob) => elf.executable(glob, options.app, options.arch));
   const programs = [...options.programs.map(checkProgram), ...options.preloads.map(checkPreload)];
+  const system = options.system.map((name) => dpkg.checkSystemPackage(name, options));
   const result = {
     ok: false,
     arch: process.arch,
@@ -320,9 +329,11 @@ function main() {
     packages,
     executables,
     programs,
+    system,
   };
   result.ok = result.arch === result.expected_arch && libc === options.libc &&
-    packages.every((p) => p.ok) && executables.every((e) => e.ok) && programs.every((p) => p.ok);
+    packages.every((p) => p.ok) && executables.every((e) => e.ok) && programs.every((p) => p.ok) &&
+    system.every((s) => s.ok);
   process.stdout.write(JSON.stringify(result) + '\n');
   process.exitCode = result.ok ? 0 : 1;
 }

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from pipelines.packagers import Install
+from pipelines.plan.emulation import SYSTEM_PACKAGES_CROSS
 from pipelines.plan.model import TOOLCHAIN, Output, Plan, Target
 
 
@@ -104,8 +105,12 @@ def _describe_target(plan: Plan, target: Target) -> dict[str, Any]:
         stages.append({"name": "bindings", "platform": compile_on, "cross": target.cross,
                        "toolchain": toolchain,
                        "run": list(plan.packager.run_script("compile:bindings"))})
-    stages.append({"name": "runtime", "platform": platform, "user": "node",
-                   "cmd": list(plan.shape.start.cmd)})
+    runtime: dict[str, Any] = {"name": "runtime", "platform": platform,
+                               "runs": target.stage_runs("runtime"), "user": "node",
+                               "cmd": list(plan.shape.start.cmd)}
+    if plan.shape.apt_packages:
+        runtime["system_packages"] = _system_packages(plan, target)
+    stages.append(runtime)
     return {
         "platform": platform,
         "libc": target.libc,
@@ -123,6 +128,21 @@ def _describe_target(plan: Plan, target: Target) -> dict[str, Any]:
             for p in target.native_packages
         ],
     }
+
+
+def _system_packages(plan: Plan, target: Target) -> dict[str, Any]:
+    """How the declared system packages reach this target's image, and why that way."""
+    packages = list(plan.shape.apt_packages)
+    if target.packages_cross:
+        return {"apt": packages, "runs": "cross", "debian_arch": target.debian_arch,
+                "how": SYSTEM_PACKAGES_CROSS}
+    if not target.emulated:
+        return {"apt": packages, "runs": "native"}
+    why = (f"{target.libc}: installed by the target's own package manager"
+           if target.libc != "glibc" else
+           f"{target.platform.arch}: no Debian cross architecture known for it"
+           if target.unpack_on_engine else "unpacking on the engine turned off")
+    return {"apt": packages, "runs": "emulated", "why": why}
 
 
 def _run(install: Install) -> list[str] | list[list[str]]:

@@ -7,6 +7,9 @@ from pipelines.errors import InputError
 from pipelines.logs import get_logger
 from pipelines.plan.model import Plan, Target
 
+SYSTEM_PACKAGES_CROSS = ("resolved, downloaded and unpacked on the engine; ldconfig and the "
+                         "maintainer scripts of the packages that have them run on the target")
+
 
 class EmulationRefusedError(InputError):
     """The emulation policy is 'fail' and a target's build work would run emulated."""
@@ -27,9 +30,11 @@ def report_emulation(plan: Plan, policy: str) -> None:
             level = log.warning if policy == "warn" else log.info
             level("platform_emulated", platform=str(target.platform), **where,
                   stages=list(work), why=list(target.reasons))
+        elif target.emulated:
+            log.info("platform_cross", platform=str(target.platform), **where,
+                     **_system_packages(plan, target))
         else:
-            event = "platform_cross" if target.emulated else "platform_native"
-            log.info(event, platform=str(target.platform), **where)
+            log.info("platform_native", platform=str(target.platform), **where)
     if emulated and policy == "fail":
         raise EmulationRefusedError(
             "; ".join(f"{t.platform} would run {', '.join(w)} emulated on "
@@ -37,6 +42,13 @@ def report_emulation(plan: Plan, policy: str) -> None:
             + " and the emulation policy is 'fail': map it to a native engine "
             "(--engine PLATFORM=RUNNER_HOST) or pass --emulation warn"
         )
+
+
+def _system_packages(plan: Plan, target: Target) -> dict[str, str]:
+    """What of a cross target's system packages still runs on the target, when it has any."""
+    if not plan.shape.apt_packages:
+        return {}
+    return {"system_packages": SYSTEM_PACKAGES_CROSS}
 
 
 def _engine(plan: Plan, target: Target) -> str:

@@ -220,8 +220,8 @@ def _target(  # noqa: PLR0917 - the plan values one target is made of, explicitl
     reasons += [f"{name}: install script runs on the target" for name in audit.scripted
                 if name not in fetching]
     if shape.apt_packages:
-        reasons.append(f"system packages {', '.join(shape.apt_packages)}: installed on the "
-                       "target")
+        reasons.append(f"system packages {', '.join(shape.apt_packages)}: ldconfig and their "
+                       "maintainer scripts run on the target")
     if project.compiles_bindings:
         reasons.append(f"{project.name}: own addon (compile:bindings)")
     return Target(

@@ -17,6 +17,8 @@ SKIPPED = "skipped (optional)"  # the audit's verdict for an optional package wi
 # natively on the engine with these, instead of under emulation.
 CROSS_TRIPLETS = {"amd64": "x86_64-linux-gnu", "arm64": "aarch64-linux-gnu",
                   "arm": "arm-linux-gnueabihf"}
+# Debian's architecture names, for resolving a foreign target's system packages on the engine.
+DEBIAN_ARCHES = {"amd64": "amd64", "arm64": "arm64", "arm": "armhf"}
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,9 @@ class Target:
     reasons: tuple[str, ...] = ()  # why this target needs a toolchain or work on the target
     engine: str = ""  # the runner host of its own engine; empty: the default engine
     engine_platform: Platform | None = None  # that engine's native platform; None: unknown yet
+    # Whether a foreign glibc target's system packages are unpacked on the engine; False only
+    # to measure the old way (apt under emulation) against it, as the build benchmark does.
+    unpack_on_engine: bool = True
 
     @property
     def engine_name(self) -> str:
@@ -124,13 +129,36 @@ class Target:
         """Whether the target's compiles run on the engine's platform (natively or cross)."""
         return not self.emulated or self.cross
 
+    @property
+    def packages_cross(self) -> bool:
+        """Whether its system packages are resolved, downloaded and unpacked on the engine's
+        platform (Debian multiarch, `dpkg-deb`), leaving only ldconfig and the maintainer
+        scripts that have to execute to the target. Not for musl (apk: installed on the
+        target) nor for an architecture Debian has no name for here."""
+        return self.cross and self.platform.arch in DEBIAN_ARCHES and self.unpack_on_engine
+
+    @property
+    def debian_arch(self) -> str:
+        """Debian's name of the target's architecture (`arm64`, `armhf`)."""
+        return DEBIAN_ARCHES.get(self.platform.arch, self.platform.arch)
+
     def runs_emulated(self, stage: str) -> bool:
         """Whether `stage` of this target runs on its own (foreign) platform under emulation."""
+        return self.stage_runs(stage) == "emulated"
+
+    def stage_runs(self, stage: str) -> str:
+        """How `stage` of this target runs: `native`, `cross` (on the engine's platform for
+        the target) or `emulated`. The runtime stage is cross when its system packages are
+        unpacked on the engine (ldconfig and maintainer scripts still run on the target)."""
         if not self.emulated:
-            return False
+            return "native"
         if stage in ("rebuild", "bindings"):
-            return not self.cross
-        return stage in ("scripts", "runtime", "smoke", "probe", "hygiene")
+            return "cross" if self.cross else "emulated"
+        if stage == "runtime" and self.packages_cross:
+            return "cross"
+        if stage in ("scripts", "runtime", "smoke", "probe", "hygiene"):
+            return "emulated"
+        return "cross"
 
     def emulated_work(self, compile_bindings: bool, apt: bool) -> tuple[str, ...]:
         """The stages of this target that run under emulation (the checks aside)."""
@@ -143,7 +171,7 @@ class Target:
             work.append("scripts")
         if compile_bindings and not self.cross:
             work.append("bindings")
-        if apt:
+        if apt and not self.packages_cross:
             work.append("system packages")
         return tuple(work)
 

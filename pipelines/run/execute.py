@@ -240,14 +240,17 @@ async def _smoke(checking: Checking, target: Target) -> None:
                           # ENTRYPOINT and CMD: tini under --init, then the start's programs.
                           programs=[*([TINI] if plan.shape.init else []),
                                     *programs_of(plan.shape.start)],
-                          preloads=start_preloads(plan.shape.start))
+                          preloads=start_preloads(plan.shape.start),
+                          # dpkg's record is read: Debian images only (apk keeps its own).
+                          system=plan.shape.apt_packages if target.libc == "glibc" else ())
     out, err, code = await checking.clock.run("smoke", target, _outcome(ctr))
     result = parse_smoke(out, str(target.platform), exit_code=code, stderr=err)
     waived = [p.name for p in target.native_packages if p.verdict == "waived"]
     checking.report.record_check(str(target.platform), "smoke",
                                  {**result.describe(), "waived": waived})
     result.raise_for_failure()
-    get_logger().info("smoke_passed", platform=str(target.platform), packages=len(result.packages))
+    get_logger().info("smoke_passed", platform=str(target.platform), packages=len(result.packages),
+                      system_packages=len(result.system))
 
 
 async def _hygiene(checking: Checking, target: Target) -> None:

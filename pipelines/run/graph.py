@@ -84,7 +84,8 @@ class Clock:
         """Await `work` as `stage` on `target` (or, without one, on the engine at the runner
         host `engine`, empty for the default); Dagger failures become a PipelineError."""
         platform = str(target.platform) if target else None
-        emulated = target.runs_emulated(stage) if target else False
+        ran = target.stage_runs(stage) if target else "native"
+        emulated = ran == "emulated"
         engine = target.engine if target else engine
         where = platform or (f"build@{engine}" if engine else "build")
         started = time.monotonic()
@@ -112,7 +113,8 @@ class Clock:
         seconds = round(time.monotonic() - started, 2)
         self.durations[f"{stage}:{where}"] = seconds
         get_logger().info("stage_finished", stage=stage, platform=platform or "build",
-                          engine=engine or "default", emulated=emulated, duration_s=seconds)
+                          engine=engine or "default", emulated=emulated, ran=ran,
+                          duration_s=seconds)
         return result
 
     def _lost(

@@ -29,6 +29,7 @@ def smoke_container(
     programs: Sequence[str] = (),
     preloads: Sequence[str] = (),
     optional: Sequence[str] = (),
+    system: Sequence[str] = (),
     app_dir: str = "/app",
     node: str = "node",
 ) -> dagger.Container:
@@ -43,14 +44,18 @@ def smoke_container(
     PATH, and `preloads` (modules `node --require` loads) resolve from its working directory.
     `optional` are packages the audit skipped there (optional, no binary): loaded if they can
     be, said to be absent otherwise, never a failure.
+    `system` names declared Debian packages: dpkg lists each as installed, and each program
+    it ships is for `arch` with all its libraries found.
     """
     addon_args = [a if a.startswith(("/", ".")) else f"./{a}" for a in addons]
     exe_args = [arg for glob in executables for arg in ("--exe", glob)]
     exe_args += [arg for name in programs for arg in ("--program", name)]
     exe_args += [arg for name in preloads for arg in ("--preload", name)]
     exe_args += [arg for name in optional for arg in ("--optional", name)]
+    exe_args += [arg for name in system for arg in ("--system", name)]
     return (
         runtime.with_new_file(f"{SCRIPT_DIR}/elf.js", script("elf.js"))  # smoke.js requires it
+        .with_new_file(f"{SCRIPT_DIR}/dpkg.js", script("dpkg.js"))  # and this one
         .with_new_file(f"{SCRIPT_DIR}/smoke.js", script("smoke.js"))
         .with_exec(
             [node, f"{SCRIPT_DIR}/smoke.js", "--arch", arch, "--libc", libc, "--app", app_dir,

@@ -11,6 +11,7 @@ from pipelines.plan.model import APP_DIR, Plan, Target
 from pipelines.stages.app import SYSTEM_CA_BUNDLE, installed_modules
 from pipelines.stages.caches import with_caches
 from pipelines.stages.client import client
+from pipelines.stages.debs import with_unpacked_packages
 from pipelines.stages.system import with_system_packages
 
 RUNTIME_USER = "node"  # the unprivileged user every official Node image ships
@@ -28,7 +29,9 @@ def runtime_image(  # noqa: PLR0917 - the outputs of every stage the image is ma
     """Assemble the image that ships: nothing from the build containers but their outputs."""
     shape = plan.shape
     ctr = client().container(platform=dagger.Platform(str(target.platform))).from_(plan.base_image)
-    if shape.apt_packages:
+    if shape.apt_packages and target.packages_cross:
+        ctr = ctr.with_(with_unpacked_packages(plan, target))
+    elif shape.apt_packages:  # natively, or on the target where nothing else applies (musl)
         apt = [c for c in target.caches if c.is_apt]
         ctr = ctr.with_(with_caches(apt)).with_(
             with_system_packages(shape.apt_packages, shape.libc)

@@ -9,7 +9,7 @@ import dagger
 from pipelines.plan.model import TOOLCHAIN
 
 # Debian's slim images delete downloaded packages after each install; keep them in the cache.
-_KEEP_APT_ARCHIVES = (
+KEEP_APT_ARCHIVES = (
     "rm -f /etc/apt/apt.conf.d/docker-clean && "
     "echo 'Binary::apt::APT::Keep-Downloaded-Packages \"true\";' "
     "> /etc/apt/apt.conf.d/keep-cache"
@@ -27,7 +27,7 @@ def with_system_packages(
             return ctr
         if libc == "musl":
             return ctr.with_exec(["apk", "add", "--no-cache", *packages])
-        return ctr.with_exec(["sh", "-c", _KEEP_APT_ARCHIVES]).with_exec([
+        return ctr.with_exec(["sh", "-c", KEEP_APT_ARCHIVES]).with_exec([
             "sh", "-c",
             "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "
             "--no-install-recommends " + " ".join(packages),

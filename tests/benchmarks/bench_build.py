@@ -1,6 +1,7 @@
 """Benchmark on a real Dagger engine: node-pipelines against the seed's per-platform Dockerfile.
 
     python tests/benchmarks/bench_build.py --cold-reset 'COMMAND' [--json PATH]
+    python tests/benchmarks/bench_build.py --system-packages [--json PATH]
 
 Builds examples/native-service (a fresh temp copy) for linux/amd64 and linux/arm64, four
 scenarios, each for both designs, in the same run:
@@ -18,6 +19,10 @@ platform's runtime image built, legs in parallel, as each design runs them; a le
 its platform's image is ready. Not timed: the checks and the export, which the baseline does
 not have. Prints a ratio table on stdout and writes the figures as JSON. Exit 2 without an
 engine or without --cold-reset, 1 when a build fails.
+
+`--system-packages` runs the runtime system packages scenario instead (bench_system_packages.py:
+the arm64 leg and runtime stage against amd64's, unpacked on the engine beside apt under
+emulation, in one run); it needs no --cold-reset, each way having a fresh cache namespace.
 """
 
 from __future__ import annotations
@@ -45,6 +50,7 @@ sys.path.insert(0, str(REPO))
 from pipelines.plan.prepare import prepare  # noqa: E402
 from pipelines.run import graph as run  # noqa: E402 - the repo is put on the path above
 from pipelines.settings import load_settings  # noqa: E402
+from tests.benchmarks.bench_system_packages import system_packages, system_table  # noqa: E402
 
 EXAMPLE = REPO / "examples" / "native-service"
 PLATFORMS = ("linux/amd64", "linux/arm64")
@@ -207,9 +213,9 @@ def _ratio(part: float, whole: float) -> str:
     return f"{part / whole:.2f}" if whole >= 0.05 else "-"
 
 
-def check_inputs(cold_reset: str | None) -> None:
+def check_inputs(cold_reset: str | None, system: bool = False) -> None:
     """Refuse, in one sentence, a run that could not measure what it claims."""
-    if not cold_reset:
+    if not cold_reset and not system:
         raise BenchError("a cold build needs --cold-reset COMMAND, which wipes the engine's "
                          "state (its cache volume) and restarts it", exit_code=2)
     if not any(os.environ.get(v) for v in ("DAGGER_SESSION_PORT", "_EXPERIMENTAL_DAGGER_CLI_BIN")):
@@ -221,10 +227,18 @@ def main(argv: list[str] | None = None) -> int:
     """Run the scenarios; print the table on stdout and write the JSON."""
     parser = argparse.ArgumentParser(prog="python tests/benchmarks/bench_build.py")
     parser.add_argument("--cold-reset", help="shell command that wipes the engine's state")
+    parser.add_argument("--system-packages", action="store_true",
+                        help="run the runtime system packages scenario instead")
     parser.add_argument("--json", type=Path, default=Path("build/bench-build.json"))
     args = parser.parse_args(argv)
     try:
-        check_inputs(args.cold_reset)
+        check_inputs(args.cold_reset, args.system_packages)
+        if args.system_packages:
+            figures = anyio.run(system_packages, REPO)
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps(figures, indent=2) + "\n")
+            print(system_table(figures))
+            return 0
         with tempfile.TemporaryDirectory(prefix="bench-build-") as work:
             results = anyio.run(scenarios, args.cold_reset, Path(work))
     except BenchError as error:

@@ -333,3 +333,22 @@ def test_an_optional_package_absent_on_the_target_is_said_to_be_absent(
         "(no binding for this platform)",
         "gone: optional and absent on this target, the service runs without it "
         "(Cannot find module 'gone')")
+
+
+@pytest.mark.skipif(not Path("/var/lib/dpkg/status").is_file(), reason="no dpkg on this host")
+def test_declared_system_packages_are_installed_and_their_programs_load(
+    smoke_js: Path, tmp_path: Path
+) -> None:
+    """--system reads this Debian host's dpkg record: dpkg itself is installed and each of its
+    programs is an x64 ELF whose libraries the loader finds; a package dpkg does not list is
+    named in one sentence."""
+    args = [str(node_binary("x64")), str(smoke_js), "--arch", "x64", "--libc", "glibc",
+            "--app", str(tmp_path), "--system", "dpkg", "--system", "nodepipe-no-such-package"]
+    done = subprocess.run(args, capture_output=True, text=True, check=False, timeout=120)
+    result = parse_smoke(done.stdout, "linux/amd64", exit_code=done.returncode,
+                         stderr=done.stderr)
+    dpkg, missing = result.system
+    assert dpkg.ok and dpkg.version and ("/usr/bin/dpkg", "x64 64-bit") in dpkg.programs
+    assert not missing.ok and done.returncode == 1
+    assert result.problems == (
+        "system package nodepipe-no-such-package: dpkg does not list it",)

@@ -228,11 +228,45 @@ async def test_smoke_failure_names_the_addon(engine: None, tmp_path: Path) -> No
 
 
 async def test_emulation_fail_refuses_before_building(engine: None, tmp_path: Path) -> None:
-    """Runtime apt packages on arm64 run emulated: --emulation fail stops with exit 2."""
+    """Install scripts that must run on arm64 (prisma's) run emulated: --emulation fail stops
+    with exit 2. (Runtime system packages no longer do: they are unpacked on the engine.)"""
     with pytest.raises(EmulationRefusedError) as caught:
-        await build(tmp_path, SERVICES / "apt-tool", emulation="fail")
+        await build(tmp_path, SERVICES / "prisma-engines", emulation="fail")
     assert caught.value.exit_code == 2
-    assert "linux/arm64 would run system packages emulated" in str(caught.value)
+    assert "linux/arm64 would run scripts emulated" in str(caught.value)
+
+
+async def test_foreign_system_packages_build_cross_and_run_on_both_platforms(
+    engine: None, tmp_path: Path
+) -> None:
+    """apt-imaging (jq, and imagemagick: shared libraries and maintainer scripts) under
+    --emulation fail: arm64's packages are unpacked on the amd64 engine and only their scripts
+    and ldconfig run on arm64; both images pass smoke (each declared package installed, its
+    programs loading), the probe (the service starts only if jq and convert run) and hygiene,
+    `jq --version` and `convert -version` run on each, and dpkg lists the packages for each
+    platform's own architecture."""
+    output, report = await build(tmp_path, SERVICES / "apt-imaging", emulation="fail")
+    assert len(archive_platforms(output)) == 2
+    data = json.loads((tmp_path / "report" / JSON_NAME).read_text())
+    ran = {t["platform"]: t["stages"][-1]["runs"] for t in data["plan"]["targets"]}
+    assert ran == {"linux/amd64": "native", "linux/arm64": "cross"}, ran
+    assert "| linux/arm64 | cross |" in report.to_markdown()
+    settings = load_settings({"source": str(SERVICES / "apt-imaging"), "audit": "offline"}, {})
+    plan = await anyio.to_thread.run_sync(prepare, settings, await run.engine_platform())
+    images = run.build_graph(plan, run.source_directory(plan))
+    for target in plan.targets:
+        checks = report.checks[str(target.platform)]
+        assert checks["smoke"]["ok"] and checks["hygiene"]["ok"] and checks["probe"]["ok"]
+        assert [s["name"] for s in checks["smoke"]["system"]] == ["jq", "imagemagick"]
+        jq = checks["smoke"]["system"][0]
+        assert [tuple(p) for p in jq["programs"]] == [
+            ("/usr/bin/jq", f"{target.platform.node_arch} 64-bit")], jq
+        out = await images.runtimes[target.platform].with_exec([
+            "sh", "-c", "jq --version && convert -version | head -1 && "
+            "dpkg-query -W -f '${Status} ${Architecture}\\n' jq imagemagick-6.q16"]).stdout()
+        lines = out.splitlines()
+        assert lines[0].startswith("jq-1.") and "ImageMagick 6" in lines[1], out
+        assert lines[2:] == [f"install ok installed {target.platform.arch}"] * 2, out
 
 
 @pytest.mark.parametrize(("service", "flags"), [

@@ -70,6 +70,14 @@ def test_smoke_checks_each_downloaded_executable() -> None:
         "--exe", globs[0], "--exe", globs[1], "--", "bcrypt"]
 
 
+def test_smoke_checks_each_declared_system_package() -> None:
+    """Every declared system package goes to smoke.js as its own --system, after the --exe."""
+    ctr = smoke_container(runtime(), arch="arm64", libc="glibc", packages=[],
+                          executables=["bin/x-*"], system=["jq", "imagemagick"])
+    assert query.execs(ctr)[-1][-7:] == [
+        "--exe", "bin/x-*", "--system", "jq", "--system", "imagemagick", "--"]
+
+
 def test_hygiene_runs_as_the_default_user_with_the_image_lockfile() -> None:
     """Hygiene changes nothing the check looks at, and reads /app/package-lock.json by default."""
     base = runtime()

@@ -98,15 +98,16 @@ def test_a_mapped_target_is_native_on_its_own_engine_in_the_plan() -> None:
 def test_emulation_fail_passes_with_a_native_engine_and_names_it_when_not() -> None:
     """--emulation fail accepts arm64 on its own arm64 engine; an engine that reports another
     platform makes the target emulated there, and the refusal names that engine (runtime apt
-    packages run on the target)."""
-    plan = plan_with_arm_engine(apt_packages="jq")
+    packages on an Alpine base are installed by apk on the target)."""
+    plan = plan_with_arm_engine(apt_packages="jq", base_image="node:22-alpine")
     report_emulation(plan, "fail")  # nothing emulated: no error
     wrong = plan.on_engine(AMD64, {ARM_HOST: AMD64})
     arm = wrong.targets[1]
     assert arm.emulated and arm.engine_platform == AMD64
     with pytest.raises(EmulationRefusedError) as caught:
         report_emulation(wrong, "fail")
-    wanted = ("linux/arm64 would run system packages emulated on the linux/amd64 engine at "
+    wanted = ("linux/arm64 would run bindings, system packages emulated on the linux/amd64 "
+              "engine at "
               f"{ARM_HOST}")
     assert wanted in str(caught.value), str(caught.value)
 

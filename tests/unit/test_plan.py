@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -129,8 +130,9 @@ def test_cross_built_targets_are_not_emulated_work(capsys: pytest.CaptureFixture
 def test_emulation_policy_fail_stops_emulated_targets(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    """Work that must run on a foreign target (runtime system packages, plain install scripts)
-    is emulated: warn says so and why, fail refuses with exit 2."""
+    """Work that must run on a foreign target (plain install scripts) is emulated: warn says
+    so and why, fail refuses with exit 2; the runtime system packages are not among it (they
+    are unpacked on the engine)."""
     configure_logging("json")
     audit = TargetAudit((), scripted=("core-js",))
     plan = plan_for({"apt_packages": "ffmpeg"}, native={AMD64: audit, ARM64: audit})
@@ -138,9 +140,61 @@ def test_emulation_policy_fail_stops_emulated_targets(
     lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
     assert [(e["event"], e["platform"]) for e in lines] == [
         ("platform_native", "linux/amd64"), ("platform_emulated", "linux/arm64")]
-    assert lines[1]["stages"] == ["scripts", "system packages"]
+    assert lines[1]["stages"] == ["scripts"]
     assert "core-js: install script runs on the target" in lines[1]["why"]
     with pytest.raises(EmulationRefusedError, match="linux/arm64 would run scripts") as caught:
         report_emulation(plan, "fail")
     assert caught.value.exit_code == 2
     report_emulation(plan.on_engine(ARM64), "allow")  # amd64 emulated now, and allowed
+
+
+def test_foreign_system_packages_are_cross_and_fail_accepts_them(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Runtime apt packages on a foreign glibc target are unpacked on the engine: the target
+    is `platform_cross` with what still runs on it, --emulation fail accepts the build, and
+    the runtime stage runs cross (native on amd64)."""
+    configure_logging("json")
+    plan = plan_for({"apt_packages": "imagemagick"})
+    amd, arm = plan.targets
+    assert arm.packages_cross and arm.debian_arch == "arm64" and not amd.packages_cross
+    assert arm.emulated_work(plan.compile_bindings, True) == ()
+    assert (amd.stage_runs("runtime"), arm.stage_runs("runtime")) == ("native", "cross")
+    assert not arm.runs_emulated("runtime") and arm.runs_emulated("smoke")
+    report_emulation(plan, "fail")
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    assert [(e["event"], e["platform"]) for e in lines] == [
+        ("platform_native", "linux/amd64"), ("platform_cross", "linux/arm64")]
+    assert "ldconfig" in lines[1]["system_packages"]
+
+
+def test_system_packages_fall_back_to_the_target_where_unpacking_cannot_apply() -> None:
+    """On Alpine (apk) the packages install on the target, emulated, and fail refuses it; the
+    benchmark's switch turns the engine path off the same way."""
+    plan = plan_for({"apt_packages": "jq", "base_image": "node:22-alpine"})
+    arm = plan.targets[1]
+    assert not arm.packages_cross and arm.stage_runs("runtime") == "emulated"
+    assert arm.emulated_work(plan.compile_bindings, True)[-1] == "system packages"
+    with pytest.raises(EmulationRefusedError, match=r"linux/arm64 would run .*system packages"):
+        report_emulation(plan, "fail")
+    off = replace(plan_for({"apt_packages": "jq"}).targets[1], unpack_on_engine=False)
+    assert not off.packages_cross and off.stage_runs("runtime") == "emulated"
+
+
+def test_print_says_how_the_system_packages_reach_each_target() -> None:
+    """--print: the runtime stage says native on amd64 and cross on arm64 (Debian's arch
+    name, what still runs on the target), emulated with the reason on Alpine."""
+    described = describe_plan(plan_for({"apt_packages": "jq"}))
+    runtime = {t["platform"]: t["stages"][-1] for t in described["targets"]}
+    assert runtime["linux/amd64"]["runs"] == "native"
+    assert runtime["linux/amd64"]["system_packages"] == {"apt": ["jq"], "runs": "native"}
+    arm = runtime["linux/arm64"]["system_packages"]
+    assert (runtime["linux/arm64"]["runs"], arm["runs"], arm["debian_arch"]) == (
+        "cross", "cross", "arm64")
+    assert "maintainer scripts" in arm["how"]
+    assert described["targets"][1]["emulated_work"] == []
+    alpine = describe_plan(plan_for({"apt_packages": "jq", "base_image": "node:22-alpine"}))
+    arm = alpine["targets"][1]["stages"][-1]["system_packages"]
+    assert (arm["runs"], arm["why"]) == ("emulated",
+                                         "musl: installed by the target's own package manager")
+    assert "system_packages" not in describe_plan(plan_for())["targets"][1]["stages"][-1]

@@ -99,3 +99,19 @@ def test_markdown_matches_the_committed_sample(tmp_path: Path) -> None:
     """The step summary of a known report is exactly tests/fixtures/report/sample.md."""
     _, as_markdown = write_report(filled_report(), tmp_path)
     assert as_markdown.read_text() == SAMPLE.read_text()
+
+
+def test_system_packages_make_a_foreign_target_cross_not_emulated_in_the_summary(
+    tmp_path: Path,
+) -> None:
+    """With runtime apt packages, arm64's row says `cross` (they are unpacked on the engine),
+    and report.json still validates against its schema with the runtime stage's `runs`; on
+    Alpine (no musl cross compiler either) they are emulated work again."""
+    report = Report(plan_for({"apt_packages": "jq"}), output="x.tar")
+    markdown = report.to_markdown()
+    assert "| linux/arm64 | cross |" in markdown and "| linux/amd64 | native |" in markdown
+    as_json, _ = write_report(report, tmp_path)
+    data = json.loads(as_json.read_text())
+    assert data["plan"]["targets"][1]["stages"][-1]["runs"] == "cross"
+    alpine = Report(plan_for({"apt_packages": "jq", "base_image": "node:22-alpine"}))
+    assert "| linux/arm64 | emulated (bindings, system packages) |" in alpine.to_markdown()
