@@ -27,8 +27,9 @@ DEFAULT_EXCLUDES = (
     "docker-compose.yml", "docker-compose.*.yml", "compose.yml", "compose.yaml",
     "node-pipelines.toml", "build/*.oci.tar",
 )
-# Never taken from the host, whatever .dockerignore says: the engine installs these itself.
-ALWAYS_EXCLUDED = ("node_modules", "**/node_modules", ".git")
+# Never taken from the host, whatever .dockerignore says: the engine installs these itself, and
+# .nodepipe-cache is the CI wrappers' engine cache (ci/nodepipe.sh), which changes every job.
+ALWAYS_EXCLUDED = ("node_modules", "**/node_modules", ".git", ".nodepipe-cache")
 # What a build leaves that no runtime needs (Next.js' build cache is often larger than the app).
 BUILD_LEFTOVERS = (".next/cache", "**/*.tsbuildinfo", ".turbo", ".cache")
 
