@@ -155,7 +155,7 @@ start_engine() {
     # The same container the Dagger CLI would start, with its state in a directory we keep.
     engine_image=${NODEPIPE_CI_ENGINE_IMAGE:-registry.dagger.io/engine:v$DAGGER_PIN}
     docker run -d --name "$engine_name" --privileged -v "$state_dir:/var/lib/dagger" \
-        "$engine_image" >/dev/null || return 1
+        "$engine_image" --debug >/dev/null || return 1
     _EXPERIMENTAL_DAGGER_RUNNER_HOST=docker-container://$engine_name
     export _EXPERIMENTAL_DAGGER_RUNNER_HOST
     tries=0
@@ -166,12 +166,23 @@ start_engine() {
     done
 }
 
+sessions_removed() {
+    # Whether the engine finished removing every session it began removing (its --debug log).
+    # A session whose services are slow to stop can outlive `dagger run`; stopped meanwhile,
+    # the engine cannot persist its cache index and resets its whole state at the next start.
+    engine_log=$(docker logs "$engine_name" 2>&1) || return 0
+    [ "$(printf '%s\n' "$engine_log" | grep -c 'session removed')" -ge \
+        "$(printf '%s\n' "$engine_log" | grep -c 'removing session')" ]
+}
+
 engine_down() {
     # A clean stop (SIGTERM, then the engine closes its databases) before the state is saved:
     # an engine that was killed resets its own cache when it next starts.
     if [ -z "${engine_name:-}" ]; then return 0; fi
     save=save
     if [ "$restored" = 4 ]; then save=; fi  # a state kept on this runner's disk stays there
+    tries=0
+    until sessions_removed || [ "$tries" -ge 60 ]; do tries=$((tries + 1)); sleep 1; done
     # 137 is SIGKILL: Docker gave up waiting, the engine's databases may be half written.
     if docker stop --time 300 "$engine_name" >/dev/null \
         && [ "$(docker inspect --format '{{.State.ExitCode}}' "$engine_name" 2>/dev/null)" != 137 ]

@@ -86,6 +86,13 @@ case $1 in
         echo "a layer built on $(uname -m)" > "$state/worker/layer"
         echo 3f2c0ffee ;;
     inspect) echo "${STUB_ENGINE_EXIT:-0}" ;;
+    logs)
+        # STUB_SESSION_LAG=N: a session is being removed for the first N calls.
+        echo x >> "$STUB_LOG/logs.count"
+        echo 'level=INFO msg="removing session; stopping client services and flushing"'
+        if [ "$(wc -l < "$STUB_LOG/logs.count")" -gt "${STUB_SESSION_LAG:-0}" ]; then
+            echo 'level=DEBUG msg="session removed"'
+        fi ;;
 esac
 """
 
@@ -295,7 +302,7 @@ def test_a_job_runs_the_engine_on_disk_and_the_next_runner_restores_its_state(
     assert first.returncode == 0, first.stderr
     assert len(warnings(first)) == 1 and "no engine cache" in warnings(first)[0]
     calls = (tmp_path / "one" / "log" / "docker.calls").read_text().splitlines()
-    assert [c.split()[0] for c in calls] == ["run", "stop", "inspect", "rm"]
+    assert [c.split()[0] for c in calls] == ["run", "logs", "stop", "inspect", "rm"]
     assert f"registry.dagger.io/engine:v{pinned()}" in calls[0] and "--privileged" in calls[0]
     host = seen_env(tmp_path / "one")["_EXPERIMENTAL_DAGGER_RUNNER_HOST"]
     assert host.startswith("docker-container://nodepipe-engine-")
@@ -409,3 +416,15 @@ def test_without_docker_the_build_runs_cold_with_one_warning(tmp_path: Path) -> 
     assert result.returncode == 0, result.stderr
     assert len(warnings(result)) == 1 and "no docker" in warnings(result)[0]
     assert "_EXPERIMENTAL_DAGGER_RUNNER_HOST" not in seen_env(runner)
+
+
+@as_root
+def test_the_engine_stops_only_once_its_sessions_are_removed(tmp_path: Path) -> None:
+    """A session still being removed after the build delays the stop (the engine could not
+    persist its cache index otherwise); the state is then saved."""
+    result = job(tmp_path, "one", {"STUB_SESSION_LAG": "2"})
+    assert result.returncode == 0, result.stderr
+    calls = [c.split()[0] for c in
+             (tmp_path / "one" / "log" / "docker.calls").read_text().splitlines()]
+    assert calls == ["run", "logs", "logs", "logs", "stop", "inspect", "rm"]
+    assert (tmp_path / "cache" / "engine-state.tar.zst").is_file()
