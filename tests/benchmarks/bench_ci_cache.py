@@ -5,7 +5,8 @@
 
 Plays three CI jobs of examples/native-service (a fresh temp copy, linux/amd64 + linux/arm64,
 checks and the OCI export included: `dagger run python -m pipelines.build`) on an engine that
-the two commands start and stop (cleanly: SIGTERM, wait) with its state in DIR, DIR being
+the two commands start and stop (cleanly, as ci/nodepipe.sh does: once the engine has removed
+its sessions, SIGTERM, wait) with its state in DIR, DIR being
 wiped before every job as a fresh runner has it:
 
     cold     nothing restored: start, build, stop, then `ci/engine-cache.sh save` (as a job
@@ -16,9 +17,10 @@ wiped before every job as a fresh runner has it:
 
 The working directory (each job's build log and report, the cache) is kept, its path printed.
 Prints each phase's seconds, the cache's size, the count of `CACHED` operations in Dagger's
-plain progress output, and the ratios warm/cold and source/cold, where cold counts only
-start + build (the smallest denominator: a job without the cache saves nothing) and the others
-count restore + start + build + stop + save. Exit 2 on a missing argument or tool, 1 when a
+plain progress output, whether the arm64 image's checks (smoke, hygiene, probe) passed, and
+the ratios warm/cold and source/cold, where cold counts only start + build (the smallest
+denominator: a job without the cache saves nothing) and the others count restore + start +
+build + stop + save. Exit 2 on a missing argument or tool, 1 when a
 step fails.
 """
 
@@ -93,9 +95,11 @@ def job(args: argparse.Namespace, source: Path, cache: Path, work: Path, *, name
     log.write_text(output)
     figures["stop"], _ = run(args.engine_stop)
     report = work / f"report-{name}" / "node-pipelines-report.json"
-    ok = report.is_file() and json.loads(report.read_text()).get("ok") is True
-    if not ok:
+    data = json.loads(report.read_text()) if report.is_file() else {}
+    if data.get("ok") is not True:
         raise BenchError(f"the {name} build failed (exit {done.returncode}); see {log}")
+    arm64 = data.get("checks", {}).get("linux/arm64", {})
+    figures["arm64_checks_ok"] = float(bool(arm64) and all(c.get("ok") for c in arm64.values()))
     # The CLI can exit 1 after a successful build when closing its session times out (seen
     # under load): the pipeline's own report decides.
     figures["cli_exit"] = float(done.returncode)
@@ -114,12 +118,12 @@ def report(results: dict[str, dict[str, float]]) -> None:
     """Print the phase table and the two ratios."""
     cold = results["cold"]["start"] + results["cold"]["build"]
     print(f"{'job':<8}" + "".join(f"{p:>9}" for p in PHASES)
-          + f"{'total':>9}{'CACHED':>8}{'state MB':>10}{'cache MB':>10}")
+          + f"{'total':>9}{'CACHED':>8}{'state MB':>10}{'cache MB':>10}  arm64 checks")
     for name, fig in results.items():
         total = sum(fig[p] for p in PHASES)
         print(f"{name:<8}" + "".join(f"{fig[p]:>9.1f}" for p in PHASES) + f"{total:>9.1f}"
               f"{int(fig['cached_ops']):>8}{fig['state_bytes'] / 1e6:>10.0f}"
-              f"{fig['cache_bytes'] / 1e6:>10.0f}")
+              f"{fig['cache_bytes'] / 1e6:>10.0f}  {'pass' if fig['arm64_checks_ok'] else 'FAIL'}")
     for name, bar in (("warm", 0.3), ("source", 0.4)):
         total = sum(results[name][p] for p in PHASES)
         verdict = "meets" if total / cold <= bar else "MISSES"
