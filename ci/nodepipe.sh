@@ -160,7 +160,7 @@ start_engine() {
     printf '{"gc": {"minFreeSpace": "2GB", "maxUsedSpace": "10GB"}}\n' > "$cache_dir/engine.json"
     docker run -d --name "$engine_name" --privileged -v "$state_dir:/var/lib/dagger" \
         -v "$cache_dir/engine.json:/etc/dagger/engine.json:ro" \
-        "$engine_image" >/dev/null || return 1
+        "$engine_image" --debug >/dev/null || return 1
     _EXPERIMENTAL_DAGGER_RUNNER_HOST=docker-container://$engine_name
     export _EXPERIMENTAL_DAGGER_RUNNER_HOST
     tries=0
@@ -171,13 +171,15 @@ start_engine() {
     done
 }
 
-sessions_closed() {
-    # Whether the engine has closed every client that began shutting down (its log). Stopped
-    # while a client's shutdown is still being served, the engine was seen failing to persist
-    # its cache index, and then it resets its whole state at the next start.
+sessions_removed() {
+    # Whether the engine finished removing every session it began removing (a DEBUG line, so
+    # the engine runs with --debug, as the Dagger CLI starts it). A session whose services are
+    # slow to stop outlives `dagger run`; stopped meanwhile, the engine fails to persist its
+    # cache index ("__Schema does not implement persisted object encoding", seen twice) and
+    # resets its whole state at the next start.
     engine_log=$(docker logs "$engine_name" 2>&1) || return 0
-    [ "$(printf '%s\n' "$engine_log" | grep -c 'removing session')" -ge \
-        "$(printf '%s\n' "$engine_log" | grep -c 'main client is shutting down')" ]
+    [ "$(printf '%s\n' "$engine_log" | grep -c 'session removed')" -ge \
+        "$(printf '%s\n' "$engine_log" | grep -c 'removing session')" ]
 }
 
 engine_down() {
@@ -187,7 +189,7 @@ engine_down() {
     save=save
     if [ "$restored" = 4 ]; then save=; fi  # a state kept on this runner's disk stays there
     tries=0
-    until sessions_closed || [ "$tries" -ge 60 ]; do tries=$((tries + 1)); sleep 1; done
+    until sessions_removed || [ "$tries" -ge 60 ]; do tries=$((tries + 1)); sleep 1; done
     # 137 is SIGKILL: Docker gave up waiting, the engine's databases may be half written.
     if docker stop --time 300 "$engine_name" >/dev/null \
         && [ "$(docker inspect --format '{{.State.ExitCode}}' "$engine_name" 2>/dev/null)" != 137 ]

@@ -87,11 +87,11 @@ case $1 in
         echo 3f2c0ffee ;;
     inspect) echo "${STUB_ENGINE_EXIT:-0}" ;;
     logs)
-        # STUB_SESSION_LAG=N: the client is still shutting down for the first N calls.
+        # STUB_SESSION_LAG=N: a session is still being removed for the first N calls.
         echo x >> "$STUB_LOG/logs.count"
-        echo 'level=INFO msg="main client is shutting down" isMainClient=true'
+        echo 'level=INFO msg="removing session; stopping client services and flushing"'
         if [ "$(wc -l < "$STUB_LOG/logs.count")" -gt "${STUB_SESSION_LAG:-0}" ]; then
-            echo 'level=INFO msg="removing session; stopping client services and flushing"'
+            echo 'level=DEBUG msg="session removed"'
         fi ;;
 esac
 """
@@ -305,7 +305,7 @@ def test_a_job_runs_the_engine_on_disk_and_the_next_runner_restores_its_state(
     assert [c.split()[0] for c in calls] == ["run", "logs", "stop", "inspect", "rm"]
     assert f"registry.dagger.io/engine:v{pinned()}" in calls[0] and "--privileged" in calls[0]
     config = tmp_path / "cache" / "engine.json"
-    assert f"{config}:/etc/dagger/engine.json:ro" in calls[0]
+    assert f"{config}:/etc/dagger/engine.json:ro" in calls[0] and calls[0].endswith(" --debug")
     assert json.loads(config.read_text()) == {"gc": {"minFreeSpace": "2GB",
                                                      "maxUsedSpace": "10GB"}}
     host = seen_env(tmp_path / "one")["_EXPERIMENTAL_DAGGER_RUNNER_HOST"]
@@ -423,8 +423,8 @@ def test_without_docker_the_build_runs_cold_with_one_warning(tmp_path: Path) -> 
 
 
 @as_root
-def test_the_engine_stops_only_once_its_clients_are_closed(tmp_path: Path) -> None:
-    """A client still shutting down after the build delays the stop (the engine could not
+def test_the_engine_stops_only_once_its_sessions_are_removed(tmp_path: Path) -> None:
+    """A session still being removed after the build delays the stop (the engine could not
     persist its cache index otherwise); the state is then saved."""
     result = job(tmp_path, "one", {"STUB_SESSION_LAG": "2"})
     assert result.returncode == 0, result.stderr
