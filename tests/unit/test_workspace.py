@@ -194,5 +194,5 @@ def test_the_upload_keeps_the_manifests_a_dockerignore_drops(tmp_path: Path) -> 
     exclude = call.args["exclude"]
     assert exclude.index("packages/web") < exclude.index("!**/package.json") < exclude.index(
         "**/node_modules", exclude.index("!**/package.json"))
-    assert exclude[-1] == ".git"
+    assert exclude[-2:] == [".git", ".nodepipe-cache"]
     assert plan.shape.files.ships(app, "packages/web/index.js") is False
