@@ -28,8 +28,9 @@ DEFAULT_EXCLUDES = (
     "docker-compose.yml", "docker-compose.*.yml", "compose.yml", "compose.yaml",
     "node-pipelines.toml", "build/*.oci.tar",
 )
-# Never taken from the host unless --include names it: a checkout's own git metadata.
-ALWAYS_EXCLUDED = (".git",)
+# Never taken from the host unless --include names it: a checkout's own git metadata, and
+# .nodepipe-cache, the CI wrappers' engine cache (ci/nodepipe.sh), which changes every job.
+ALWAYS_EXCLUDED = (".git", ".nodepipe-cache")
 # What a package manager leaves in every node_modules it installs: a folder holding one is an
 # install (of this host, for its platform), never the application's own tracked code.
 _INSTALL_MARKERS = (".package-lock.json", ".modules.yaml", ".yarn-integrity", ".yarn-state.yml",

@@ -6,6 +6,8 @@ these tests prove what the script hands to Dagger, never that a build works on a
 
 from __future__ import annotations
 
+import json
+import os
 import secrets
 import shutil
 import subprocess
@@ -21,7 +23,9 @@ SHA = "0123456789abcdef0123456789abcdef01234567"
 
 DAGGER = """#!/bin/sh
 version=$(cat "$(dirname "$0")/dagger.version")
-if [ "$1" = version ] && [ "${STUB_VERSION_STYLE:-}" = short ]; then
+if [ "$1 ${2:-}" = "core version" ]; then
+    exit "${STUB_ENGINE_DOWN:-0}"
+elif [ "$1" = version ] && [ "${STUB_VERSION_STYLE:-}" = short ]; then
     echo "version: v$version"
     exit 0
 elif [ "$1" = version ]; then
@@ -68,13 +72,38 @@ echo "fetched $url" >&2
 """
 
 
+# `docker run ... -v STATE:/var/lib/dagger IMAGE`: records what the state held when the engine
+# started, then writes a layer as an engine would; `inspect` reports STUB_ENGINE_EXIT.
+DOCKER = """#!/bin/sh
+printf '%s\\n' "$*" >> "$STUB_LOG/docker.calls"
+case $1 in
+    run)
+        for arg in "$@"; do
+            case $arg in *:/var/lib/dagger) state=${arg%:/var/lib/dagger} ;; esac
+        done
+        ls -A "$state" > "$STUB_LOG/state.at-start"
+        mkdir -p "$state/worker"
+        echo "a layer built on $(uname -m)" > "$state/worker/layer"
+        echo 3f2c0ffee ;;
+    inspect) echo "${STUB_ENGINE_EXIT:-0}" ;;
+    logs)
+        # STUB_SESSION_LAG=N: a session is still being removed for the first N calls.
+        echo x >> "$STUB_LOG/logs.count"
+        echo 'level=INFO msg="removing session; stopping client services and flushing"'
+        if [ "$(wc -l < "$STUB_LOG/logs.count")" -gt "${STUB_SESSION_LAG:-0}" ]; then
+            echo 'level=DEBUG msg="session removed"'
+        fi ;;
+esac
+"""
+
+
 def write_stubs(tmp_path: Path, dagger_version: str | None) -> Path:
     """Stub programs in tmp_path/stubs; the dagger one on PATH only when a version is given."""
     stubs = tmp_path / "stubs"
     stubs.mkdir()
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    for name, body in {"dagger": DAGGER, "python3": PYTHON, "curl": CURL}.items():
+    for name, body in {"dagger": DAGGER, "python3": PYTHON, "curl": CURL, "docker": DOCKER}.items():
         (stubs / name).write_text(body)
         (stubs / name).chmod(0o755)
         if name != "dagger":
@@ -225,3 +254,181 @@ def test_no_curl_or_wget_is_one_sentence(tmp_path: Path) -> None:
              "NODEPIPE_CI_HOME": str(tmp_path / "ci-home")}, check=False, timeout=60)
     assert result.returncode == 2
     assert "neither curl nor wget is installed" in result.stderr
+
+
+# The engine's state through the provider's cache. Stub docker and dagger stand in for the engine
+# (test doubles: they prove what the script does with the state, not that an engine can use it).
+# engine-cache.sh archives the state as root (owners, device nodes, xattrs): directly or by sudo.
+as_root = pytest.mark.skipif(
+    os.geteuid() != 0 and subprocess.run(["sudo", "-n", "true"], capture_output=True,
+                                         check=False).returncode != 0 if shutil.which("sudo")
+    else os.geteuid() != 0,
+    reason="needs root or passwordless sudo: the engine's state is archived as root")
+
+
+def job(tmp_path: Path, name: str, env: dict[str, str] | None = None,
+        arch: str | None = None) -> subprocess.CompletedProcess[str]:
+    """One CI job on a fresh runner (its own work dir and CI home), sharing tmp_path/cache."""
+    runner = tmp_path / name
+    runner.mkdir()
+    base = {"NODEPIPE_CI_CACHE_DIR": str(tmp_path / "cache")}
+    if arch is not None:
+        uname = runner / "uname-stub"
+        uname.mkdir()
+        (uname / "uname").write_text(
+            f'#!/bin/sh\nif [ "$1" = -m ]; then echo {arch}; else /bin/uname "$@"; fi\n')
+        (uname / "uname").chmod(0o755)
+        base["PATH"] = f"{runner / 'bin'}:{uname}:/usr/bin:/bin"
+    return run_script(runner, base | (env or {}))
+
+
+def warnings(result: subprocess.CompletedProcess[str]) -> list[str]:
+    """The warning lines the job printed."""
+    return [line for line in result.stderr.splitlines() if "warning:" in line]
+
+
+def state_at_start(tmp_path: Path, name: str) -> list[str]:
+    """What the engine's state directory held when the (stub) engine started in job `name`."""
+    return (tmp_path / name / "log" / "state.at-start").read_text().split()
+
+
+@as_root
+def test_a_job_runs_the_engine_on_disk_and_the_next_runner_restores_its_state(
+    tmp_path: Path,
+) -> None:
+    """Job 1 (no cache: one warning) starts the engine on a state dir, stops it, saves the state;
+    job 2 on a fresh runner restores it before its engine starts, with no warning."""
+    first = job(tmp_path, "one")
+    assert first.returncode == 0, first.stderr
+    assert len(warnings(first)) == 1 and "no engine cache" in warnings(first)[0]
+    calls = (tmp_path / "one" / "log" / "docker.calls").read_text().splitlines()
+    assert [c.split()[0] for c in calls] == ["run", "logs", "stop", "inspect", "rm"]
+    assert f"registry.dagger.io/engine:v{pinned()}" in calls[0] and "--privileged" in calls[0]
+    config = tmp_path / "cache" / "engine.json"
+    assert f"{config}:/etc/dagger/engine.json:ro" in calls[0] and calls[0].endswith(" --debug")
+    assert json.loads(config.read_text()) == {"gc": {"minFreeSpace": "2GB",
+                                                     "maxUsedSpace": "10GB"}}
+    host = seen_env(tmp_path / "one")["_EXPERIMENTAL_DAGGER_RUNNER_HOST"]
+    assert host.startswith("docker-container://nodepipe-engine-")
+    assert state_at_start(tmp_path, "one") == []
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == [
+        "engine-state.stamp", "engine-state.tar.zst", "engine.json"]
+    second = job(tmp_path, "two")
+    assert second.returncode == 0, second.stderr
+    assert warnings(second) == []
+    assert "nodepipe-cache: restored" in second.stderr
+    assert state_at_start(tmp_path, "two") == ["worker"]
+    report = tmp_path / "two" / "work" / "node-pipelines-report"
+    moved = json.loads((report / "engine-cache.json").read_text())
+    assert moved["mode"] == "engine"
+    assert moved["restore"]["outcome"] == "restored" and moved["restore"]["bytes"] > 0
+    assert moved["save"]["outcome"] == "saved" and moved["save"]["seconds"] >= 0
+    markdown = (report / "node-pipelines-report.md").read_text()
+    assert "### Engine cache (engine)" in markdown and "| restore | restored |" in markdown
+    first_moved = json.loads((tmp_path / "one" / "work" / "node-pipelines-report"
+                              / "engine-cache.json").read_text())
+    assert first_moved["restore"] == {"outcome": "absent", "bytes": 0, "seconds": 0}
+
+
+@as_root
+def test_a_cache_written_for_amd64_is_never_read_by_arm64(tmp_path: Path) -> None:
+    """A state saved on an x86_64 runner is not restored on an aarch64 one: one warning, cold."""
+    assert job(tmp_path, "amd64", arch="x86_64").returncode == 0
+    stamp = (tmp_path / "cache" / "engine-state.stamp").read_text()
+    assert "runner=linux/x86_64" in stamp
+    arm = job(tmp_path, "arm64", arch="aarch64")
+    assert arm.returncode == 0, arm.stderr
+    assert len(warnings(arm)) == 1 and "written for another runner" in warnings(arm)[0]
+    assert state_at_start(tmp_path, "arm64") == [], "arm64's engine started on amd64's state"
+    stamp = (tmp_path / "cache" / "engine-state.stamp").read_text()
+    assert "runner=linux/aarch64" in stamp, "what arm64 saves is stamped as arm64's"
+
+
+@as_root
+@pytest.mark.parametrize("damage", ["truncated", "garbage"])
+def test_a_corrupt_cache_is_a_cold_build_with_one_warning(tmp_path: Path, damage: str) -> None:
+    """An unreadable archive: one warning line, an empty state for the engine, exit 0."""
+    assert job(tmp_path, "one").returncode == 0
+    archive = tmp_path / "cache" / "engine-state.tar.zst"
+    data = archive.read_bytes()
+    archive.write_bytes(data[: len(data) // 2] if damage == "truncated" else b"not zstd" * 64)
+    second = job(tmp_path, "two")
+    assert second.returncode == 0, second.stderr
+    assert len(warnings(second)) == 1 and "unreadable" in warnings(second)[0]
+    assert state_at_start(tmp_path, "two") == []
+
+
+@as_root
+def test_an_engine_that_does_not_stop_cleanly_saves_nothing(tmp_path: Path) -> None:
+    """Killed by Docker after the stop timeout (137): a warning, and no archive is written."""
+    result = job(tmp_path, "one", {"STUB_ENGINE_EXIT": "137"})
+    assert result.returncode == 0, result.stderr
+    assert any("did not stop cleanly" in line for line in warnings(result))
+    assert not (tmp_path / "cache" / "engine-state.tar.zst").exists()
+
+
+@as_root
+def test_a_state_kept_on_a_long_lived_runner_is_used_and_not_saved(tmp_path: Path) -> None:
+    """A state dir that already holds a state is neither restored over nor archived again."""
+    state = tmp_path / "kept-state"
+    (state / "worker").mkdir(parents=True)
+    result = job(tmp_path, "one", {"NODEPIPE_CI_STATE_DIR": str(state)})
+    assert result.returncode == 0, result.stderr
+    assert warnings(result) == []
+    assert "kept from an earlier job" in result.stderr
+    assert state_at_start(tmp_path, "one") == ["worker"]
+    assert not list((tmp_path / "cache").glob("engine-state.*"))
+
+
+def test_the_cache_off_or_a_persistent_engine_leaves_the_engine_to_the_cli(tmp_path: Path) -> None:
+    """NODEPIPE_CI_CACHE=off and NODEPIPE_CI_ENGINE each run no engine of the script's own."""
+    for name, env in {"off": {"NODEPIPE_CI_CACHE": "off"},
+                      "engine": {"NODEPIPE_CI_ENGINE": "tcp://dagger-engine:1234"}}.items():
+        result = job(tmp_path, name, env)
+        assert result.returncode == 0, result.stderr
+        assert not (tmp_path / name / "log" / "docker.calls").exists()
+        assert warnings(result) == []
+    assert "_EXPERIMENTAL_DAGGER_RUNNER_HOST" not in seen_env(tmp_path / "off")
+    moved = tmp_path / "off" / "work" / "node-pipelines-report" / "engine-cache.json"
+    assert json.loads(moved.read_text()) == {"mode": "off", "restore": None, "save": None}
+
+
+def test_an_unknown_cache_mode_is_one_sentence_and_exit_2(tmp_path: Path) -> None:
+    """NODEPIPE_CI_CACHE=yes is refused before anything runs."""
+    result = job(tmp_path, "one", {"NODEPIPE_CI_CACHE": "yes"})
+    assert result.returncode == 2
+    assert "NODEPIPE_CI_CACHE is 'yes'; wanted engine or off" in result.stderr
+    assert not (tmp_path / "one" / "log" / "dagger.args").exists()
+
+
+def test_without_docker_the_build_runs_cold_with_one_warning(tmp_path: Path) -> None:
+    """No docker on the runner: one warning line, the CLI's own engine, exit 0."""
+    runner = tmp_path / "one"
+    runner.mkdir()
+    bin_dir = write_stubs(runner, pinned())
+    (bin_dir / "docker").unlink()
+    path = runner / "only"
+    path.mkdir()
+    for system in (Path("/bin"), Path("/usr/bin")):  # every program but docker
+        for program in system.iterdir():
+            if program.name != "docker" and not (path / program.name).exists():
+                (path / program.name).symlink_to(program)
+    result = subprocess.run(
+        ["/bin/sh", str(SCRIPT)], cwd=runner / "work", capture_output=True, text=True,
+        env={"PATH": f"{bin_dir}:{path}", "STUB_LOG": str(runner / "log"),
+             "NODEPIPE_CI_HOME": str(runner / "ci-home")}, check=False, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert len(warnings(result)) == 1 and "no docker" in warnings(result)[0]
+    assert "_EXPERIMENTAL_DAGGER_RUNNER_HOST" not in seen_env(runner)
+
+
+@as_root
+def test_the_engine_stops_only_once_its_sessions_are_removed(tmp_path: Path) -> None:
+    """A session still being removed after the build delays the stop (the engine could not
+    persist its cache index otherwise); the state is then saved."""
+    result = job(tmp_path, "one", {"STUB_SESSION_LAG": "2"})
+    assert result.returncode == 0, result.stderr
+    calls = [c.split()[0] for c in
+             (tmp_path / "one" / "log" / "docker.calls").read_text().splitlines()]
+    assert calls == ["run", "logs", "logs", "logs", "stop", "inspect", "rm"]
+    assert (tmp_path / "cache" / "engine-state.tar.zst").is_file()

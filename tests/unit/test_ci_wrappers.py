@@ -153,11 +153,13 @@ def test_jenkinsfile_takes_the_password_from_a_credentials_binding() -> None:
 
 
 def test_the_shared_script_runs_the_readme_command() -> None:
-    """ci/nodepipe.sh runs the README's `dagger run python -m pipelines.build`, as its last act."""
+    """ci/nodepipe.sh runs the README's `dagger run python -m pipelines.build`, then only stops
+    its engine, reports the cache and exits with the build's status."""
     script = (CI / "nodepipe.sh").read_text()
     assert COMMAND in (REPO / "README.md").read_text()
-    last = [line for line in script.splitlines() if line.strip()][-1]
-    assert last == f'exec {COMMAND} "$@"'
+    last = [line for line in script.splitlines() if line.strip()][-5:]
+    assert last == ["status=0", f'{COMMAND} "$@" || status=$?', "engine_down", "report_cache",
+                    'exit "$status"'], "the build, the engine stopped and saved, its status"
     assert "https://dl.dagger.io/dagger/install.sh" in script
     assert "DAGGER_VERSION=$DAGGER_PIN" in script
 
@@ -234,18 +236,18 @@ def shell_snippets() -> dict[str, str]:
     return {
         **{f"github step {i}": s["run"] for i, s in enumerate(action) if "run" in s},
         "gitlab": "\n".join(gitlab),
-        "circleci": next(s["run"]["command"] for s in circle if "run" in s),
+        **{f"circleci step {i}": s["run"]["command"] for i, s in enumerate(circle) if "run" in s},
         "buildkite": load("buildkite/pipeline.yml")["steps"][0]["command"].replace("$$", "$"),
         **{f"azure step {i}": s["script"] for i, s in enumerate(azure) if "script" in s},
         "jenkins": jenkins[0],
     }
 
 
-@pytest.mark.parametrize("name", ["ci/nodepipe.sh", *shell_snippets()])
+@pytest.mark.parametrize("name", ["ci/nodepipe.sh", "ci/engine-cache.sh", *shell_snippets()])
 def test_shell_is_shellcheck_clean(tmp_path: Path, name: str) -> None:
     """The shared script and every wrapper's shell pass shellcheck as POSIX sh (when installed)."""
     shellcheck = require_program("shellcheck")  # skips locally, fails in CI (host-setup.sh)
-    if name == "ci/nodepipe.sh":
+    if name.startswith("ci/"):
         path = REPO / name
     else:
         path = tmp_path / "snippet.sh"
@@ -253,3 +255,85 @@ def test_shell_is_shellcheck_clean(tmp_path: Path, name: str) -> None:
     result = subprocess.run([shellcheck, "-s", "sh", str(path)], capture_output=True, text=True,
                             check=False, timeout=60)
     assert result.returncode == 0, f"wanted no findings in {name}, got:\n{result.stdout}"
+
+
+LOCKFILES = ("package-lock.json", "npm-shrinkwrap.json", "pnpm-lock.yaml", "yarn.lock")
+
+
+def test_github_carries_the_engine_state_in_the_actions_cache_by_default() -> None:
+    """Restore before the build and save after it (always), of the directory nodepipe.sh uses,
+    keyed by runner os/arch, platforms, lockfiles and commit, with older keys as fallbacks."""
+    action = load("github/action.yml")
+    assert action["inputs"]["cache"]["default"] == "engine"
+    steps = action["runs"]["steps"]
+    build = next(s for s in steps if "nodepipe.sh" in s.get("run", ""))
+    restore = next(s for s in steps if str(s.get("uses", "")).startswith("actions/cache/restore"))
+    save = next(s for s in steps if str(s.get("uses", "")).startswith("actions/cache/save"))
+    assert steps.index(restore) < steps.index(build) < steps.index(save)
+    assert build["env"]["NODEPIPE_CI_CACHE"] == "${{ inputs.cache }}"
+    assert restore["with"]["path"] == save["with"]["path"] == build["env"]["NODEPIPE_CI_CACHE_DIR"]
+    key = restore["with"]["key"]
+    for part in ("runner.os", "runner.arch", "inputs.platforms", "github.sha", *LOCKFILES):
+        assert part in key, f"wanted {part} in the key {key}"
+    assert "inputs.cache != 'off'" in restore["if"]
+    assert save["if"].startswith("always()")
+    assert save["with"]["key"] == "${{ steps.engine-cache.outputs.cache-primary-key }}"
+    fallbacks = restore["with"]["restore-keys"].splitlines()
+    assert all(key.startswith(f) for f in fallbacks) and len(fallbacks) == 2
+
+
+def test_gitlab_carries_the_engine_state_in_its_cache_by_default() -> None:
+    """The archive under the project dir (GitLab caches nothing else), the state under /builds
+    (shared with dind), per-branch keys falling back to the default branch, saved always."""
+    job = load("gitlab/node-pipelines.gitlab-ci.yml")["node-pipelines"]
+    env, cache = job["variables"], job["cache"]
+    assert env["NODEPIPE_CI_CACHE"] == "engine"
+    assert env["NODEPIPE_CI_CACHE_DIR"] == "$CI_PROJECT_DIR/.nodepipe-cache"
+    assert env["NODEPIPE_CI_STATE_DIR"].startswith("$CI_PROJECT_DIR/")
+    assert cache["paths"] == [".nodepipe-cache/engine-state.tar.zst",
+                              ".nodepipe-cache/engine-state.stamp"]
+    assert "$CI_COMMIT_REF_SLUG" in cache["key"] and cache["when"] == "always"
+    assert cache["fallback_keys"] == [cache["key"].replace("$CI_COMMIT_REF_SLUG",
+                                                           "$CI_DEFAULT_BRANCH")]
+    assert "tar" in job["before_script"][0] and "zstd" in job["before_script"][0]
+
+
+def test_circleci_carries_the_engine_state_and_keeps_branches_apart() -> None:
+    """restore_cache/save_cache of the cache dir; every key names the arch and a branch, the
+    fallbacks only this branch's or the default branch's, so a PR's cache never feeds main."""
+    config = load("circleci/config.yml")
+    job = config["jobs"]["node-pipelines"]
+    assert config["parameters"]["engine-cache"]["default"] == "engine"
+    assert job["environment"]["NODEPIPE_CI_CACHE"] == "<< pipeline.parameters.engine-cache >>"
+    cache_dir = job["environment"]["NODEPIPE_CI_CACHE_DIR"]
+    restore = next(s["restore_cache"] for s in job["steps"] if "restore_cache" in s
+                   and "engine" in s["restore_cache"]["keys"][0])
+    save = next(s["save_cache"] for s in job["steps"] if "save_cache" in s
+                and s["save_cache"]["paths"] == [cache_dir])
+    assert save["key"] == restore["keys"][0] and save["when"] == "always"
+    for key in restore["keys"]:
+        assert "{{ arch }}" in key
+        assert "{{ .Branch }}" in key or "<< pipeline.parameters.default-branch >>" in key
+    keyfile = next(s["run"]["command"] for s in job["steps"] if "run" in s
+                   and "cache-key" in s["run"]["command"])
+    assert all(lock in keyfile for lock in LOCKFILES) and "NODEPIPE_PLATFORMS" in keyfile
+
+
+def test_azure_buildkite_and_jenkins_keep_the_engine_state() -> None:
+    """Azure's Cache@2 of the cache dir (arch in the key, off by the setting); Buildkite's cache
+    plugin of it, per branch; Jenkins keeps the state on the agent under its CI home."""
+    azure = load("azure/azure-pipelines.yml")
+    cache = next(s for s in azure["steps"] if s.get("task") == "Cache@2"
+                 and "engine" in s["inputs"]["key"])
+    assert azure["variables"]["NODEPIPE_CI_CACHE"] == "engine"
+    assert cache["inputs"]["path"] == "$(NODEPIPE_CI_CACHE_DIR)"
+    assert "$(Agent.OSArchitecture)" in cache["inputs"]["key"]
+    assert cache["condition"] == "ne(variables['NODEPIPE_CI_CACHE'], 'off')"
+    step = load("buildkite/pipeline.yml")["steps"][0]
+    plugin = next(p for p in step["plugins"] if next(iter(p)).startswith("cache#"))
+    options = next(iter(plugin.values()))
+    assert options["path"] == step["env"]["NODEPIPE_CI_CACHE_DIR"]
+    assert options["restore"] == options["save"] == "branch"
+    jenkins = (CI / "jenkins/Jenkinsfile").read_text()
+    assert 'NODEPIPE_CI_HOME="$WORKSPACE_TMP/node-pipelines-ci"' in jenkins
+    assert "disableConcurrentBuilds()" in jenkins

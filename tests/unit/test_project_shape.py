@@ -126,6 +126,15 @@ def test_dockerignore_is_read_with_negation_and_the_last_match_winning(tmp_path:
     assert not excluded("src/index.js", files.excludes)
 
 
+def test_the_ci_engine_cache_is_never_taken_from_the_source(tmp_path: Path) -> None:
+    """.nodepipe-cache (ci/nodepipe.sh's engine cache, new every job) stays out, even when a
+    .dockerignore re-includes it, so it neither ships nor invalidates the build stage."""
+    (tmp_path / ".dockerignore").write_text("*.md\n!.nodepipe-cache\n")
+    for files in (app_files(tmp_path), app_files(tmp_path / "missing")):
+        assert excluded(".nodepipe-cache/engine-state.tar.zst", files.excludes)
+        assert excluded(".nodepipe-cache/state/worker/x", files.excludes)
+
+
 def test_default_excludes_drop_git_tests_ci_and_local_env(tmp_path: Path) -> None:
     """Without .dockerignore: .git, tests, CI folders and .env files stay out; examples stay."""
     files = app_files(tmp_path)
