@@ -55,3 +55,15 @@ def test_the_top_level_holds_the_entry_points_and_little_else() -> None:
     """pipelines/ keeps at most 8 files beside its folders (one folder per concern)."""
     files = sorted(p.name for p in (REPO / "pipelines").iterdir() if p.is_file())
     assert len(files) <= 8, files
+
+
+def test_every_folder_and_entry_point_has_its_layer() -> None:
+    """Each package and module at the top of pipelines/ is named in the layers contract."""
+    import tomllib  # noqa: PLC0415
+
+    config = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
+    layers = next(c for c in config["tool"]["importlinter"]["contracts"] if c["type"] == "layers")
+    named = {m.strip() for layer in layers["layers"] for m in layer.split("|")}
+    top = {f"pipelines.{p.stem}" for p in (REPO / "pipelines").iterdir()
+           if (p.is_dir() and (p / "__init__.py").is_file()) or p.suffix == ".py"}
+    assert top - {"pipelines.__init__"} <= named, sorted(top - named - {"pipelines.__init__"})
