@@ -25,10 +25,13 @@ from pipelines.checks.results import (
     parse_smoke,
 )
 
-SCRIPTS = ("smoke.js", "probe.js", "hygiene.js", "elf.js")
+SCRIPTS = ("smoke.js", "probe.js", "hygiene.js", "elf.js", "dpkg.js")
+# smoke.js and the scripts it requires beside it: written together wherever smoke.js runs.
+SMOKE_FILES = ("elf.js", "dpkg.js", "smoke.js")
 
 __all__ = [
     "SCRIPTS",
+    "SMOKE_FILES",
     "DevDependency",
     "ExecutableCheck",
     "HygieneResult",

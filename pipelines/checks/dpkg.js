@@ -1,3 +1,4 @@
+#!/usr/bin/env node
 'use strict';
 // Declared Debian packages in the image, for smoke.js's `--system PKG`: dpkg lists each as
 // installed, and every program it ships is for the target's machine with every library it

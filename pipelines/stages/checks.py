@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 import dagger
 
-from pipelines.checks import script
+from pipelines.checks import SMOKE_FILES, script
 
 SCRIPT_DIR = "/tmp/nodepipe"  # noqa: S108 - a path inside the check container, not on the host
 SERVICE_ALIAS = "app"  # the host name the probe container reaches the service by
@@ -54,9 +54,7 @@ def smoke_container(
     exe_args += [arg for name in optional for arg in ("--optional", name)]
     exe_args += [arg for name in system for arg in ("--system", name)]
     return (
-        runtime.with_new_file(f"{SCRIPT_DIR}/elf.js", script("elf.js"))  # smoke.js requires it
-        .with_new_file(f"{SCRIPT_DIR}/dpkg.js", script("dpkg.js"))  # and this one
-        .with_new_file(f"{SCRIPT_DIR}/smoke.js", script("smoke.js"))
+        runtime.with_(_with_smoke_files)
         .with_exec(
             [node, f"{SCRIPT_DIR}/smoke.js", "--arch", arch, "--libc", libc, "--app", app_dir,
              *exe_args, "--", *packages, *addon_args],
@@ -152,3 +150,10 @@ def health_probe(
             expect=dagger.ReturnType.ANY,
         )
     )
+
+
+def _with_smoke_files(ctr: dagger.Container) -> dagger.Container:
+    """smoke.js and the scripts it requires, side by side in the image's script folder."""
+    for name in SMOKE_FILES:
+        ctr = ctr.with_new_file(f"{SCRIPT_DIR}/{name}", script(name))
+    return ctr

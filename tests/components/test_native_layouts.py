@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.checks import parse_smoke, script
+from pipelines.checks import SMOKE_FILES, parse_smoke, script
 from tests.components.test_elf import elf
 from tests.conftest import node_binary, require_program
 
@@ -45,7 +45,7 @@ def trees(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], Pat
 
 def smoke(tmp_path: Path, node_arch: str, app: Path, *args: str) -> tuple[int, object]:
     """Run the shipped smoke.js (with the elf.js it requires next to it) under real Node."""
-    for name in ("smoke.js", "elf.js"):
+    for name in SMOKE_FILES:
         (tmp_path / name).write_text(script(name))
     done = subprocess.run([str(node_binary(node_arch)), str(tmp_path / "smoke.js"), "--arch",
                            node_arch, "--libc", "glibc", "--app", str(app), *args],

@@ -19,7 +19,7 @@ import pytest
 
 from pipelines.audit import Target, audit_source
 from pipelines.audit.project import load_project
-from pipelines.checks import script
+from pipelines.checks import SMOKE_FILES, script
 from pipelines.packagers import TargetSpec
 from tests.components.installs import run_production_install
 from tests.conftest import REPO, node_binary
@@ -65,9 +65,9 @@ def test_arm64_install_on_amd64_passes_smoke(manager: str, case: str, tmp_path: 
     # Platform packages and bundled prebuilds (bcrypt): all load without an install script.
     paths = [p.path for p in report.native()]
     assert paths, "the audit found no native production package to load"
+    for name in SMOKE_FILES:  # smoke.js and the scripts it requires
+        (tmp_path / name).write_text(script(name))
     smoke = tmp_path / "smoke.js"
-    smoke.write_text(script("smoke.js"))
-    (tmp_path / "elf.js").write_text(script("elf.js"))  # smoke.js requires it
     done = subprocess.run([str(node), str(smoke), "--arch", "arm64", "--libc", "glibc",
                            "--app", str(app), "--", *paths],
                           capture_output=True, text=True, timeout=600, check=False)

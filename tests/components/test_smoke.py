@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.checks import SmokeResult, parse_smoke, script
+from pipelines.checks import SMOKE_FILES, SmokeResult, parse_smoke, script
 from pipelines.errors import PipelineError
 from tests.components.test_smoke_apps import DOCKER_ARCH, native_packages, prepared_app
 from tests.conftest import node_binary
@@ -24,10 +24,9 @@ ADDON_DIR = "./native/build/Release"
 def smoke_js(tmp_path: Path) -> Path:
     """The shipped smoke script, written out as the smoke stage writes it into the image (with
     the elf.js it requires beside it)."""
-    (tmp_path / "elf.js").write_text(script("elf.js"))
-    path = tmp_path / "smoke.js"
-    path.write_text(script("smoke.js"))
-    return path
+    for name in SMOKE_FILES:
+        (tmp_path / name).write_text(script(name))
+    return tmp_path / "smoke.js"
 
 
 def run_smoke(

@@ -41,20 +41,21 @@ def added_calls(check: dagger.Container, base: dagger.Container) -> list[query.C
 
 
 def test_smoke_runs_the_shipped_script_on_the_runtime_image() -> None:
-    """Smoke writes smoke.js and the elf.js it requires next to each other, outside the app,
-    and runs it with the image's own user and env."""
+    """Smoke writes smoke.js and the scripts it requires (elf.js, dpkg.js) next to each other,
+    outside the app, and runs it with the image's own user and env."""
     base = runtime()
     ctr = smoke_container(base, arch="arm64", libc="glibc", packages=["bcrypt", "sharp"],
                           addons=["native/build/Release"])
     added = added_calls(ctr, base)
-    assert [c.name for c in added] == ["withNewFile", "withNewFile", "withExec"]
-    assert added[0].args == {"path": f"{SCRIPT_DIR}/elf.js", "contents": script("elf.js")}
-    assert added[1].args == {"path": f"{SCRIPT_DIR}/smoke.js", "contents": script("smoke.js")}
-    assert added[2].args["args"] == [
+    assert [c.name for c in added] == ["withNewFile", "withNewFile", "withNewFile", "withExec"]
+    assert [c.args for c in added[:3]] == [
+        {"path": f"{SCRIPT_DIR}/{name}", "contents": script(name)}
+        for name in ("elf.js", "dpkg.js", "smoke.js")]
+    assert added[3].args["args"] == [
         "node", f"{SCRIPT_DIR}/smoke.js", "--arch", "arm64", "--libc", "glibc", "--app", "/app",
         "--", "bcrypt", "sharp", "./native/build/Release",
     ]
-    assert added[2].args["expect"] == dagger.ReturnType.ANY.value
+    assert added[3].args["expect"] == dagger.ReturnType.ANY.value
     assert query.platform(ctr) == "linux/arm64"
 
 
