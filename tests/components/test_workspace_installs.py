@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from pipelines.audit import Target, audit_source
-from pipelines.checks import script
+from pipelines.checks import SMOKE_FILES, script
 from pipelines.packagers import TargetSpec
 from pipelines.project import NodeProject
 from tests.components.installs import run_production_install
@@ -66,9 +66,9 @@ def test_focused_arm64_install_holds_the_closure_and_loads(manager: str, tmp_pat
     report = audit_source(app, (Target("linux/arm64"),), offline=True, workspace="@demo/api")
     paths = [p.path for p in report.native()]
     assert [p.name for p in report.native()] == ["bcrypt"]
+    for name in SMOKE_FILES:  # smoke.js and the scripts it requires
+        (tmp_path / name).write_text(script(name))
     smoke = tmp_path / "smoke.js"
-    smoke.write_text(script("smoke.js"))
-    (tmp_path / "elf.js").write_text(script("elf.js"))  # smoke.js requires it
     done = subprocess.run([str(node_binary("arm64")), str(smoke), "--arch", "arm64",
                            "--libc", "glibc", "--app", str(app), "--", *paths],
                           capture_output=True, text=True, timeout=600, check=False)
