@@ -129,7 +129,9 @@ async def test_two_runs_at_once_leave_every_tag_on_a_complete_index(
     registry: LocalRegistry,
 ) -> None:
     """No ordering imposed: each tag names one of the two verified indexes, complete, and a
-    run says it lost exactly when one of its tags names the other's index."""
+    run that says it lost is one whose tags name the other's index. (A write that lands after
+    a run's read-back cannot be seen by that run, so an unordered race may end with a silent
+    loser; the ordered tests above pin the detection itself.)"""
     existing_release(registry)
     first, last = Run(registry, layers=7), Run(registry, layers=8)
     with capture_logs() as logs:
@@ -141,4 +143,4 @@ async def test_two_runs_at_once_leave_every_tag_on_a_complete_index(
               for e in logs if e["event"] == "tag_race_lost"}
     losers = {f"{registry.host}/{REPO}@{run.digest}" for run in (first, last)
               if any(tags[tag] != run.digest for tag in TAGS)}
-    assert warned == losers
+    assert warned <= losers
