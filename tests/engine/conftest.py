@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import AsyncIterator, Iterator
 
 import dagger
@@ -12,9 +13,9 @@ from tests.components.registry import LocalRegistry, running_registry
 
 
 def engine_session_available() -> bool:
-    """True under `dagger run pytest` (or any DAGGER_SESSION_PORT) or with a CLI binary named."""
+    """True with a CLI binary named or on PATH, or inside a session (DAGGER_SESSION_PORT)."""
     names = ("DAGGER_SESSION_PORT", "_EXPERIMENTAL_DAGGER_CLI_BIN")
-    return any(os.environ.get(name) for name in names)
+    return any(os.environ.get(name) for name in names) or shutil.which("dagger") is not None
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -22,8 +23,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     if engine_session_available():
         return
     skip = pytest.mark.skip(
-        reason="no Dagger engine session: run `dagger run python -m pytest -m engine` "
-        "(needs the Dagger CLI and a container runtime)"
+        reason="no Dagger engine: run `python -m pytest -m engine` with the dagger CLI on PATH "
+        "or _EXPERIMENTAL_DAGGER_CLI_BIN naming it (not under `dagger run`)"
     )
     for item in items:
         if "engine" in item.keywords:
