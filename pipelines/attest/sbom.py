@@ -4,7 +4,8 @@ What that image holds, as node-pipelines installed it: the production packages o
 lockfile whose os/cpu/libc allow the target (so the target's own platform packages, and no
 other's), with version, purl, integrity hash and license where the lockfile has them; each
 native package's install path and how its binary got there; the project's own addon; the base
-image; the declared system packages. The image itself (by digest) is the BOM's subject.
+image; the declared system packages. The image itself (by digest) is the BOM's subject, and
+depends on the service's direct dependencies; each package on those the lockfile resolves.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import base64
 import binascii
 import gc
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,7 +29,7 @@ from packageurl import PackageURL
 
 from pipelines.attest.steps import Subject, how_installed
 from pipelines.audit.coverage import allowed
-from pipelines.packagers.lockfiles.entry import LockEntry
+from pipelines.packagers.lockfiles.entry import LockEntry, resolve_in
 from pipelines.plan.model import APP_DIR, NativePackage, Plan, Target
 
 SBOM_TYPE = "application/vnd.cyclonedx+json"
@@ -57,7 +58,8 @@ def _sbom(plan: Plan, target: Target, subject: Subject, *, tool_version: str,
           base_digest: str) -> str:
     image = _image(plan, subject)
     natives = {p.path: p for p in target.native_packages if p.path}
-    components = [_package(e, target, natives.get(e.path)) for e in installed(plan, target)]
+    packages = installed(plan, target)
+    components = [_package(e, target, natives.get(e.path)) for e in packages]
     components += [_own_addon(plan, target, p) for p in target.native_packages if p.own]
     components.append(_base(plan, target, base_digest))
     components += [_system(name, target) for name in plan.shape.apt_packages]
@@ -70,10 +72,11 @@ def _sbom(plan: Plan, target: Target, subject: Subject, *, tool_version: str,
         serial_number=uuid.uuid5(_SERIAL_NAMESPACE, subject.digest),
         metadata=BomMetaData(component=image, tools=tools, timestamp=_created(plan)),
     )
-    # The image holds every component; how they depend on each other is the lockfile's to
-    # say. One entry: a dependency entry per component costs a sort of thousands of objects.
-    bom.dependencies.add(Dependency(ref=image.bom_ref,
-                                    dependencies=[Dependency(ref=c.bom_ref) for c in components]))
+    ref_of = {str(c.bom_ref): c.bom_ref for c in components}
+    bom.dependencies.update(
+        Dependency(ref=ref_of.get(ref, image.bom_ref),
+                   dependencies=[Dependency(ref=ref_of[r]) for r in refs])
+        for ref, refs in _graph(plan, packages, str(image.bom_ref)))
     _registered_once(bom, {image.bom_ref, *(c.bom_ref for c in components)})
     return str(JsonV1Dot6(bom).output_as_string(indent=None))
 
@@ -84,8 +87,8 @@ def _registered_once(bom: Bom, registered: set[Any]) -> None:
     The library's `register_dependency` scans the dependency list for each component, so
     serialising is quadratic in the number of components (upstream issue #1006 of
     cyclonedx-python-lib: seconds for a few thousand), and it adds an empty entry for each.
-    Here the image's one entry lists every component; nothing else is skipped. Set on the
-    instance: a subclass of Bom loses the library's serialisation metadata.
+    Here every component has its entry, from the lockfile's graph; nothing else is skipped.
+    Set on the instance: a subclass of Bom loses the library's serialisation metadata.
     """
     register = bom.register_dependency
 
@@ -95,6 +98,25 @@ def _registered_once(bom: Bom, registered: set[Any]) -> None:
         register(target, depends_on)
 
     bom.register_dependency = register_new  # type: ignore[method-assign]
+
+
+def _graph(plan: Plan, packages: list[LockEntry],
+           image: str) -> Iterator[tuple[str, list[str]]]:
+    """The lockfile's dependency graph over the installed packages: the image depends on the
+    service's direct dependencies, each package on those it resolves to (the way Node finds
+    them, or pnpm's links); a dependency the target does not install has no edge."""
+    entries = {e.path: e for e in packages}
+    if plan.importer is not None:
+        entries = {plan.importer.path: plan.importer, **entries}
+
+    def refs(entry: LockEntry) -> list[str]:
+        found = (resolve_in(entries, entry.path, name)
+                 for name in (*entry.dependencies, *entry.optional_dependencies))
+        return sorted({f"npm:{d.path}" for d in found if d is not None and d.path})
+
+    yield image, refs(plan.importer) if plan.importer is not None else []
+    for entry in packages:
+        yield f"npm:{entry.path}", refs(entry)
 
 
 def installed(plan: Plan, target: Target) -> list[LockEntry]:

@@ -83,6 +83,9 @@ class Plan:
     # The lockfile's production packages (what the installs may put in an image), for the
     # SBOM: each target's own are those whose os/cpu/libc allow it.
     production: tuple[LockEntry, ...] = field(default=(), repr=False)
+    # The service's own lockfile entry (the root's, or its workspace package's): its
+    # dependencies are the image's direct ones, the top of the SBOM's dependency graph.
+    importer: LockEntry | None = field(default=None, repr=False)
 
     def dev_lockfile(self) -> str:
         """The dev-only packages as an npm-shaped lockfile, the form the hygiene check reads."""
@@ -158,6 +161,7 @@ def build_plan(
     dev_packages: tuple[tuple[str, str, str], ...] = (),
     labels: Mapping[str, str] | None = None,
     production: tuple[LockEntry, ...] = (),
+    importer: LockEntry | None = None,
 ) -> Plan:
     """Decide the whole build from settings, the project, its shape and the audit's verdicts."""
     hosts = settings.engine_hosts
@@ -196,6 +200,7 @@ def build_plan(
             w for a in (audit or {}).values() for w in a.warnings)),
         labels=labels if labels is not None else {"org.opencontainers.image.title": project.name},
         production=production,
+        importer=importer,
     )
 
 

@@ -41,4 +41,4 @@ def prepare(
     vcs = read_vcs(settings.source)
     return build_plan(settings, project, shape, engine_platform=engine, audit=audit,
                       dev_packages=dev, labels=oci_labels(settings, project, vcs),
-                      production=production)
+                      production=production, importer=entries.get(project.service_path))

@@ -82,6 +82,42 @@ def test_each_platform_lists_its_own_binary_packages_only(plan: Plan) -> None:
     assert "typescript" not in arm, "a devDependency is in the SBOM"
 
 
+def depends_on(bom: dict[str, Any]) -> dict[str, list[str]]:
+    """The dependency graph by bom-ref."""
+    return {d["ref"]: d.get("dependsOn", []) for d in bom.get("dependencies", [])}
+
+
+def test_the_dependency_graph_is_the_lockfiles_for_the_target(plan: Plan) -> None:
+    """The image depends on the service's direct dependencies; sharp on its own platform's
+    binary package only, for each platform; a package the target lacks has no edge."""
+    for platform, own, other in (("linux/arm64", "arm64", "x64"), ("linux/amd64", "x64", "arm64")):
+        bom = bom_of(plan, platform)
+        graph = depends_on(bom)
+        image = bom["metadata"]["component"]["bom-ref"]
+        assert graph[image] == ["npm:node_modules/bcrypt", "npm:node_modules/better-sqlite3",
+                                "npm:node_modules/sharp"], graph[image]
+        sharp = graph["npm:node_modules/sharp"]
+        assert f"npm:node_modules/@img/sharp-linux-{own}" in sharp, sharp
+        assert not any(other in ref or "darwin" in ref for ref in sharp), sharp
+        refs = {c["bom-ref"] for c in bom["components"]}
+        assert all(r in refs for deps in graph.values() for r in deps)
+
+
+def test_a_pnpm_graph_follows_the_lockfiles_links(tmp_path: Path) -> None:
+    """pnpm's packages sit in its .pnpm store: edges follow the importer's and the packages'
+    links, so the image depends on bcrypt and sharp as pnpm installed them."""
+    source = Path(__file__).parents[1] / "fixtures" / "services" / "pnpm-api"
+    settings = load_settings({"source": str(source)}, {})
+    pnpm = prepare(settings, Platform.parse("linux/amd64"),
+                   audit=dict.fromkeys(settings.platforms, EXAMPLE_AUDIT))
+    bom = bom_of(pnpm, "linux/arm64")
+    graph = depends_on(bom)
+    top = graph[bom["metadata"]["component"]["bom-ref"]]
+    assert [ref.rpartition("/node_modules/")[2] for ref in top] == ["bcrypt", "sharp"], top
+    sharp = next(deps for ref, deps in graph.items() if ref.endswith("/node_modules/sharp"))
+    assert any(ref.endswith("/@img/sharp-linux-arm64") for ref in sharp), sharp
+
+
 def test_the_own_addon_says_how_it_was_built_per_platform(plan: Plan) -> None:
     """On an amd64 engine the arm64 addon was cross-compiled, the amd64 one compiled."""
     addon = "native-service (native addon)"
