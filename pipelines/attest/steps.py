@@ -41,6 +41,8 @@ def stage_runs(plan: Plan, target: Target) -> list[dict[str, str]]:
         stages.append("rebuild")
     if target.scripted:
         stages.append("scripts")
+    if plan.generates_per_target:
+        stages.append("generate")
     if plan.compile_bindings:
         stages.append("bindings")
     stages += ["runtime", "smoke", "hygiene"]
@@ -50,7 +52,7 @@ def stage_runs(plan: Plan, target: Target) -> list[dict[str, str]]:
     for stage in stages:
         how = "native" if stage in ("app", "deps") else mode(target, stage)
         where: Platform = target.platform if how == "emulated" else engine
-        if stage in ("runtime", "smoke", "hygiene", "probe", "scripts"):
+        if stage in ("runtime", "smoke", "hygiene", "probe", "scripts", "generate"):
             where = target.platform  # these run on (or assemble) the target's own image
         runs.append({"stage": stage, "platform": str(where), "runs": how,
                      "for": str(target.platform)})

@@ -46,6 +46,11 @@ EXECUTABLE_DOWNLOADS: dict[str, tuple[tuple[int, tuple[str, ...]], ...]] = {
 # its JavaScript crypto).
 SCRIPT_BUILDS = {"ssh2": ("node install.js", "an optional crypto binding it runs without")}
 
+# Install scripts that generate code from the project rather than fetch or build a binary.
+# @prisma/client's postinstall runs `prisma generate` where it finds a schema; the build runs
+# it itself, after the install and, before Prisma 7, on each target (project/generated.py).
+CODE_GENERATORS = {"@prisma/client": "prisma generate"}
+
 _DOWNLOAD_SCRIPT = re.compile(
     r"prebuild-install|node-pre-gyp|install-from-cache|install-artifact-from-github")
 _LOADER_SCRIPT = re.compile(r"node-gyp-build")
@@ -154,6 +159,15 @@ def _known(entry: LockEntry, facts: Facts) -> tuple[Mechanism, list[str]] | None
         return Mechanism.DOWNLOAD, [
             f"known: the install script of {entry.name} {entry.version.split('.')[0]}.x "
             f"downloads executables for the machine it runs on ({files}), not an addon"]
+    if entry.name in CODE_GENERATORS:
+        major = entry.version.split(".")[0]
+        where = "after the install, and on each target: its client carries the target's query " \
+            "engine" if major.isdigit() and int(major) < 7 else \
+            "after the install, once: its client holds no engine"
+        return Mechanism.GENERATE, [
+            f"known: the install script of {entry.name} runs `{CODE_GENERATORS[entry.name]}`, "
+            f"which writes the client from the project's schema; the build runs it {where}, "
+            "and the smoke test requires the generated client"]
     if (nothing := no_work(entry.name, facts.install_scripts)) is not None:
         return Mechanism.NO_WORK, [nothing]
     build = SCRIPT_BUILDS.get(entry.name)

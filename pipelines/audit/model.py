@@ -31,11 +31,15 @@ class Mechanism(enum.StrEnum):
     COMPILE = "compile"  # node-gyp from source, explicit or implicit (binding.gyp)
     INSTALL_SCRIPT = "install-script"  # runs a script that is not a native build
     NO_WORK = "no-work-script"  # a script known to produce nothing on Linux (audit/no_work.py)
+    # A script that generates code from the project (@prisma/client's `prisma generate`):
+    # node-pipelines runs the generator itself (pipelines/project/generated.py).
+    GENERATE = "generates-code"
 
     @property
     def native(self) -> bool:
         """True when the package ships or builds machine code."""
-        return self not in (Mechanism.NONE, Mechanism.INSTALL_SCRIPT, Mechanism.NO_WORK)
+        return self not in (Mechanism.NONE, Mechanism.INSTALL_SCRIPT, Mechanism.NO_WORK,
+                            Mechanism.GENERATE)
 
 
 class Verdict(enum.StrEnum):

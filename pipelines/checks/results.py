@@ -94,6 +94,7 @@ class SmokeResult(_Judged):
     executables: tuple[ExecutableCheck, ...] = ()
     programs: tuple[ProgramCheck, ...] = ()
     system: tuple[SystemPackageCheck, ...] = ()
+    generated: tuple[ProgramCheck, ...] = ()  # generated code (Prisma's client) and its folder
 
     @property
     def problems(self) -> tuple[str, ...]:
@@ -110,6 +111,8 @@ class SmokeResult(_Judged):
                   for p in self.programs if not p.ok]
         found += [f"system package {s.name}: {s.error or 'not usable on the target'}"
                   for s in self.system if not s.ok]
+        found += [f"generated code {g.name} is not usable in the image: {g.error}"
+                  for g in self.generated if not g.ok]
         return tuple(found)
 
     @property
@@ -246,19 +249,21 @@ def parse_smoke(
             node_version=str(data.get("node_version", "")),
             packages=packages,
             executables=executables,
-            programs=_programs(data),
+            programs=_programs(data.get("programs")),
             system=parse_system_packages(data.get("system") or ()),
+            generated=_programs(data.get("generated")),
         )
     except (KeyError, TypeError) as error:
         raise _malformed("smoke", platform, error, stderr) from error
 
 
-def _programs(data: dict[str, Any]) -> tuple[ProgramCheck, ...]:
-    """The start command's programs and preloaded modules as smoke.js resolved them."""
+def _programs(found: Any) -> tuple[ProgramCheck, ...]:
+    """What smoke.js resolved: the start command's programs and preloaded modules, or the
+    generated code's folders."""
     return tuple(
         ProgramCheck(name=str(p["name"]), path=p.get("path"), error=p.get("error"),
                      ok=bool(p["ok"]) and bool(p.get("path")))
-        for p in data.get("programs") or ()
+        for p in found or ()
     )
 
 

@@ -16,6 +16,10 @@
 // PATH (or, with a `/`, relative to the working directory). `--preload MODULE` names a module
 // `node --require` loads before the service: it must resolve from the working directory.
 //
+// `--generated DIR/FILE` names code an install script would have generated (Prisma's client:
+// its folder, and the schema.prisma copy it holds, which the stub @prisma/client ships without):
+// the file must be there, and the folder must load with require().
+//
 // `--system jq` names a system package the service declared (Debian images): dpkg must list
 // it as installed, and each program it ships in a bin directory must be for the target's
 // machine, with every shared library it links found by the target's own loader (asked as ldd
@@ -49,16 +53,17 @@ const ACTIVATORS = {
 function usage(message) {
   process.stderr.write(`smoke: ${message}\n` +
     'usage: node smoke.js --arch ARCH --libc glibc|musl [--app DIR] [--exe GLOB]... ' +
-    '[--program NAME]... [--preload MODULE]... [--optional NAME]... [--system PKG]... [--] ' +
+    '[--program NAME]... [--preload MODULE]... [--generated DIR/FILE]... [--optional NAME]... ' +
+    '[--system PKG]... [--] ' +
     'PACKAGE|PATH...\n');
   process.exit(2);
 }
 
 function parseArgs(argv) {
   const options = { arch: '', libc: '', app: process.cwd(), targets: [], executables: [],
-    programs: [], preloads: [], optional: new Set(), system: [] };
+    programs: [], preloads: [], generated: [], optional: new Set(), system: [] };
   const lists = { '--exe': 'executables', '--program': 'programs', '--preload': 'preloads',
-    '--system': 'system' };
+    '--generated': 'generated', '--system': 'system' };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (arg === '--') {
@@ -297,6 +302,21 @@ function checkPreload(name) {
   }
 }
 
+function checkGenerated(spec, options, appRequire) {
+  const name = path.posix.dirname(spec);
+  const folder = path.resolve(options.app, name);
+  if (!fs.existsSync(path.resolve(options.app, spec))) {
+    return { name, path: null, ok: false,
+      error: `${path.posix.basename(spec)} is not in ${name}: the code was not generated` };
+  }
+  try {
+    appRequire(folder);
+    return { name, path: folder, ok: true, error: null };
+  } catch (error) {
+    return { name, path: null, ok: false, error: String(error.message).split('\n')[0] };
+  }
+}
+
 function main() {
   const options = parseArgs(process.argv.slice(2));
   const { libc, version } = runtimeLibc();
@@ -316,6 +336,7 @@ function main() {
   });
   const executables = options.executables.map((glob) => elf.executable(glob, options.app, options.arch));
   const programs = [...options.programs.map(checkProgram), ...options.preloads.map(checkPreload)];
+  const generated = options.generated.map((spec) => checkGenerated(spec, options, appRequire));
   const system = options.system.map((name) => dpkg.checkSystemPackage(name, options));
   const result = {
     ok: false,
@@ -329,11 +350,12 @@ function main() {
     packages,
     executables,
     programs,
+    generated,
     system,
   };
   result.ok = result.arch === result.expected_arch && libc === options.libc &&
     packages.every((p) => p.ok) && executables.every((e) => e.ok) && programs.every((p) => p.ok) &&
-    system.every((s) => s.ok);
+    generated.every((g) => g.ok) && system.every((s) => s.ok);
   process.stdout.write(JSON.stringify(result) + '\n');
   process.exitCode = result.ok ? 0 : 1;
 }

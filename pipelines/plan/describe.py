@@ -6,7 +6,7 @@ from typing import Any
 
 from pipelines.packagers import Install
 from pipelines.plan.emulation import SYSTEM_PACKAGES_CROSS
-from pipelines.plan.model import TOOLCHAIN, Output, Plan, Target
+from pipelines.plan.model import APP_DIR, TOOLCHAIN, Output, Plan, Target
 
 
 def describe_plan(plan: Plan) -> dict[str, Any]:
@@ -51,6 +51,10 @@ def _build_stages(plan: Plan) -> list[dict[str, Any]]:
     if shape.build_apt_packages:
         stages.append({"name": "system", "apt": list(shape.build_apt_packages)})
     stages.append({"name": "deps", "run": _run(plan.install_all)})
+    if shape.generate is not None and shape.generate.in_build:
+        stages.append({"name": "generate", "dir": shape.workdir or ".",
+                       "run": list(shape.generate.command(APP_DIR)),
+                       "writes": [o.path for o in shape.generate.outputs]})
     for step in shape.steps:
         name = "build" if step.script == shape.build_script else step.script
         stages.append({"name": name, "dir": step.directory or ".",
@@ -101,6 +105,12 @@ def _describe_target(plan: Plan, target: Target) -> dict[str, Any]:
     if target.scripted:
         stages.append({"name": "scripts", "platform": platform, "toolchain": [],
                        "run": list(plan.packager.rebuild(target.scripted))})
+    generate = plan.shape.generate
+    if generate is not None and generate.per_target:
+        stages.append({"name": "generate", "platform": platform, "toolchain": [],
+                       "run": list(generate.command(APP_DIR)),
+                       "why": f"Prisma {generate.major}'s client holds the query engine of "
+                              "the machine that generates it"})
     if plan.compile_bindings:
         stages.append({"name": "bindings", "platform": compile_on, "cross": target.cross,
                        "toolchain": toolchain,
@@ -117,8 +127,7 @@ def _describe_target(plan: Plan, target: Target) -> dict[str, Any]:
         "engine": target.engine_name,
         "engine_platform": str(target.engine_platform or plan.engine_platform),
         "emulated": target.emulated,
-        "emulated_work": list(target.emulated_work(plan.compile_bindings,
-                                                   bool(plan.shape.apt_packages))),
+        "emulated_work": list(plan.emulated_work(target)),
         "why": list(target.reasons),
         "cache_volumes": [c.name for c in target.caches],
         "stages": stages,

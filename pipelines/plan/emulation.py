@@ -22,14 +22,14 @@ def report_emulation(plan: Plan, policy: str) -> None:
     log = get_logger()
     emulated = []
     for target in plan.targets:
-        work = target.emulated_work(plan.compile_bindings, bool(plan.shape.apt_packages))
+        work = plan.emulated_work(target)
         where = {"engine": target.engine_name,
                  "engine_platform": str(target.engine_platform or plan.engine_platform)}
         if work:
             emulated.append((target, work))
             level = log.warning if policy == "warn" else log.info
             level("platform_emulated", platform=str(target.platform), **where,
-                  stages=list(work), why=list(target.reasons))
+                  stages=list(work), why=[*target.reasons, *_generate_reason(plan)])
         elif target.emulated:
             log.info("platform_cross", platform=str(target.platform), **where,
                      **_system_packages(plan, target))
@@ -42,6 +42,15 @@ def report_emulation(plan: Plan, policy: str) -> None:
             + " and the emulation policy is 'fail': map it to a native engine "
             "(--engine PLATFORM=RUNNER_HOST) or pass --emulation warn"
         )
+
+
+def _generate_reason(plan: Plan) -> list[str]:
+    """Why code is generated on the target, when it is."""
+    generate = plan.shape.generate
+    if generate is None or not generate.per_target:
+        return []
+    return [f"@prisma/client {generate.version}: `prisma generate` runs on the target, whose "
+            "query engine its client holds (from Prisma 7 it holds none)"]
 
 
 def _system_packages(plan: Plan, target: Target) -> dict[str, str]:

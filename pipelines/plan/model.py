@@ -94,6 +94,16 @@ class Plan:
         return json.dumps({"lockfileVersion": 3, "packages": packages})
 
     @property
+    def generates_per_target(self) -> bool:
+        """Whether code is generated on each target (Prisma's client before Prisma 7)."""
+        return self.shape.generate is not None and self.shape.generate.per_target
+
+    def emulated_work(self, target: Target) -> tuple[str, ...]:
+        """The stages of `target` that run under emulation (the checks aside)."""
+        return target.emulated_work(self.compile_bindings, bool(self.shape.apt_packages),
+                                    generate=self.generates_per_target)
+
+    @property
     def workdir(self) -> str:
         """The service's folder in the containers: the app dir, or its workspace package."""
         return f"{APP_DIR}/{self.shape.workdir}" if self.shape.workdir else APP_DIR

@@ -156,12 +156,14 @@ class Target:
             return "cross" if self.cross else "emulated"
         if stage == "runtime" and self.packages_cross:
             return "cross"
-        if stage in ("scripts", "runtime", "smoke", "probe", "hygiene"):
+        if stage in ("scripts", "generate", "runtime", "smoke", "probe", "hygiene"):
             return "emulated"
         return "cross"
 
-    def emulated_work(self, compile_bindings: bool, apt: bool) -> tuple[str, ...]:
-        """The stages of this target that run under emulation (the checks aside)."""
+    def emulated_work(self, compile_bindings: bool, apt: bool,
+                      generate: bool = False) -> tuple[str, ...]:
+        """The stages of this target that run under emulation (the checks aside); `generate`:
+        code is generated on each target (Prisma's client before Prisma 7)."""
         if not self.emulated:
             return ()
         work = []
@@ -169,6 +171,8 @@ class Target:
             work.append("rebuild")
         if self.scripted:
             work.append("scripts")
+        if generate:
+            work.append("generate")
         if compile_bindings and not self.cross:
             work.append("bindings")
         if apt and not self.packages_cross:

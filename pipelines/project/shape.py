@@ -16,6 +16,7 @@ from pipelines.packagers import YarnClassic
 from pipelines.platforms import node_major_refusal
 from pipelines.project import NodeProject
 from pipelines.project.files import AppFiles, app_files, build_output
+from pipelines.project.generated import Generate, GenerateError, find_generate
 from pipelines.project.programs import ImageContents, image_manifests, start_blockers
 from pipelines.project.start import (
     StartCommand,
@@ -65,6 +66,8 @@ class Shape:
     health: Health
     health_path: str
     env: Mapping[str, str] = field(default_factory=dict)  # the image's ENV beyond the defaults
+    # `prisma generate`, which @prisma/client's install script would run (None: nothing).
+    generate: Generate | None = None
     warnings: tuple[str, ...] = ()
 
 
@@ -80,6 +83,8 @@ def shape_of(settings: Settings, project: NodeProject) -> Shape:
                       ("node_modules", *(f"{p}/node_modules" for p in members)))
     start, workdir = _checked_start(settings, project, files, build_script, blockers, warnings)
     node_major, node_from, base_image = _node(settings, project, blockers)
+    steps = build_steps(project, build_script, warnings)
+    generate = _generate(project, steps, blockers)
     health = _health(settings)
     if health == "none":
         warnings.append("the health check is off (--health none): nothing proves the image "
@@ -92,7 +97,7 @@ def shape_of(settings: Settings, project: NodeProject) -> Shape:
     return Shape(
         build_script=build_script,
         lifecycle_scripts=project.lifecycle_scripts,
-        steps=build_steps(project, build_script, warnings),
+        steps=steps,
         workdir=workdir,
         module_dirs=module_dirs,
         start=start,
@@ -109,7 +114,26 @@ def shape_of(settings: Settings, project: NodeProject) -> Shape:
         health_path=settings.health_path,
         env={**start.env, **settings.runtime_environment},
         warnings=tuple(warnings),
+        generate=generate,
     )
+
+
+def _generate(project: NodeProject, steps: tuple[ScriptStep, ...],
+              blockers: list[ShapeError]) -> Generate | None:
+    """The code generation the project's dependencies need, or its blocker."""
+    sources = script_sources(project)
+    texts = tuple(sources[s.directory].scripts.get(s.script, "")
+                  for s in steps if s.directory in sources)
+    service = project.service_path
+    manifest = image_manifests(project.source, service, project.manifest).get(
+        service, project.manifest)
+    try:
+        return find_generate(project.source, service, manifest,
+                             project.packager.read_lockfile(project.source, project.manifest),
+                             texts)
+    except GenerateError as error:
+        blockers.append(ShapeError(str(error)))
+        return None
 
 
 def _checked_start(  # noqa: PLR0917 - the shape's inputs and its two collectors

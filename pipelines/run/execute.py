@@ -232,11 +232,14 @@ async def _smoke(checking: Checking, target: Target) -> None:
     packages = [p.path or p.name for p in checked
                 if not p.executables and not p.optional_skipped]
     addons = [plan.bindings_output] if plan.compile_bindings else []
+    generate = plan.shape.generate
     ctr = smoke_container(checking.images.runtimes[target.platform],
                           arch=target.platform.node_arch, libc=target.libc,
                           packages=packages, addons=addons,
                           optional=[p.path or p.name for p in checked if p.optional_skipped],
-                          executables=[e for p in checked for e in p.executables],
+                          executables=[*(e for p in checked for e in p.executables),
+                                       *(generate.engine_globs() if generate else ())],
+                          generated=generate.checked() if generate else (),
                           # ENTRYPOINT and CMD: tini under --init, then the start's programs.
                           programs=[*([TINI] if plan.shape.init else []),
                                     *programs_of(plan.shape.start)],

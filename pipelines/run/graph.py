@@ -24,6 +24,8 @@ from pipelines.stages import (
     app_build,
     app_files,
     bindings_build,
+    generated_code,
+    generated_for_target,
     generated_modules,
     production_deps,
     rebuilt_deps,
@@ -176,13 +178,25 @@ def _graph(plan: Plan, source: dagger.Directory, engine: dagger.Client) -> Image
         if plan.compile_bindings
     }
     files, generated = app_files(plan, app), generated_modules(app)
+    code = _generated(plan, app)
     runtimes = {
         t.platform: runtime_image(plan, t, files, generated, final[t.platform],
-                                  bindings.get(t.platform))
+                                  bindings.get(t.platform), code.get(t.platform))
         for t in plan.targets
     }
     return Images(app=app, deps=deps, rebuilt=rebuilt, bindings=bindings, runtimes=runtimes,
                   client=engine)
+
+
+def _generated(plan: Plan, app: dagger.Container) -> dict[Platform, dagger.Directory]:
+    """Each target's generated code: its own where it holds the target's engine (Prisma
+    before 7), else the build stage's, the same for all."""
+    generate = plan.shape.generate
+    if generate is None:
+        return {}
+    if generate.per_target:
+        return {t.platform: generated_for_target(plan, t, app) for t in plan.targets}
+    return dict.fromkeys((t.platform for t in plan.targets), generated_code(plan, app))
 
 
 def source_directory(plan: Plan, engine: dagger.Client | None = None) -> dagger.Directory:

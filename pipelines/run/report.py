@@ -91,7 +91,7 @@ def write_report(report: Report, directory: Path) -> tuple[Path, Path]:
 
 
 def _ran(plan: Plan, target: Target) -> str:
-    work = target.emulated_work(plan.compile_bindings, bool(plan.shape.apt_packages))
+    work = plan.emulated_work(target)
     where = f" on {target.engine}" if target.engine else ""  # the default engine goes unsaid
     if work:
         return f"emulated ({', '.join(work)}){where}"

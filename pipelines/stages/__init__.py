@@ -7,9 +7,14 @@ May import `plan/`, `checks/` (their scripts) and Dagger; never `run/`, `publish
 
 from __future__ import annotations
 
-from pipelines.stages.app import app_build, app_files, generated_modules
+from pipelines.stages.app import app_build, app_files, generated_code, generated_modules
 from pipelines.stages.image import runtime_image
-from pipelines.stages.native import bindings_build, production_deps, rebuilt_deps
+from pipelines.stages.native import (
+    bindings_build,
+    generated_for_target,
+    production_deps,
+    rebuilt_deps,
+)
 
-__all__ = ["app_build", "app_files", "bindings_build", "generated_modules", "production_deps",
-           "rebuilt_deps", "runtime_image"]
+__all__ = ["app_build", "app_files", "bindings_build", "generated_code", "generated_for_target",
+           "generated_modules", "production_deps", "rebuilt_deps", "runtime_image"]

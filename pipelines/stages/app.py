@@ -83,6 +83,11 @@ def app_build(plan: Plan, source: dagger.Directory) -> dagger.Container:
         # Git hooks mean nothing in an image build, and there is no .git for husky to find.
         .with_env_variable("HUSKY", "0")
     )
+    generate = plan.shape.generate
+    if generate is not None and generate.in_build:
+        # What @prisma/client's install script would have run: before the build, which may
+        # import the client.
+        ctr = ctr.with_workdir(plan.workdir).with_exec(list(generate.command(APP_DIR)))
     for step in plan.shape.steps:
         workdir = f"{APP_DIR}/{step.directory}" if step.directory else APP_DIR
         ctr = ctr.with_workdir(workdir).with_exec(list(plan.packager.run_script(step.script)))
@@ -105,6 +110,12 @@ def app_files(plan: Plan, app: dagger.Container) -> dagger.Directory:
         exclude=["**/node_modules", *tracked, *plan.shape.files.installs, *BUILD_LEFTOVERS]
     )
     return files.filter(include=list(plan.shape.files.only)) if plan.shape.files.only else files
+
+
+def generated_code(plan: Plan, ctr: dagger.Container) -> dagger.Directory:
+    """The folders `prisma generate` wrote in `ctr`, at their places under the app dir."""
+    outputs = plan.shape.generate.outputs if plan.shape.generate else ()
+    return ctr.directory(APP_DIR).filter(include=[f"{o.path}/**" for o in outputs])
 
 
 def generated_modules(app: dagger.Container) -> dagger.Directory:

@@ -30,6 +30,7 @@ def smoke_container(
     preloads: Sequence[str] = (),
     optional: Sequence[str] = (),
     system: Sequence[str] = (),
+    generated: Sequence[str] = (),
     app_dir: str = "/app",
     node: str = "node",
 ) -> dagger.Container:
@@ -46,6 +47,8 @@ def smoke_container(
     be, said to be absent otherwise, never a failure.
     `system` names declared Debian packages: dpkg lists each as installed, and each program
     it ships is for `arch` with all its libraries found.
+    `generated` are files relative to `app_dir` that generated code holds
+    (`node_modules/.prisma/client/schema.prisma`): each must be there, its folder loading.
     """
     addon_args = [a if a.startswith(("/", ".")) else f"./{a}" for a in addons]
     exe_args = [arg for glob in executables for arg in ("--exe", glob)]
@@ -53,6 +56,7 @@ def smoke_container(
     exe_args += [arg for name in preloads for arg in ("--preload", name)]
     exe_args += [arg for name in optional for arg in ("--optional", name)]
     exe_args += [arg for name in system for arg in ("--system", name)]
+    exe_args += [arg for name in generated for arg in ("--generated", name)]
     return (
         runtime.with_(_with_smoke_files)
         .with_exec(

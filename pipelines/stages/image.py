@@ -25,8 +25,10 @@ def runtime_image(  # noqa: PLR0917 - the outputs of every stage the image is ma
     generated: dagger.Directory,
     deps: dagger.Container,
     bindings: dagger.Container | None,
+    code: dagger.Directory | None = None,
 ) -> dagger.Container:
-    """Assemble the image that ships: nothing from the build containers but their outputs."""
+    """Assemble the image that ships: nothing from the build containers but their outputs.
+    `code` is the target's generated code (Prisma's client), over the app dir."""
     shape = plan.shape
     ctr = client().container(platform=dagger.Platform(str(target.platform))).from_(plan.base_image)
     if shape.apt_packages and target.packages_cross:
@@ -56,6 +58,8 @@ def runtime_image(  # noqa: PLR0917 - the outputs of every stage the image is ma
         .with_directory(f"{APP_DIR}/node_modules", generated, owner=RUNTIME_USER)
         .with_workdir(plan.workdir)
     )
+    if code is not None:
+        ctr = ctr.with_directory(APP_DIR, code, owner=RUNTIME_USER)
     if bindings is not None:
         output = f"{APP_DIR}/{plan.bindings_output.strip('/')}"
         ctr = ctr.with_directory(output, bindings.directory(output), owner=RUNTIME_USER)

@@ -18,6 +18,7 @@ from pipelines.plan.caches import NODE_GYP_DIR
 from pipelines.plan.model import APP_DIR, Plan, Target
 from pipelines.stages.app import (
     app_source,
+    generated_code,
     installed_modules,
     manifests,
     with_install,
@@ -171,3 +172,18 @@ def bindings_build(
     )
     output = f"{APP_DIR}/{plan.bindings_output.strip('/')}"
     return checked_for_target(built, target, [output])
+
+
+def generated_for_target(plan: Plan, target: Target, app: dagger.Container) -> dagger.Directory:
+    """The target's own Prisma client: `prisma generate` run on the target (emulated when
+    foreign) over the build stage's tree, since before Prisma 7 the client holds the query
+    engine of the machine that generates it."""
+    generate = plan.shape.generate
+    assert generate is not None
+    ctr = (
+        target_builder(plan, target, toolchain=False)
+        .with_directory(APP_DIR, app.directory(APP_DIR))
+        .with_workdir(plan.workdir)
+        .with_exec(list(generate.command(APP_DIR)))
+    )
+    return generated_code(plan, ctr)

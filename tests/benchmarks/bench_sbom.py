@@ -57,6 +57,9 @@ def main() -> int:
         with gzip.open(FIXTURE / "package-lock.json.gz", "rb") as packed:
             (source / "package-lock.json").write_bytes(packed.read())
         (source / "server.js").write_text("")  # the project reader wants a start file
+        # Its @prisma/client is generated from a schema, which the plan looks for.
+        (source / "schema.prisma").write_text('generator client {\n  provider = '
+                                              '"prisma-client-js"\n}\n')
         settings = load_settings({"source": str(source), "start_command": "node,server.js"}, {})
         plan = prepare(settings, Platform.parse("linux/amd64"),
                        audit=dict.fromkeys(settings.platforms, TargetAudit()))

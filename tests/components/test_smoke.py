@@ -351,3 +351,36 @@ def test_declared_system_packages_are_installed_and_their_programs_load(
     assert not missing.ok and done.returncode == 1
     assert result.problems == (
         "system package nodepipe-no-such-package: dpkg does not list it",)
+
+
+def test_generated_code_must_be_there_and_load(smoke_js: Path, tmp_path: Path) -> None:
+    """--generated: a client folder with its schema copy that loads passes; the stub (no
+    schema copy) and a client that throws on require are named, with why."""
+    app = tmp_path / "app"
+    good = app / "node_modules" / ".prisma" / "client"
+    good.mkdir(parents=True)
+    (good / "schema.prisma").write_text("// generated\n")
+    (good / "index.js").write_text("exports.ok = true;\n")
+    stub = app / "node_modules" / "stub" / ".prisma" / "client"
+    stub.mkdir(parents=True)
+    (stub / "index.js").write_text("exports.ok = false;\n")
+    broken = app / "gen"
+    broken.mkdir()
+    (broken / "schema.prisma").write_text("// generated\n")
+    (broken / "index.js").write_text("throw new Error('engine for another platform');\n")
+    args = [str(node_binary("x64")), str(smoke_js), "--arch", "x64", "--libc", "glibc",
+            "--app", str(app),
+            "--generated", "node_modules/.prisma/client/schema.prisma",
+            "--generated", "node_modules/stub/.prisma/client/schema.prisma",
+            "--generated", "gen/schema.prisma"]
+    done = subprocess.run(args, capture_output=True, text=True, check=False, timeout=60)
+    result = parse_smoke(done.stdout, "linux/amd64", exit_code=done.returncode, stderr=done.stderr)
+    assert done.returncode == 1, done.stderr
+    assert [(g.name, g.ok) for g in result.generated] == [
+        ("node_modules/.prisma/client", True), ("node_modules/stub/.prisma/client", False),
+        ("gen", False)]
+    assert ("generated code node_modules/stub/.prisma/client is not usable in the image: "
+            "schema.prisma is not in node_modules/stub/.prisma/client: the code was not "
+            "generated") in result.problems
+    assert ("generated code gen is not usable in the image: engine for another platform"
+            in result.problems)

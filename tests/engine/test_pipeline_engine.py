@@ -423,3 +423,21 @@ async def test_downloaded_executables_are_checked_on_every_target(
             assert all(f"no file matches {g}" in failed for g in globs), failed
         else:  # where the engine host is reachable, the files are there and for the target
             assert all(f[1] == f"{arch} 64-bit" for e in smoke["executables"] for f in e["files"])
+
+
+async def test_prisma_client_is_generated_for_the_image_that_ships(
+    engine: None, tmp_path: Path
+) -> None:
+    """@prisma/client's install script never runs (scripts are off): the build runs `prisma
+    generate` after the install, and both images carry the client; the service refuses to start
+    without it, so the probe is the proof, and each smoke check requires the generated folder.
+    Prisma's engine host is unreachable from this machine and the CLI fetches its schema engine
+    before any command, so the build points it at a stand-in (generate does not use it)."""
+    source = copy_service(SERVICES / "prisma-client", tmp_path)
+    await build(tmp_path, source, build_env="PRISMA_SCHEMA_ENGINE_BINARY=/bin/true")
+    checks = json.loads((tmp_path / "report" / JSON_NAME).read_text())["checks"]
+    for platform in ("linux/amd64", "linux/arm64"):
+        smoke = checks[platform]["smoke"]
+        assert [(g["name"], g["ok"]) for g in smoke["generated"]] == [
+            ("node_modules/.prisma/client", True)], smoke
+        assert checks[platform]["probe"]["ok"], checks[platform]["probe"]

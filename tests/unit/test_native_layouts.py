@@ -64,10 +64,10 @@ def test_prisma_engines_is_a_download_of_executables(tmp_path: Path) -> None:
     listed = next(p for p in report_json(report)["packages"]  # type: ignore[attr-defined]
                   if p["name"] == "@prisma/engines")
     assert listed["executables"] == ["schema-engine-*", "libquery_engine-*.so.node"]
-    # prisma's preinstall and @prisma/client's postinstall stay plain install scripts.
+    # prisma's preinstall stays a plain install script; @prisma/client's generates code.
     others = {p.name: p.mechanism for p in report.packages if p is not engines}
     assert others == {"prisma": Mechanism.INSTALL_SCRIPT,
-                      "@prisma/client": Mechanism.INSTALL_SCRIPT}
+                      "@prisma/client": Mechanism.GENERATE}
 
 
 def test_executables_run_on_the_target_and_show_in_the_plan() -> None:

@@ -75,7 +75,8 @@ def test_non_native_install_scripts_are_listed_without_verdicts(
     empty_cache: RegistryConfig,
 ) -> None:
     """core-js and es5-ext postinstall scripts only print: listed as no-work scripts (never
-    run on a target), not native, no target verdicts; @prisma/client's is a plain script."""
+    run on a target), not native, no target verdicts; @prisma/client's generates code, which the
+    build does itself (`prisma generate`), so it never runs as a script on a target."""
     report = offline("scripts", empty_cache)
     scripts = {p.name: p for p in report.packages}
     assert set(scripts) == {"core-js", "es5-ext"}
@@ -83,8 +84,9 @@ def test_non_native_install_scripts_are_listed_without_verdicts(
                for p in scripts.values())
     assert report.native() == []
     client = offline("executable-download", empty_cache).packages[0]
-    assert client.name == "@prisma/client" and client.mechanism is Mechanism.INSTALL_SCRIPT
-    assert client.runs_on_target and not client.targets
+    assert client.name == "@prisma/client" and client.mechanism is Mechanism.GENERATE
+    assert not client.runs_on_target and not client.targets
+    assert any("prisma generate" in line for line in client.evidence), client.evidence
 
 
 def test_pure_js_has_no_package_and_recommends_one_arch(empty_cache: RegistryConfig) -> None:
