@@ -33,7 +33,7 @@ def prepare(
     shape = shape_of(settings, project)
     if audit is None:
         audit = audit_for_build(settings, shape.libc, shape.node_major)
-    entries = project.packager.read_lockfile(project.source, project.manifest)
+    entries = project.lock_entries
     # Where each dev-only package would sit in node_modules, by what it is (a workspace or
     # file: folder at its links, never at its source folder, which ships as the project's).
     dev = tuple((path, e.version, e.name) for path, e in installed(entries) if e.dev)

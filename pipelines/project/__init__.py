@@ -8,12 +8,14 @@ May import `packagers/`, `settings` and the floor; never the audit, the plan or 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from pipelines.packagers import Packager, detect
+from pipelines.packagers.lockfiles.entry import LockEntry
 from pipelines.project.manifest import LIFECYCLE, ProjectError, lifecycle, read_json
 from pipelines.project.node_version import NodeVersion, node_version
 from pipelines.project.workspace import Workspace, find_workspace
@@ -37,6 +39,11 @@ class NodeProject:
     node: NodeVersion
     manifest: Mapping[str, Any] = field(default_factory=dict, repr=False)
     workspace: Workspace | None = None
+
+    @functools.cached_property
+    def lock_entries(self) -> Mapping[str, LockEntry]:
+        """The lockfile's packages, read once (the shape, the generator and the plan read it)."""
+        return self.packager.read_lockfile(self.source, self.manifest)
 
     @property
     def service_path(self) -> str:

@@ -129,7 +129,7 @@ def _generate(project: NodeProject, steps: tuple[ScriptStep, ...],
         service, project.manifest)
     try:
         return find_generate(project.source, service, manifest,
-                             project.packager.read_lockfile(project.source, project.manifest),
+                             project.lock_entries,
                              texts)
     except GenerateError as error:
         blockers.append(ShapeError(str(error)))
@@ -186,7 +186,7 @@ def _image_contents(settings: Settings, project: NodeProject, workdir: str, file
     """What the runtime image will hold, for the start command's programs."""
     return ImageContents(
         project.source, workdir,
-        project.packager.read_lockfile(project.source, project.manifest),
+        project.lock_entries,
         image_manifests(project.source, workdir, project.manifest),
         lambda path: files.ships(project.source, path), build_script is not None,
         system=frozenset(settings.apt_packages) | ({"tini"} if settings.init else set()),
