@@ -33,13 +33,20 @@ _LOST = re.compile(
 )
 
 
+# A request the engine makes to a registry fails with the same transport words (`failed to
+# do request: Put "http://registry/v2/...": ... connection reset by peer`, seen when a registry
+# restarted mid-layer): the registry's failure, which the push retries, not the engine's.
+_REMOTE = re.compile(r"failed to do request", re.IGNORECASE)
+
+
 class EngineLostError(PipelineError):
     """The engine went away during a stage: nothing after it ran, so no tag moved."""
 
 
 def is_engine_lost(message: str) -> bool:
-    """Whether a failed query's text says the engine (or the session to it) is gone."""
-    return bool(_LOST.search(message))
+    """Whether a failed query's text says the engine (or the session to it) is gone, not a
+    registry it was talking to."""
+    return bool(_LOST.search(message)) and not _REMOTE.search(message)
 
 
 def engine_lost(

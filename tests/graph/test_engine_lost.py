@@ -84,6 +84,10 @@ async def test_a_query_error_of_a_healthy_engine_keeps_its_sentence() -> None:
     ("process \"npm ci\" did not complete successfully: exit code: 1", False),
     ("failed to copy: unexpected EOF", True),
     ("lookup registry.npmjs.org: no such host", False),
+    # A registry restarted mid-layer (seen on the engine): the push retries it.
+    ('failed to copy: failed to do request: Put "http://127.0.0.1:42209/v2/team/restart/blobs/'
+     'uploads/e6d7?_state=H2L": write tcp 127.0.0.1:51234->127.0.0.1:42209: write: connection '
+     "reset by peer", False),
 ])
 def test_the_words_of_a_lost_engine(text: str, lost: bool) -> None:
     """The gRPC transport's words mean a lost engine; a build's own failures do not."""
