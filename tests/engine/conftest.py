@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import AsyncIterator, Iterator
+from contextlib import AsyncExitStack
 
 import dagger
 import pytest
 
+from pipelines.engines.connect import close_sessions
 from tests.components.registry import LocalRegistry, running_registry
 
 
@@ -33,9 +35,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture
 async def engine() -> AsyncIterator[None]:
-    """A connected Dagger session for one test."""
-    async with dagger.connection():
+    """A connected Dagger session for one test, closed as the build closes its own: a session
+    that ends badly after the test's work is a warning line, not an error of the test (seen on
+    a busy engine: its `/shutdown` fails when the telemetry flush takes over 10 s)."""
+    stack = AsyncExitStack()
+    await stack.enter_async_context(dagger.connection())
+    try:
         yield
+    finally:
+        await close_sessions(stack, failed=False)
 
 
 @pytest.fixture(scope="module")
