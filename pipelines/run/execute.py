@@ -229,14 +229,18 @@ async def check_targets(plan: Plan, images: Images, clock: Clock, report: Report
 async def _smoke(checking: Checking, target: Target) -> None:
     plan = checking.plan
     checked = [p for p in target.native_packages if not p.own and p.verdict != "waived"]
+    # Absent is no failure for what the audit skipped, nor for npm's devOptional packages,
+    # which some npm versions leave out of a production install.
+    maybe = {e.path for e in plan.production if e.dev_optional}
+    absent_ok = [p for p in checked if p.optional_skipped or p.path in maybe]
     packages = [p.path or p.name for p in checked
-                if not p.executables and not p.optional_skipped]
+                if not p.executables and p not in absent_ok]
     addons = [plan.bindings_output] if plan.compile_bindings else []
     generate = plan.shape.generate
     ctr = smoke_container(checking.images.runtimes[target.platform],
                           arch=target.platform.node_arch, libc=target.libc,
                           packages=packages, addons=addons,
-                          optional=[p.path or p.name for p in checked if p.optional_skipped],
+                          optional=[p.path or p.name for p in absent_ok],
                           executables=[*(e for p in checked for e in p.executables),
                                        *(generate.engine_globs() if generate else ())],
                           generated=generate.checked() if generate else (),

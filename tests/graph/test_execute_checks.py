@@ -157,3 +157,26 @@ async def test_smoke_checks_each_program_of_entrypoint_and_cmd(
         options = list(itertools.pairwise(command))
         assert [v for k, v in options if k == "--program"] == ["/usr/bin/tini", "node"]
         assert [v for k, v in options if k == "--preload"] == ["tsx/cjs"]
+
+
+async def test_npm_dev_optional_packages_may_be_absent_from_the_image(
+    plan: Plan, images: Images, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A native package npm marks devOptional (reached from the dev tree and an optional edge:
+    some npm versions leave it out of `npm ci --omit=dev`, as a node:24 image's npm did with
+    @swc/core) is passed as --optional: loaded where it is, said absent where not, never
+    required; the others stay required."""
+    from dataclasses import replace  # noqa: PLC0415
+
+    sharp = next(e for e in plan.production if e.path == "node_modules/sharp")
+    marked = replace(plan, production=tuple(replace(e, dev_optional=True) if e is sharp else e
+                                            for e in plan.production))
+    engine = FakeEngine()
+    monkeypatch.setattr(execute, "_outcome", engine.outcome)
+    monkeypatch.setattr(probe, "_outcome", engine.outcome)
+    await execute.check_targets(marked, images, Clock(), Report(marked))
+    for command in smoke_commands(engine).values():
+        options = list(itertools.pairwise(command))
+        assert [v for k, v in options if k == "--optional"] == ["node_modules/sharp"]
+        assert command[command.index("--") + 1:] == [
+            "node_modules/bcrypt", "node_modules/better-sqlite3", "./native/build/Release"]

@@ -59,6 +59,11 @@ class LockEntry:
     # The node_modules paths that link to this workspace or file: folder, where the lockfile
     # lists them (npm); for pnpm and yarn they are the importers' `links`.
     link_paths: tuple[str, ...] = ()
+    # npm's `devOptional`: reached from the dev tree and through an optional edge. Whether
+    # `npm ci --omit=dev` installs it differs between npm versions (npm 11.19 on this host
+    # does; the one in a node:24 image left out @swc/core and ts-node), so a check of the
+    # image may not require it.
+    dev_optional: bool = False
 
     @property
     def kind(self) -> str:

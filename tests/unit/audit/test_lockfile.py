@@ -108,3 +108,13 @@ def test_entries_carry_lockfile_flags() -> None:
     assert arm.optional and arm.os == ("linux",) and arm.cpu == ("arm64",)
     assert arm.libc == ("glibc",)
     assert project.packager.name == "npm"
+
+
+def test_npm_dev_optional_is_optional_production_and_said_so() -> None:
+    """prisma is @prisma/client's optional peer and a devDependency: npm writes devOptional;
+    the entry is production, optional, and marked dev_optional (the smoke check may not
+    require it); @prisma/client itself is none of these."""
+    project = load_project(LOCKFILES / "prisma6-client")
+    prisma, client = (project.entries[f"node_modules/{n}"] for n in ("prisma", "@prisma/client"))
+    assert (prisma.dev, prisma.optional, prisma.dev_optional) == (False, True, True)
+    assert (client.dev, client.optional, client.dev_optional) == (False, False, False)
