@@ -126,7 +126,7 @@ class SmokeResult(_Judged):
 class ProbeResult(_Judged):
     """The last answer of the service's health endpoint, polled from a second container."""
 
-    STAGE: ClassVar[str] = "smoke"
+    STAGE: ClassVar[str] = "probe"
 
     platform: str
     url: str

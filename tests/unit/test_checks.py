@@ -134,7 +134,7 @@ def test_probe_timeout_sentence() -> None:
     assert result.problems == (
         "the health endpoint http://app:8080/healthz did not answer within 30 s (ECONNREFUSED)",
     )
-    with pytest.raises(PipelineError, match=r"^stage smoke on linux/amd64 failed: the health"):
+    with pytest.raises(PipelineError, match=r"^stage probe on linux/amd64 failed: the health"):
         result.raise_for_failure()
 
 
