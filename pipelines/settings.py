@@ -175,6 +175,11 @@ class Settings(BaseSettings):
                 raise ValueError(f"probe service {spec.split(',')[0]!r} {problem}: write it "
                                  "as NAME=IMAGE[,VAR=value...], for example "
                                  "db=postgres:16-bookworm,POSTGRES_PASSWORD=x")
+        names = [spec.split("=", 1)[0].strip() for spec in self.probe_services]
+        twice = sorted({name for name in names if names.count(name) > 1})
+        if twice:
+            raise ValueError(f"probe service name {', '.join(map(repr, twice))} is given twice: "
+                             "each backing service needs a host name of its own")
         return self
 
     @property

@@ -238,7 +238,10 @@ async def build_all(plan: Plan, images: Images, clock: Clock) -> None:
     async def one_target(target: Target) -> None:
         await clock.run("deps", target, images.deps[target.platform].sync())
         if target.platform in images.rebuilt:
-            await clock.run("rebuild", target, images.rebuilt[target.platform].sync())
+            # One chain: the compiles (`rebuild`), then the plain scripts on the target
+            # (`scripts`, emulated when foreign); named by its last, which it is awaited for.
+            stage = "scripts" if target.scripted else "rebuild"
+            await clock.run(stage, target, images.rebuilt[target.platform].sync())
         if target.platform in images.bindings:
             await clock.run("bindings", target, images.bindings[target.platform].sync())
         await clock.run("runtime", target, images.runtimes[target.platform].sync())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -366,3 +367,26 @@ def test_runtime_carries_the_plans_labels_as_labels_and_annotations(
         labels = {c.args["name"]: c.args["value"] for c in query.named(runtime, "withLabel")}
         notes = {c.args["name"]: c.args["value"] for c in query.named(runtime, "withAnnotation")}
         assert labels == notes == dict(plan.labels)
+
+
+class _Named:
+    """A Clock whose stages only record their names (a test double: nothing is evaluated)."""
+
+    def __init__(self) -> None:
+        self.ran: list[tuple[str, str | None]] = []
+
+    async def run(self, stage: str, target: Any, work: Any, engine: str = "") -> None:
+        work.close()  # the coroutine of a sync() never awaited: nothing reaches an engine
+        self.ran.append((stage, str(target.platform) if target else None))
+
+
+async def test_a_target_with_plain_scripts_names_its_stage_scripts(plan: Plan) -> None:
+    """The chain that ends with the target's plain install scripts is logged as `scripts`
+    (emulated on a foreign target), one with compiles only as `rebuild`."""
+    arm, amd = plan.targets[1], plan.targets[0]
+    scripted = replace(plan, targets=(replace(amd, compiled=("bcrypt",)),
+                                      replace(arm, scripted=("core-js",))))
+    clock = _Named()
+    await run.build_all(scripted, run.build_graph(scripted, dag.directory()), clock)  # type: ignore[arg-type]
+    assert ("rebuild", "linux/amd64") in clock.ran and ("scripts", "linux/arm64") in clock.ran
+    assert ("rebuild", "linux/arm64") not in clock.ran

@@ -46,6 +46,8 @@ def test_probe_services_from_the_environment_are_semicolon_separated() -> None:
     ({"probe_services": "db=postgres:16,password"}, "'password', which is not VAR=value"),
     ({"probe_secrets": "jwt-secret"}, "is not a variable name"),
     ({"probe_env": "DATABASE_URL"}, "is not NAME=value"),
+    ({"probe_services": "db=postgres:16,POSTGRES_PASSWORD=x; db=redis:7"},
+     "probe service name 'db' is given twice"),
 ])
 def test_bad_probe_settings_are_one_sentence(values: dict, words: str) -> None:
     """Each malformed probe setting is refused naming it and the form it takes."""
