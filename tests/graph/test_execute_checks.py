@@ -50,6 +50,16 @@ class FakeEngine:
         return PROBE_OK, "", 0
 
 
+async def checked_smoke(plan: Plan, images: Images,
+                        monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
+    """Run the checks of `plan` on `images` against a FakeEngine; each smoke command."""
+    engine = FakeEngine()
+    monkeypatch.setattr(execute, "_outcome", engine.outcome)
+    monkeypatch.setattr(probe, "_outcome", engine.outcome)
+    await execute.check_targets(plan, images, Clock(), Report(plan))
+    return list(smoke_commands(engine).values())
+
+
 def smoke_commands(engine: FakeEngine) -> dict[str, list[str]]:
     found = {}
     for ctr in engine.seen:
@@ -149,11 +159,7 @@ async def test_smoke_checks_each_program_of_entrypoint_and_cmd(
                               "init": True}, {})
     plan = prepare(settings, Platform.parse("linux/amd64"), audit={})
     built = run.build_graph(plan, images.client.directory())
-    engine = FakeEngine()
-    monkeypatch.setattr(execute, "_outcome", engine.outcome)
-    monkeypatch.setattr(probe, "_outcome", engine.outcome)
-    await execute.check_targets(plan, built, Clock(), Report(plan))
-    for command in smoke_commands(engine).values():
+    for command in await checked_smoke(plan, built, monkeypatch):
         options = list(itertools.pairwise(command))
         assert [v for k, v in options if k == "--program"] == ["/usr/bin/tini", "node"]
         assert [v for k, v in options if k == "--preload"] == ["tsx/cjs"]
@@ -171,11 +177,7 @@ async def test_npm_dev_optional_packages_may_be_absent_from_the_image(
     sharp = next(e for e in plan.production if e.path == "node_modules/sharp")
     marked = replace(plan, production=tuple(replace(e, dev_optional=True) if e is sharp else e
                                             for e in plan.production))
-    engine = FakeEngine()
-    monkeypatch.setattr(execute, "_outcome", engine.outcome)
-    monkeypatch.setattr(probe, "_outcome", engine.outcome)
-    await execute.check_targets(marked, images, Clock(), Report(marked))
-    for command in smoke_commands(engine).values():
+    for command in await checked_smoke(marked, images, monkeypatch):
         options = list(itertools.pairwise(command))
         assert [v for k, v in options if k == "--optional"] == ["node_modules/sharp"]
         assert command[command.index("--") + 1:] == [
