@@ -11,7 +11,6 @@ the tag writes), `none` holds nothing. When held it prints `HELD <step>` on stdo
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from types import SimpleNamespace
@@ -25,16 +24,7 @@ from pipelines.registry.staging import delete_staging_tags
 from pipelines.registry.tags import TagMove, move_tags
 from pipelines.run.cancel import cancellable
 from tests.components.test_gate import REPO, Recorder
-
-
-@dataclass
-class Progress:
-    """What the build's report records, for the cancellation sentence."""
-
-    staging: str = ""
-    step: str = ""
-    tags_moved: list[str] = field(default_factory=list)
-    running: set[str] = field(default_factory=set)
+from tests.unit.test_cancel import Progress
 
 
 class HeldRecorder(Recorder):
