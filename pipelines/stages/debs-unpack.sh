@@ -7,11 +7,13 @@
 # dpkg status, so what the image has is not installed again), and downloads the archives into
 # /var/cache/apt/archives (the target's cache volume). Each archive is unpacked into OUT/root,
 # and OUT/root/var/lib/dpkg holds the target's status with the new packages added, plus each
-# one's file list and control files, so `dpkg -l` in the image tells the truth. Packages with a
-# postinst are recorded as unpacked and named in OUT/configure, those whose preinst does
-# something on a fresh install in OUT/preinst: those scripts run on the target
-# (debs-configure.sh). A preinst made only of dpkg-maintscript-helper calls is not run: on a
-# fresh install (no old version) every one of its commands does nothing.
+# one's file list and control files, so `dpkg -l` in the image tells the truth. The packages
+# whose maintainer scripts must run on the target are named one a line, in the order apt
+# would configure them: OUT/preinst (a preinst that does something on a fresh install) and
+# OUT/configure (a postinst); debs-configure.sh runs exactly those, and the build fails if
+# one fails, so the status records every package as installed. A preinst made only of
+# dpkg-maintscript-helper calls is not run: on a fresh install (no old version) every one of
+# its commands does nothing.
 set -eu
 arch=$1 status=$2 out=$3
 shift 3
@@ -33,40 +35,48 @@ resolve -o "Dir::Cache::archives=$work/empty/" --print-uris install -y --no-inst
   | awk '{ print $2 }' > "$work/archives"
 resolve install --download-only -y --no-install-recommends "$@" > /dev/null
 info="$out/root/var/lib/dpkg/info"
-: > "$out/configure"
-: > "$out/preinst"
+: > "$work/configure"
+: > "$work/preinst"
 : > "$work/paragraphs"
 : > "$work/names"
 while read -r file; do
   deb="/var/cache/apt/archives/$file"
   rm -rf "$work/control" && dpkg-deb --control "$deb" "$work/control"
-  package=$(dpkg-deb --field "$deb" Package)
+  field() { sed -n "s/^$1: //p" "$work/control/control"; }
+  package=$(field Package)
   name=$package
-  if [ "$(dpkg-deb --field "$deb" Multi-Arch)" = same ]; then name="$package:$arch"; fi
+  if [ "$(field Multi-Arch)" = same ]; then name="$package:$arch"; fi
+  # One decompression: tar lists what it extracts, which is dpkg's list of the package's files.
   dpkg-deb --fsys-tarfile "$deb" \
-    | tar -x -p --same-owner --keep-directory-symlink -C "$out/root"
-  dpkg-deb --fsys-tarfile "$deb" | tar -t \
+    | tar -x -v -p --same-owner --keep-directory-symlink -C "$out/root" \
     | sed -e 's|^\./|/|' -e 's|/$||' -e 's|^$|/.|' > "$info/$name.list"
-  state=installed
   for part in "$work"/control/*; do
     kind=${part##*/}
     [ "$kind" = control ] && continue
     cp -p "$part" "$info/$name.$kind"
     case $kind in
-      postinst) state=unpacked ;;
+      postinst) echo "$package $name" >> "$work/configure" ;;
       preinst)
         if grep -qvE '^[[:space:]]*(#.*|set -e|dpkg-maintscript-helper .*)?$' "$part"; then
-          echo "$name" >> "$out/preinst"
+          echo "$package $name" >> "$work/preinst"
         fi ;;
     esac
   done
-  [ "$state" = unpacked ] && echo "$name" >> "$out/configure"
   echo "$package" >> "$work/names"
   {
-    sed "/^Package:/a Status: install ok $state" "$work/control/control"
+    sed "/^Package:/a Status: install ok installed" "$work/control/control"
     echo
   } >> "$work/paragraphs"
 done < "$work/archives"
+# The scripts in the order apt configures the packages (each after what it depends on).
+resolve -s install -y --no-install-recommends "$@" \
+  | awk '$1 == "Conf" { sub(/:.*/, "", $2); print $2 }' > "$work/order"
+for list in configure preinst; do
+  awk 'FILENAME == ARGV[1] { name[$1] = $2; seen[++n] = $1; next }
+       $1 in name && !done[$1]++ { print name[$1] }
+       END { for (i = 1; i <= n; i++) if (!done[seen[i]]) print name[seen[i]] }' \
+    "$work/$list" "$work/order" > "$out/$list"
+done
 # Only the links something was unpacked through: the image may have no /lib64 (arm64 has none).
 for top in bin sbin lib lib32 lib64 libx32; do
   link="$out/root/$top"

@@ -7,8 +7,9 @@ into the target's own apt cache volumes (they hold that architecture's lists and
 only, as when apt runs on the target), and `dpkg-deb` unpacks each one natively. The target's
 dpkg status, file lists and control files come along, so `dpkg -l` in the image tells the
 truth. On the target itself runs only what has to execute there: the maintainer scripts of
-the packages that have a postinst (`dpkg --configure`) or a preinst that does something on a
-fresh install, and ldconfig.
+the packages that have a postinst or a preinst that does something on a fresh install, run
+directly as dpkg would run them (dpkg's own database work is not worth emulating), and
+ldconfig.
 """
 
 from __future__ import annotations
@@ -35,8 +36,8 @@ def _script(name: str) -> str:
 def unpacked_packages(plan: Plan, target: Target) -> dagger.Directory:
     """The target's declared system packages unpacked on the engine's platform: `root/` (the
     files, and /var/lib/dpkg updated), and the packages whose scripts must run on the target,
-    one a line: `preinst` (a preinst that does something on a fresh install) and `configure`
-    (a postinst: dpkg --configure runs it)."""
+    one a line, in apt's configure order: `preinst` (a preinst that does something on a fresh
+    install) and `configure` (a postinst)."""
     own = client().container(platform=dagger.Platform(str(target.platform))).from_(
         plan.base_image)  # read, never run: no emulation
     apt = [c for c in target.caches if c.is_apt]
