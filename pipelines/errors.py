@@ -94,7 +94,20 @@ def distinct(errors: list[NodePipelinesError]) -> list[NodePipelinesError]:
                                       and (e.message, e.stderr_tail) in shared)]
 
 
+# A line of a stack trace: Node's `    at f (file:1:2)`, Python's `  File "x", line 1`.
+_FRAME = re.compile(r"^\s+(at\s|File \")")
+_FRAMES_KEPT = 2
+
+
 def tail(text: str, lines: int = 12) -> str:
-    """Return the last `lines` non-empty lines of `text`."""
-    kept = [line for line in text.splitlines() if line.strip()]
+    """Return the last `lines` non-empty lines of `text`, each stack trace cut to its first
+    frames: the message that says what failed is kept, not a screenful of frames under it."""
+    kept: list[str] = []
+    run = 0
+    for line in (line for line in text.splitlines() if line.strip()):
+        run = run + 1 if _FRAME.match(line) else 0
+        if run <= _FRAMES_KEPT:
+            kept.append(line)
+        elif run == _FRAMES_KEPT + 1:
+            kept.append(line[: len(line) - len(line.lstrip())] + "...")
     return "\n".join(kept[-lines:])

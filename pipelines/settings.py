@@ -61,6 +61,21 @@ def _split_list(value: Any) -> Any:
     return value
 
 
+def _split_assignments(value: Any) -> Any:
+    """`A=1,B=x,y` as `A=1` and `B=x,y`: a piece that does not start a new `NAME=` belongs to
+    the value before it, so a value may hold commas (a URL's query, a list)."""
+    items = _split_list(value)
+    if not isinstance(items, list):
+        return items
+    merged: list[str] = []
+    for item in items:
+        if merged and not _ENV_ITEM.match(item):
+            merged[-1] += "," + item
+        else:
+            merged.append(item)
+    return merged
+
+
 class Settings(BaseSettings):
     """Everything a build can be told; defaults build the bundled example for amd64 and arm64."""
 
@@ -144,11 +159,16 @@ class Settings(BaseSettings):
         return items
 
     @field_validator("tags", "start_command", "include", "exclude", "apt_packages",
-                     "build_apt_packages", "allow_missing", "build_env", "env", "probe_env",
-                     "probe_secrets", "labels", mode="before")
+                     "build_apt_packages", "allow_missing", "probe_secrets", "labels",
+                     mode="before")
     @classmethod
     def _parse_lists(cls, value: Any) -> Any:
         return _split_list(value)
+
+    @field_validator("build_env", "env", "probe_env", mode="before")
+    @classmethod
+    def _parse_assignments(cls, value: Any) -> Any:
+        return _split_assignments(value)
 
     @field_validator("probe_services", mode="before")
     @classmethod
@@ -163,16 +183,19 @@ class Settings(BaseSettings):
     def _check_probe(self) -> Settings:
         for item in self.probe_env:
             if not _ENV_ITEM.match(item):
-                raise ValueError(f"probe_env item {item.split('=')[0]!r} is not NAME=value: "
-                                 "pass for example DATABASE_URL=postgres://db/app")
+                raise ValueError(f"--probe-env ({ENV_PREFIX}PROBE_ENV) item "
+                                 f"{item.split('=')[0]!r} is not NAME=value: pass for example "
+                                 "DATABASE_URL=postgres://db/app")
         for name in self.probe_secrets:
             if not _ENV_NAME.match(name):
-                raise ValueError(f"probe_secrets item {name!r} is not a variable name: pass "
-                                 "the name of a variable the CI sets, such as JWT_SECRET")
+                raise ValueError(f"--probe-secret ({ENV_PREFIX}PROBE_SECRETS) item {name!r} is "
+                                 "not a variable name: pass the name of a variable the CI "
+                                 "sets, such as JWT_SECRET")
         for spec in self.probe_services:
             problem = _service_problem(spec)
             if problem:
-                raise ValueError(f"probe service {spec.split(',')[0]!r} {problem}: write it "
+                raise ValueError(f"--probe-service ({ENV_PREFIX}PROBE_SERVICES) "
+                                 f"{spec.split(',')[0]!r} {problem}: write it "
                                  "as NAME=IMAGE[,VAR=value...], for example "
                                  "db=postgres:16-bookworm,POSTGRES_PASSWORD=x")
         names = [spec.split("=", 1)[0].strip() for spec in self.probe_services]

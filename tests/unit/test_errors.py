@@ -13,7 +13,7 @@ import pytest
 from dagger._exceptions import QueryErrorValue
 
 from pipelines import build
-from pipelines.errors import PipelineError
+from pipelines.errors import PipelineError, tail
 from pipelines.logs import configure_logging
 from pipelines.plan.caches import CacheVolume
 from pipelines.plan.model import Target
@@ -54,6 +54,21 @@ async def test_exec_error_names_stage_platform_and_stderr_tail() -> None:
     assert text.startswith("stage native on linux/arm64 failed: `npm ci --omit=dev` exited with 7")
     assert "gyp ERR! not ok" in text and "line 39" in text and "line 1\n" not in text
     assert caught.value.exit_code == 1
+
+
+def test_a_stack_trace_keeps_its_message_in_the_excerpt() -> None:
+    """Node prints the message above its frames: a long trace at the end of the output keeps
+    the message and the first frames, not only the last twelve frames."""
+    frames = "\n".join(f"    at step{i} (/app/node_modules/x/index.js:{i}:1)" for i in range(20))
+    text = tail(f"npm warn something\nError: Missing environment variable: JWT_SECRET\n{frames}"
+                "\nNode.js v22.23.5")
+    assert text.splitlines() == [
+        "npm warn something", "Error: Missing environment variable: JWT_SECRET",
+        "    at step0 (/app/node_modules/x/index.js:0:1)",
+        "    at step1 (/app/node_modules/x/index.js:1:1)", "    ...", "Node.js v22.23.5"]
+    python = tail('Traceback (most recent call last):\n  File "a.py", line 1\n'
+                  '  File "b.py", line 2\n  File "c.py", line 3\nValueError: bad')
+    assert python.splitlines()[-2:] == ["  ...", "ValueError: bad"]
 
 
 async def test_successful_stage_records_its_duration() -> None:

@@ -24,13 +24,14 @@ def test_probe_service_flags_accumulate_with_their_own_commas() -> None:
     args = parser().parse_args([str(PLAIN), "--probe-service",
                                 "db=postgres:16-bookworm,POSTGRES_PASSWORD=x,POSTGRES_DB=app",
                                 "--probe-service", "cache=redis:7-bookworm",
-                                "--probe-secret", "JWT_SECRET", "--probe-env", "A=1,B=2"])
+                                "--probe-secret", "JWT_SECRET", "--probe-env", "A=1,B=2",
+                                "--probe-env", "C=x,y,D=?a=1&b=2,3"])
     settings = settings_from_args(args)
     assert settings.probe_service_specs == [
         ("db", "postgres:16-bookworm", {"POSTGRES_PASSWORD": "x", "POSTGRES_DB": "app"}),
         ("cache", "redis:7-bookworm", {})]
     assert settings.probe_secrets == ("JWT_SECRET",)
-    assert settings.probe_environment == {"A": "1", "B": "2"}
+    assert settings.probe_environment == {"A": "1", "B": "2", "C": "x,y", "D": "?a=1&b=2,3"}
 
 
 def test_probe_services_from_the_environment_are_semicolon_separated() -> None:
@@ -45,7 +46,8 @@ def test_probe_services_from_the_environment_are_semicolon_separated() -> None:
     ({"probe_services": "db="}, "names no image"),
     ({"probe_services": "db=postgres:16,password"}, "'password', which is not VAR=value"),
     ({"probe_secrets": "jwt-secret"}, "is not a variable name"),
-    ({"probe_env": "DATABASE_URL"}, "is not NAME=value"),
+    ({"probe_env": "DATABASE_URL"},
+     r"--probe-env \(NODEPIPE_PROBE_ENV\) item 'DATABASE_URL' is not"),
     ({"probe_services": "db=postgres:16,POSTGRES_PASSWORD=x; db=redis:7"},
      "probe service name 'db' is given twice"),
 ])
@@ -81,7 +83,12 @@ def test_unset_probe_secrets_are_named_together() -> None:
     ("Error: JWT_SECRET is not set", "--probe-env JWT_SECRET=VALUE, or --probe-secret "
                                      "JWT_SECRET"),
     ("Error: Missing environment variable DATABASE_URL", "--probe-env DATABASE_URL=VALUE"),
-    ("Error: connect ECONNREFUSED 127.0.0.1:5432", "could not reach 127.0.0.1:5432"),
+    ("Error: Missing environment variable: JWT_SECRET", "--probe-env JWT_SECRET=VALUE"),
+    ("An instance of EnvironmentVariablesValidator has failed the validation:\n - property "
+     "DATABASE_HOST has failed the following constraints: isString", "names DATABASE_HOST"),
+    ("Error: connect ECONNREFUSED 127.0.0.1:5432", "looked for 127.0.0.1:5432 on its own host"),
+    ("Error: connect ECONNREFUSED ::1:5432", "looked for ::1:5432 on its own host"),
+    ("Error: connect ECONNREFUSED 10.87.0.4:6379", "could not reach 10.87.0.4:6379"),
     ("Error: getaddrinfo ENOTFOUND redis", "could not reach redis: start what listens there "
                                            "with --probe-service"),
 ])
