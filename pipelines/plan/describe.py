@@ -114,6 +114,7 @@ def _describe_target(plan: Plan, target: Target) -> dict[str, Any]:
     if plan.compile_bindings:
         stages.append({"name": "bindings", "platform": compile_on, "cross": target.cross,
                        "toolchain": toolchain,
+                       "sees": plan.bindings_sources or "the whole source",
                        "run": list(plan.packager.run_script("compile:bindings"))})
     runtime: dict[str, Any] = {"name": "runtime", "platform": platform,
                                "runs": target.stage_runs("runtime"), "user": "node",

@@ -73,6 +73,10 @@ class Plan:
     probe: Probe = field(default_factory=Probe)
     # Dev-only packages of the lockfile as (node_modules path, version, name): none may ship.
     dev_packages: tuple[tuple[str, str, str], ...] = ()
+    # The folder `compile:bindings` builds in (relative to the root): all of the source the
+    # addon's build sees besides the manifests, so a change elsewhere does not rebuild it.
+    # None: it sees the whole source.
+    bindings_sources: str | None = None
     # Environment of every build container (never the runtime image): registry settings,
     # COREPACK_INTEGRITY_KEYS where a mirror serves no signatures.
     build_env: Mapping[str, str] = field(default_factory=dict)
@@ -197,6 +201,8 @@ def build_plan(
                                   shape.libc, shape.node_major),
         compile_bindings=project.compiles_bindings,
         bindings_output=project.relative(settings.bindings_output.strip("/")),
+        bindings_sources=(project.relative(project.bindings_folder)
+                          if project.bindings_folder else None),
         port=settings.port,
         node_options=settings.node_options,
         targets=targets,

@@ -9,6 +9,8 @@ May import `packagers/`, `settings` and the floor; never the audit, the plan or 
 from __future__ import annotations
 
 import functools
+import posixpath
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -23,12 +25,19 @@ from pipelines.project.workspace import Workspace, find_workspace
 __all__ = ["LIFECYCLE", "NodeProject", "ProjectError", "lifecycle", "read_json"]
 
 
+# node-gyp told its folder: `--directory DIR`, `--directory=DIR`, `-C DIR`, or `cd DIR && node-gyp`.
+_GYP_FOLDER = re.compile(
+    r"^\s*node-gyp\s+(?:[\w-]+\s+)*?(?:--directory[=\s]|-C\s+)([\w./-]+)(?:\s+[\w-]+)*\s*$"
+    r"|^\s*cd\s+([\w./-]+)\s*&&\s*node-gyp\b[^&|;]*$")
+
+
 @dataclass(frozen=True)
 class NodeProject:
     """The parts of a Node.js project the plan needs.
 
-    `name`, `scripts` and `main` are the service's: the root's, or with a workspace, those of
-    its package; `manifest` is always the root's package.json, which the lockfile belongs to.
+    `name`, `scripts`, `main` and `program` (the one file its `bin` names) are the
+    service's: the root's, or with a workspace, those of its package; `manifest` is always the
+    root's package.json, which the lockfile belongs to.
     """
 
     source: Path
@@ -39,6 +48,7 @@ class NodeProject:
     node: NodeVersion
     manifest: Mapping[str, Any] = field(default_factory=dict, repr=False)
     workspace: Workspace | None = None
+    program: str | None = None
 
     @functools.cached_property
     def lock_entries(self) -> Mapping[str, LockEntry]:
@@ -63,6 +73,18 @@ class NodeProject:
     def compiles_bindings(self) -> bool:
         """Whether the project builds its own addon with its `compile:bindings` script."""
         return "compile:bindings" in self.scripts
+
+    @property
+    def bindings_folder(self) -> str | None:
+        """The folder `compile:bindings` builds in, relative to the service, when it names one
+        (`node-gyp rebuild --directory native`, `-C native`, `cd native && node-gyp ...`):
+        its sources are what the addon sees. None: the whole source."""
+        script = self.scripts.get("compile:bindings", "")
+        found = _GYP_FOLDER.search(script)
+        if not found:
+            return None
+        folder = posixpath.normpath(next(g for g in found.groups() if g).strip("/"))
+        return None if folder in {".", ""} or folder.startswith("..") else folder
 
     @property
     def lifecycle_scripts(self) -> tuple[str, ...]:
@@ -93,6 +115,7 @@ class NodeProject:
             name=name if isinstance(name, str) and name else source.resolve().name,
             scripts={str(k): str(v) for k, v in scripts.items()},
             main=main if isinstance(main, str) and main.strip() else None,
+            program=own_program(data),
             packager=detect(source, data),
             node=node_version(source, data),
             manifest=data,
@@ -110,7 +133,21 @@ class NodeProject:
             name=service.name,
             scripts=service.scripts,
             main=main if isinstance(main, str) and main.strip() else None,
+            program=own_program(service.manifest),
             packager=replace(self.packager, focus=found.focus),  # type: ignore[type-var]
             node=own if own.source != "default" else self.node,
             workspace=found,
         )
+
+
+def own_program(manifest: Mapping[str, Any]) -> str | None:
+    """The file package.json's `bin` names when it names one program: a string, a single
+    entry, or the entry named as the package (without its scope); else None."""
+    bin_ = manifest.get("bin")
+    if isinstance(bin_, str):
+        return bin_.strip() or None
+    if not isinstance(bin_, dict) or not bin_:
+        return None
+    name = str(manifest.get("name") or "").rsplit("/", 1)[-1]
+    file = next(iter(bin_.values())) if len(bin_) == 1 else bin_.get(name)
+    return file.strip() or None if isinstance(file, str) else None

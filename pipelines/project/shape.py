@@ -262,7 +262,8 @@ def _start(
                                    here=project.service_path, packages=script_sources(project))
     try:
         return derive_start(project.scripts, project.main, project.source,
-                            here=project.service_path, packages=script_sources(project))
+                            here=project.service_path, packages=script_sources(project),
+                            program=project.program)
     except StartError as error:
         found = next(iter(alternative_starts(project.scripts, here=project.service_path,
                                              packages=script_sources(project))), None)

@@ -6,8 +6,8 @@ VAR=value` and `env VAR=value` prefixes too). A `start` that runs another script
 package manager is followed to the script it runs, in the package it runs in: `npm run X [-w P]`,
 `pnpm [--filter P] [run] X`, `yarn [workspace P] [run] X`, each optionally behind `corepack`.
 A plain command line without shell syntax runs as it is (node_modules/.bin is on PATH);
-anything else runs through `sh -c`, with a warning. Without `start`: `main`, then `server.js`,
-then `index.js`.
+anything else runs through `sh -c`, with a warning. Without `start`: the one program `bin`
+names, then `main`, then `server.js`, then `index.js`.
 """
 
 from __future__ import annotations
@@ -63,12 +63,16 @@ class Scripts:
 
 
 def derive_start(scripts: Mapping[str, str], main: str | None, root: Path, *,
-                 here: str = "", packages: Mapping[str, Scripts] | None = None) -> StartCommand:
+                 here: str = "", packages: Mapping[str, Scripts] | None = None,
+                 program: str | None = None) -> StartCommand:
     """The start command of the package in folder `here` (relative to `root`) with these
-    scripts and `main`, or StartError. `packages` are the workspace's, by name and by folder,
-    for scripts that run another package's script."""
+    scripts, the one `program` its `bin` names and `main`, or StartError. `packages` are the
+    workspace's, by name and by folder, for scripts that run another package's script."""
     if "start" in scripts:
         return _from_script(Scripts(here, scripts), "start", packages or {})
+    if program:  # the package's own program: `main` of such a package is often its library
+        file = posixpath.normpath(program.removeprefix("./"))
+        return StartCommand(("node", file), file=file, origin="bin", directory=here)
     if main:
         file = main.removeprefix("./")
         return StartCommand(("node", file), file=file, origin="main", directory=here)

@@ -26,7 +26,7 @@ from pipelines.stages.app import (
 )
 from pipelines.stages.caches import with_caches
 from pipelines.stages.client import client
-from pipelines.stages.system import with_system_packages, with_toolchain
+from pipelines.stages.system import with_foreign_libraries, with_toolchain
 
 ELF_SCRIPT = "/tmp/nodepipe/elf.js"  # noqa: S108 - a path inside the build container
 
@@ -70,20 +70,19 @@ def target_builder(plan: Plan, target: Target, *, toolchain: bool) -> dagger.Con
 
 def engine_toolchain(plan: Plan) -> dagger.Container:
     """One toolchain on the engine's own platform for every target compiled there: native g++
-    and the cross g++ of each foreign glibc target, with the declared build packages for each
-    (`NAME:<arch>` through Debian multiarch), installed once for all of them."""
+    and the cross g++ of each foreign glibc target, with the declared build packages (the
+    libraries among them also for each foreign arch, `NAME:<arch>` through Debian multiarch),
+    installed once for all of them."""
     cross = sorted({(t.platform.arch, t.triplet) for t in plan.targets if t.cross})
-    packages = ["python3", "make", "pkg-config", "g++", *plan.shape.build_apt_packages]
-    for arch, triplet in cross:
-        packages += ["g++-" + triplet.replace("_", "-"),
-                     *(f"{name}:{arch}" for name in plan.shape.build_apt_packages)]
+    packages = ["python3", "make", "pkg-config", "g++",
+                *("g++-" + triplet.replace("_", "-") for _, triplet in cross)]
     apt = [c for c in plan.build_caches if c.is_apt]
     ctr = client().container().from_(plan.base_image).with_(with_caches(apt))
     for arch, _ in cross:
         ctr = ctr.with_exec(["dpkg", "--add-architecture", arch])
-    return ctr.with_(with_system_packages(tuple(dict.fromkeys(packages)), "glibc")).with_(
-        with_node_headers
-    )
+    return ctr.with_(with_foreign_libraries(
+        packages, plan.shape.build_apt_packages, [arch for arch, _ in cross]
+    )).with_(with_node_headers)
 
 
 def with_cross_env(target: Target) -> Callable[[dagger.Container], dagger.Container]:
@@ -162,11 +161,17 @@ def rebuilt_deps(
 def bindings_build(
     plan: Plan, target: Target, source: dagger.Directory, deps: dagger.Container
 ) -> dagger.Container:
-    """The service's own addon (its `compile:bindings` script), built for the target."""
+    """The service's own addon (its `compile:bindings` script), built for the target from
+    the folder the script builds in (a change elsewhere in the source does not rebuild it), or
+    from the whole source when the script names none."""
+    sources = app_source(plan, source)
+    if plan.bindings_sources:
+        sources = manifests(plan, source).with_directory(
+            plan.bindings_sources, sources.directory(plan.bindings_sources))
     built = (
         compile_builder(plan, target)
         .with_directory(APP_DIR, installed_modules(plan, deps))
-        .with_directory(APP_DIR, app_source(plan, source))
+        .with_directory(APP_DIR, sources)
         .with_workdir(plan.workdir)
         .with_exec(list(plan.packager.run_script("compile:bindings")))
     )

@@ -36,6 +36,48 @@ def with_system_packages(
     return apply
 
 
+# sh -c SCRIPT sh "ARCH..." TOOL... -- PACKAGE...: the tools and packages for the engine's own
+# architecture, and each package apt marks `Multi-Arch: same` (a library) also for each ARCH.
+_INSTALL_WITH_FOREIGN_LIBRARIES = """set -eu
+arches=$1
+shift
+install=""
+while [ "$1" != -- ]; do install="$install $1"; shift; done
+shift
+apt-get update -qq
+for name in "$@"; do
+  install="$install $name"
+  if apt-cache show --no-all-versions "$name" 2>/dev/null | grep -qx 'Multi-Arch: same'; then
+    for arch in $arches; do install="$install $name:$arch"; done
+  fi
+done
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $install
+"""
+
+
+def with_foreign_libraries(
+    tools: Sequence[str], packages: Sequence[str], arches: Sequence[str]
+) -> Callable[[dagger.Container], dagger.Container]:
+    """Install `tools` and `packages` for the engine's own architecture, and the libraries
+    among `packages` (`Multi-Arch: same` in the archive) also for each of `arches`, as
+    `NAME:<arch>` through Debian multiarch.
+
+    A build package is a tool (python3, cmake: it runs on the engine, installed once) or a
+    library (zlib1g-dev: linked into each target's binaries); only apt knows which, and a tool
+    asked for as `python3:arm64` conflicts with the engine's own.
+    """
+
+    def apply(ctr: dagger.Container) -> dagger.Container:
+        if not arches or not packages:
+            return ctr.with_(with_system_packages(tuple(dict.fromkeys([*tools, *packages])),
+                                                  "glibc"))
+        return ctr.with_exec(["sh", "-c", KEEP_APT_ARCHIVES]).with_exec([
+            "sh", "-c", _INSTALL_WITH_FOREIGN_LIBRARIES, "sh", " ".join(arches),
+            *tools, "--", *packages])
+
+    return apply
+
+
 def with_toolchain(
     libc: str, extra: Sequence[str] = ()
 ) -> Callable[[dagger.Container], dagger.Container]:

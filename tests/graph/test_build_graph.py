@@ -127,6 +127,23 @@ def below(containers: list[object]) -> list[object]:
     return [c for ctr in containers for c in query.containers_below(ctr)]
 
 
+def test_the_addon_build_sees_only_its_folder_and_the_manifests(
+        plan: Plan, images: Images) -> None:
+    """`node-gyp rebuild --directory native`: the bindings stage gets the manifests and
+    native/ only, so a change in src/ leaves its inputs, and its cache key, as they were."""
+    assert plan.bindings_sources == "native"
+    for target in plan.targets:
+        (copy,) = [c for c in query.named(images.bindings[target.platform], "withDirectory")
+                   if c.args["path"] == "/app"
+                   and c not in query.module_copies(images.bindings[target.platform])]
+        sources = copy.args["source"]
+        (folder,) = [c for c in query.named(sources, "withDirectory")]
+        assert folder.args["path"] == "native"
+        assert query.calls(folder.args["source"])[-1].args == {"path": "native"}
+        filters = [c.args for c in query.named(sources, "filter")]
+        assert filters[0]["include"] == list(plan.packager.manifests())
+
+
 def test_bindings_cross_compile_on_the_engine_and_are_checked(plan: Plan, images: Images) -> None:
     """The own addon builds on the engine: natively for amd64, with Debian's aarch64 cross g++
     and node-gyp told arm64 for arm64, against the image's own Node headers, next to the
@@ -310,6 +327,21 @@ def test_one_toolchain_on_the_engine_serves_every_target(plan: Plan, images: Ima
         assert " g++ " in f" {words} " and "g++-aarch64-linux-gnu" in words
         prefixes.append(calls[: installs[0] + 1])
     assert prefixes[0] == prefixes[1]
+
+
+def test_build_packages_are_tools_once_and_libraries_for_each_cross_target() -> None:
+    """--build-apt-packages python3-venv,zlib1g-dev on an amd64 engine building arm64 too:
+    one install asks apt which are libraries (`Multi-Arch: same`) and adds only those as
+    NAME:arm64; a tool is never asked for as python3-venv:arm64 (it would conflict)."""
+    settings = load_settings({"build_apt_packages": "python3-venv,zlib1g-dev"}, {})
+    plan = prepare(settings, Platform.parse("linux/amd64"), audit={})
+    images = run.build_graph(plan, dag.directory())
+    arm = images.bindings[Platform.parse("linux/arm64")]
+    (install,) = [c for c in query.execs(arm) if "apt-get install" in " ".join(c)]
+    assert install[:2] == ["sh", "-c"] and "Multi-Arch: same" in install[2]
+    assert install[3:] == ["sh", "arm64", "python3", "make", "pkg-config", "g++",
+                           "g++-aarch64-linux-gnu", "--", "python3-venv", "zlib1g-dev"]
+    assert not any(":arm64" in word for word in install)
 
 
 def test_runtime_package_manager_is_prepared_in_the_image() -> None:

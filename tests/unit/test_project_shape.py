@@ -77,6 +77,26 @@ def test_start_command_follows_package_json(
     assert (start.cmd, dict(start.env), start.warnings) == (cmd, env, ())
 
 
+@pytest.mark.parametrize(("manifest", "program"), [
+    ({"name": "redis-commander", "main": "lib/app.js",
+      "bin": {"redis-commander": "./bin/redis-commander.js"}}, "bin/redis-commander.js"),
+    ({"name": "@acme/api", "bin": {"api": "cli.js", "api-admin": "admin.js"}}, "cli.js"),
+    ({"name": "tool", "bin": "./server.js"}, "server.js"),
+    ({"name": "tool", "bin": {"a": "a.js", "b": "b.js"}, "main": "lib/index.js"}, None),
+])
+def test_without_start_the_one_program_bin_names_runs_before_main(
+        tmp_path: Path, manifest: dict, program: str | None) -> None:
+    """A package whose `bin` names one program (or one named as the package) runs it: its
+    `main` is often the library behind that program. Several others: `main` as before."""
+    (tmp_path / "package.json").write_text(json.dumps({"version": "1.0.0", **manifest}))
+    (tmp_path / "package-lock.json").write_text(json.dumps({"lockfileVersion": 3,
+                                                            "packages": {"": {}}}))
+    project = NodeProject.load(tmp_path)
+    start = derive_start(project.scripts, project.main, tmp_path, program=project.program)
+    assert start.cmd == ("node", program or "lib/index.js")
+    assert start.origin == ("bin" if program else "main")
+
+
 def test_start_falls_back_to_server_js_then_index_js(tmp_path: Path) -> None:
     """Without start or main, server.js wins over index.js; neither is one sentence."""
     (tmp_path / "index.js").write_text("")
