@@ -18,6 +18,8 @@ from pipelines.registry.variant import amended, encode
 
 INDEX_TYPES = ("application/vnd.oci.image.index.v1+json",
                "application/vnd.docker.distribution.manifest.list.v2+json")
+MANIFEST_TYPES = ("application/vnd.oci.image.manifest.v1+json",
+                  "application/vnd.docker.distribution.manifest.v2+json")
 
 
 def partial_paths(path: Path) -> list[Path]:
@@ -97,10 +99,16 @@ def _platform_entries(archive: tarfile.TarFile) -> list[tuple[str, dict[str, Any
     # Dagger writes index.json -> one nested image index -> one manifest per platform.
     while len(entries) == 1 and entries[0].get("mediaType") in INDEX_TYPES:
         entries = _blob(archive, entries[0]["digest"])["manifests"]
-    return [(str(normalised((entry.get("platform") or {}).get("os"),
-                            (entry.get("platform") or {}).get("architecture"),
-                            (entry.get("platform") or {}).get("variant"))), entry)
-            for entry in entries]
+    return [(str(normalised(*_platform_of(archive, entry))), entry) for entry in entries]
+
+
+def _platform_of(archive: tarfile.TarFile, entry: dict[str, Any]) -> tuple[Any, Any, Any]:
+    """(os, architecture, variant) of an index entry: its own `platform`, else (a
+    single-platform export lists none) its image's config."""
+    platform = entry.get("platform") or {}
+    if not platform.get("architecture") and entry.get("mediaType") in MANIFEST_TYPES:
+        platform = _blob(archive, _blob(archive, entry["digest"])["config"]["digest"])
+    return platform.get("os"), platform.get("architecture"), platform.get("variant")
 
 
 def _blob(archive: tarfile.TarFile, digest: str) -> dict[str, Any]:

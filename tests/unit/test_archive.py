@@ -70,6 +70,13 @@ def read_all(path: Path) -> dict[str, bytes]:
         return {m.name: tar.extractfile(m).read() for m in tar.getmembers()}  # type: ignore[union-attr]
 
 
+def test_a_single_platform_export_is_named_by_its_config(tmp_path: Path) -> None:
+    """Dagger lists one image with no platform: its config says which (not `?/?`)."""
+    path = tmp_path / "image.oci.tar"
+    write_archive(path, [("arm64", None, [100, 200])], single=True)
+    assert list(platform_sizes(path)) == ["linux/arm64"]
+
+
 def test_sizes_per_platform(tmp_path: Path) -> None:
     """Each platform's size is its config plus its layers, following the nested index."""
     path = tmp_path / "image.oci.tar"
