@@ -1,12 +1,13 @@
 #!/usr/bin/env node
 // Runtime hygiene check run inside a runtime image, as the image's default user: no compiler or
-// build tool, no node-gyp cache, no devDependency in node_modules, a non-root user and
-// NODE_ENV=production. Prints ONE JSON object on stdout listing the offenders and the sizes of
-// the app and its node_modules. Exit 0 when clean, 1 otherwise, 2 on bad arguments.
-// Node 18+ and no dependencies.
+// build tool, no node-gyp cache, no devDependency in node_modules, a non-root user,
+// NODE_ENV=production and (with --arch) no binary of another machine among the application's
+// own files. Prints ONE JSON object on stdout listing the offenders and the sizes of the app
+// and its node_modules. Exit 0 when clean, 1 otherwise, 2 on bad arguments. Node 18+; it
+// requires elf.js, written beside it.
 //
 //   node hygiene.js --app /app --lockfile /tmp/nodepipe/package-lock.json [--root /]
-//                   [--allow ffmpeg,python3]
+//                   [--allow ffmpeg,python3] [--arch arm64]
 //
 // --lockfile is npm's format (lockfileVersion 2/3 `packages`, or 1); node-pipelines writes one
 // of that shape for every package manager. --allow names system packages the service declared:
@@ -18,6 +19,7 @@
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
+const elf = require('./elf.js');
 
 const BIN_DIRS = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
 // Compilers and build tools, also versioned (gcc-12, python3.11) and cross-prefixed
@@ -36,7 +38,7 @@ function usage(message) {
 }
 
 function parseArgs(argv) {
-  const options = { app: '/app', lockfile: '', root: '/', allow: '' };
+  const options = { app: '/app', lockfile: '', root: '/', allow: '', arch: '' };
   for (let i = 0; i < argv.length; i++) {
     const name = argv[i].replace(/^--/, '');
     if (!argv[i].startsWith('--') || !(name in options)) usage(`unknown argument ${argv[i]}`);
@@ -192,6 +194,31 @@ function installedVersion(dir, version) {
 }
 
 // Apparent size, hard links counted once, symlinks not followed.
+// ELF files among the application's own files (node_modules aside: smoke.js loads its addons)
+// that are not for `arch`: what a lifecycle script of the build stage compiled or downloaded
+// on the engine ships to every target (a Python venv, a downloaded tool). At most `limit`.
+function foreignBinaries(app, arch, unchecked, limit = 20) {
+  const found = [];
+  if (!arch) return found;
+  const stack = [app];
+  while (stack.length && found.length < limit) {
+    const current = stack.pop();
+    let stat;
+    try { stat = fs.lstatSync(current); } catch (_) { continue; }
+    if (stat.isDirectory()) {
+      if (path.basename(current) === 'node_modules') continue;
+      for (const name of list(current, unchecked)) stack.push(path.join(current, name));
+    } else if (stat.isFile() && stat.size >= 20) {
+      let got;
+      try { got = elf.check(current, arch); } catch (_) { continue; }
+      if (!got.ok && got.got !== 'not ELF' && got.got !== 'missing') {
+        found.push({ path: path.relative(app, current), got: got.got });
+      }
+    }
+  }
+  return found.sort((a, b) => a.path.localeCompare(b.path));
+}
+
 function sizeOf(top) {
   const inodes = new Set();
   let total = 0;
@@ -231,13 +258,14 @@ function main() {
     allowed: [...options.allow],
     node_gyp_caches: nodeGypCaches(options.root, unchecked),
     dev_dependencies: devDependencies(options, errors),
+    foreign_binaries: foreignBinaries(options.app, options.arch, unchecked),
     sizes: { app_bytes: sizeOf(options.app), node_modules_bytes: sizeOf(path.join(options.app, 'node_modules')) },
     errors,
     unchecked: [...new Set(unchecked)],
   };
   result.ok = result.user.uid !== 0 && result.node_env === 'production' &&
     !result.build_tools.length && !result.node_gyp_caches.length &&
-    !result.dev_dependencies.length && !errors.length;
+    !result.dev_dependencies.length && !result.foreign_binaries.length && !errors.length;
   process.stdout.write(JSON.stringify(result) + '\n');
   process.exitCode = result.ok ? 0 : 1;
 }

@@ -192,6 +192,8 @@ class HygieneResult(_Judged):
     unchecked: tuple[str, ...]  # paths the default user may not read
     app_bytes: int
     node_modules_bytes: int
+    # (path under the app, what it is built for): ELF files of another machine, not an addon
+    foreign_binaries: tuple[tuple[str, str], ...] = ()
 
     @property
     def problems(self) -> tuple[str, ...]:
@@ -204,6 +206,12 @@ class HygieneResult(_Judged):
         if self.dev_dependencies:
             names = ", ".join(str(d) for d in self.dev_dependencies)
             found.append(f"devDependencies in node_modules: {names}")
+        if self.foreign_binaries:
+            files = ", ".join(f"{path} ({got})" for path, got in self.foreign_binaries)
+            found.append(
+                f"binaries of another machine among the application's files: {files}; a "
+                "lifecycle script of the build stage made them on the engine, and they ship to "
+                "every target: exclude them (--exclude) or make them at start")
         if self.uid == 0:
             found.append("the default user is root (uid 0): the image must run as a non-root user")
         if self.node_env != "production":
@@ -314,6 +322,8 @@ def parse_hygiene(
             unchecked=tuple(data.get("unchecked") or ()),
             app_bytes=int(data["sizes"]["app_bytes"]),
             node_modules_bytes=int(data["sizes"]["node_modules_bytes"]),
+            foreign_binaries=tuple((str(f["path"]), str(f["got"]))
+                                   for f in data.get("foreign_binaries") or ()),
         )
     except (KeyError, TypeError, ValueError) as error:
         raise _malformed("hygiene", platform, error, stderr) from error

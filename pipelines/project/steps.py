@@ -35,7 +35,32 @@ def build_steps(project: NodeProject, build_script: str | None,
     steps += [ScriptStep(where, s) for s in project.lifecycle_scripts]
     if build_script:
         steps.append(ScriptStep(where, build_script))
-    return _once(steps, script_sources(project), warnings)
+    sources = script_sources(project)
+    kept = _once(steps, sources, warnings)
+    _patches_not_carried(project, kept, sources, warnings)
+    return kept
+
+
+def _patches_not_carried(project: NodeProject, steps: tuple[ScriptStep, ...],
+                         sources: Mapping[str, Scripts], warnings: list[str]) -> None:
+    """patch-package in a build-stage script patches the build stage's node_modules only:
+    each target's production install, which ships, is not patched. Say so, naming the
+    packages its patches/ folder holds."""
+    for step in steps:
+        source = sources.get(step.directory)
+        if source is None or "patch-package" not in source.scripts.get(step.script, ""):
+            continue
+        folder = project.source / step.directory / "patches"
+        patched = sorted({p.name.split("+")[0] if not p.name.startswith("@")
+                          else "/".join(p.name.split("+")[:2])
+                          for p in folder.glob("*.patch")} if folder.is_dir() else set())
+        where = f" in {step.directory}" if step.directory else ""
+        warnings.append(
+            f"scripts.{step.script}{where} runs patch-package: it patches the build stage's "
+            "node_modules only, and the production install each image ships is not patched"
+            + (f" ({', '.join(patched)} ship unpatched)" if patched else "")
+            + "; use your package manager's patchedDependencies (pnpm, yarn), which every "
+            "install applies")
 
 
 def _once(steps: list[ScriptStep], sources: Mapping[str, Scripts],

@@ -263,7 +263,8 @@ async def _smoke(checking: Checking, target: Target) -> None:
 async def _hygiene(checking: Checking, target: Target) -> None:
     plan = checking.plan
     ctr = hygiene_container(checking.images.runtimes[target.platform],
-                            dev_packages=plan.dev_lockfile(), allow=plan.shape.apt_packages)
+                            dev_packages=plan.dev_lockfile(), allow=plan.shape.apt_packages,
+                            arch=target.platform.node_arch)
     out, err, code = await checking.clock.run("hygiene", target, _outcome(ctr))
     result = parse_hygiene(out, str(target.platform), exit_code=code, stderr=err)
     checking.report.record_check(str(target.platform), "hygiene", result.describe())

@@ -74,14 +74,17 @@ def hygiene_container(
     allow: Sequence[str] = (),
     app_dir: str = "/app",
     node: str = "node",
+    arch: str | None = None,
 ) -> dagger.Container:
-    """Look for build tools, devDependencies, a root user and NODE_ENV in the runtime image.
+    """Look for build tools, devDependencies, a root user and NODE_ENV in the runtime image,
+    and (with `arch`, a Node arch) binaries of another machine among the app's own files.
 
     Runs as the image's default user. `dev_packages` is an npm-shaped lockfile (JSON text)
     listing the dev-only packages; without it, the app's own package-lock.json is read.
     `allow` names the system packages the service declared.
     """
-    ctr = runtime.with_new_file(f"{SCRIPT_DIR}/hygiene.js", script("hygiene.js"))
+    ctr = runtime.with_new_file(f"{SCRIPT_DIR}/hygiene.js", script("hygiene.js")).with_new_file(
+        f"{SCRIPT_DIR}/elf.js", script("elf.js"))
     lock_path = f"{app_dir}/package-lock.json"
     if dev_packages is not None:
         lock_path = f"{SCRIPT_DIR}/dev-packages.json"
@@ -89,6 +92,8 @@ def hygiene_container(
     args = [node, f"{SCRIPT_DIR}/hygiene.js", "--app", app_dir, "--lockfile", lock_path]
     if allow:
         args += ["--allow", ",".join(allow)]
+    if arch:
+        args += ["--arch", arch]
     return ctr.with_exec(args, expect=dagger.ReturnType.ANY)
 
 

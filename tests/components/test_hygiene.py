@@ -46,6 +46,7 @@ def image() -> Iterator[Path]:
     (root / "bin").symlink_to("usr/bin")  # merged /usr, as in Debian images
     (root / "tmp" / "nodepipe").mkdir(parents=True)
     (root / "tmp" / "nodepipe" / "hygiene.js").write_text(script("hygiene.js"))
+    (root / "tmp" / "nodepipe" / "elf.js").write_text(script("elf.js"))
     app = root / "app"
     app.mkdir()
     for name in ("package.json", "package-lock.json"):
@@ -113,6 +114,31 @@ def test_clean_image_passes_and_sizes_are_measured(node: Path, image: Path) -> N
     assert result.node_modules_bytes == sum(
         p.stat().st_size for p in files if "node_modules" in p.parts
     )
+
+
+def elf_file(path: Path, machine: int) -> None:
+    """A little-endian 64-bit ELF header for `machine` (62 x86-64, 183 aarch64), padded."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    header = b"\x7fELF\x02\x01\x01" + bytes(11) + machine.to_bytes(2, "little")
+    path.write_bytes(header + bytes(44))
+
+
+def test_binaries_of_another_machine_among_the_apps_files_are_named(
+        node: Path, image: Path) -> None:
+    """--arch arm64: an x86-64 .so a build-stage script left in the app (a Python venv) is
+    named with what it is built for; an arm64 one, a text file and anything under
+    node_modules (smoke's to judge) are not."""
+    app = image / "app"
+    elf_file(app / ".venv" / "lib" / "_speedups.so", 62)
+    elf_file(app / "bin" / "helper", 183)
+    elf_file(app / "node_modules" / "x" / "prebuilds" / "linux-x64" / "x.node", 62)
+    result = hygiene(node, image, extra=("--arch", "arm64"))
+    assert result.foreign_binaries == ((".venv/lib/_speedups.so", "x64 64-bit"),)
+    assert "binaries of another machine among the application's files: " \
+           ".venv/lib/_speedups.so (x64 64-bit)" in result.problems[0]
+    assert hygiene(node, image, extra=("--arch", "x64")).foreign_binaries == (
+        ("bin/helper", "arm64 64-bit"),)
+    assert hygiene(node, image).foreign_binaries == ()
 
 
 def test_compiler_on_path_and_devdependency_are_listed(node: Path, image: Path) -> None:

@@ -227,6 +227,22 @@ def test_a_lifecycle_script_that_runs_the_build_runs_once(
         assert any("runs the same command as" in w for w in found.warnings), found.warnings
 
 
+def test_patch_package_in_a_lifecycle_script_is_said_not_to_reach_the_image(
+        tmp_path: Path) -> None:
+    """`postinstall: patch-package` patches the build stage's node_modules only: the plan
+    warns, naming the packages patches/ holds; without it, no such warning."""
+    source = copy(tmp_path, "start-programs", postinstall="patch-package")
+    (source / "patches").mkdir()
+    (source / "patches" / "ms+2.1.3.patch").write_text("diff --git a/x b/x\n")
+    (source / "patches" / "@scope+pkg+1.0.0.patch").write_text("diff --git a/x b/x\n")
+    (warning,) = [w for w in shape(source).warnings if "patch-package" in w]
+    assert warning.startswith("scripts.postinstall runs patch-package: it patches the build "
+                              "stage's node_modules only")
+    assert "(@scope/pkg, ms ship unpatched)" in warning
+    assert not [w for w in shape(copy(tmp_path / "b", "start-programs")).warnings
+                if "patch-package" in w]
+
+
 def test_a_workspace_prepare_that_filters_into_the_service_runs_once(tmp_path: Path) -> None:
     """The root's `prepare: pnpm --filter @demo/api build` in a workspace build of @demo/api
     is the service's build: it runs once, as the service's build step, after @demo/shared's."""
