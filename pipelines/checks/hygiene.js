@@ -211,8 +211,12 @@ function foreignBinaries(app, arch, unchecked, limit = 20) {
     } else if (stat.isFile() && stat.size >= 20) {
       let got;
       try { got = elf.check(current, arch); } catch (_) { continue; }
-      if (!got.ok && got.got !== 'not ELF' && got.got !== 'missing') {
-        found.push({ path: path.relative(app, current), got: got.got });
+      const relative = path.relative(app, current);
+      // A file whose path names another platform is there on purpose (a generated Prisma
+      // client's libquery_engine-linux-arm64-*.so.node beside the x64 one): elf.js's rule.
+      if (!got.ok && got.got !== 'not ELF' && got.got !== 'missing' &&
+          elf.ownPath(relative, arch)) {
+        found.push({ path: relative, got: got.got });
       }
     }
   }

@@ -132,6 +132,7 @@ def test_binaries_of_another_machine_among_the_apps_files_are_named(
     elf_file(app / ".venv" / "lib" / "_speedups.so", 62)
     elf_file(app / "bin" / "helper", 183)
     elf_file(app / "node_modules" / "x" / "prebuilds" / "linux-x64" / "x.node", 62)
+    elf_file(app / "src" / "generated" / "libquery_engine-linux-x64-openssl-3.0.x.so.node", 62)
     result = hygiene(node, image, extra=("--arch", "arm64"))
     assert result.foreign_binaries == ((".venv/lib/_speedups.so", "x64 64-bit"),)
     assert "binaries of another machine among the application's files: " \
