@@ -65,6 +65,13 @@ KNOWN: dict[str, NoWork] = {
     # after an interactive opt-in prompt, which a build never answers).
     "@scarf/scarf": NoWork(("node ./report.js",),
                            "only reports install analytics over the network"),
+    # ejs 3.0.1 (redis-commander ships it): "postinstall": "node ./postinstall.js";
+    # postinstall.js prints one "Thank you for installing EJS" line unless CI or a quiet
+    # loglevel is set (console.log only).
+    "ejs": NoWork(("node ./postinstall.js",), "only prints a thank-you line"),
+    # highlight.js 9.18.5: "postinstall": "node deprecated.js"; deprecated.js prints the
+    # version 9 end-of-life notice unless HLJS_HIDE_UPGRADE_WARNING is set (console.log only).
+    "highlight.js": NoWork(("node deprecated.js",), "only prints an end-of-life notice"),
 }
 
 

@@ -19,6 +19,8 @@ RECORDED = {
     "protobufjs": "node scripts/postinstall",  # 7.6.6
     "@nestjs/core": "opencollective || exit 0",  # 10.4.9
     "@scarf/scarf": "node ./report.js",  # 1.4.0
+    "ejs": "node ./postinstall.js",  # 3.0.1
+    "highlight.js": "node deprecated.js",  # 9.18.5
 }
 
 
