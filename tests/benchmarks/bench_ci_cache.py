@@ -2,9 +2,11 @@
 
     python tests/benchmarks/bench_ci_cache.py --engine-start CMD --engine-stop CMD \\
         --state-dir DIR --runner-host URL [--cli PATH] [--json PATH]
+        [--source DIR --change FILE --build-flag=--FLAG --build-flag=VALUE ...]
 
-Plays three CI jobs of examples/native-service (a fresh temp copy, linux/amd64 + linux/arm64,
-checks and the OCI export included: `dagger run python -m pipelines.build`) on an engine that
+Plays three CI jobs of examples/native-service, or of --source (a fresh temp copy, linux/amd64
++ linux/arm64, checks and the OCI export included: `dagger run python -m pipelines.build`
+with the --build-flag words) on an engine that
 the two commands start and stop (cleanly, as ci/nodepipe.sh does: once the engine has removed
 its sessions, SIGTERM, wait) with its state in DIR, DIR being
 wiped before every job as a fresh runner has it:
@@ -12,8 +14,8 @@ wiped before every job as a fresh runner has it:
     cold     nothing restored: start, build, stop, then `ci/engine-cache.sh save` (as a job
              with the cache on does)
     warm     `ci/engine-cache.sh restore` of the cold job's save, start, the same build, stop, save
-    source   restore of the warm job's save, a one-line change in src/entrypoint.ts, start,
-             build, stop, save
+    source   restore of the warm job's save, a one-line change in src/entrypoint.ts (--change),
+             start, build, stop, save
 
 The working directory (each job's build log and report, the cache) is kept, its path printed.
 Prints each phase's seconds, the cache's size, the count of `CACHED` operations in Dagger's
@@ -89,7 +91,7 @@ def job(args: argparse.Namespace, source: Path, cache: Path, work: Path, *, name
     log = work / f"{name}.log"
     start = time.perf_counter()
     done = subprocess.run([args.cli, "--progress=plain", "run", sys.executable, "-m",
-                           "pipelines.build", str(source)], env=env, text=True,
+                           "pipelines.build", str(source), *args.build_flag], env=env, text=True,
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, check=False)
     figures["build"], output = time.perf_counter() - start, done.stdout
     log.write_text(output)
@@ -141,6 +143,15 @@ def main() -> int:
     cli.add_argument("--cli", default=shutil.which("dagger") or "dagger",
                      help="the Dagger CLI (default: dagger on PATH)")
     cli.add_argument("--json", type=Path, help="also write the figures here")
+    cli.add_argument("--source", type=Path, default=EXAMPLE,
+                     help="the service to build (default: the bundled example); a real "
+                          "service's own folder, copied before the first job")
+    cli.add_argument("--change", default="src/entrypoint.ts",
+                     help="the source file (relative to --source) the third job changes by "
+                          "one comment line (default: src/entrypoint.ts)")
+    cli.add_argument("--build-flag", action="append", default=[],
+                     help="a flag passed to `python -m pipelines.build` (repeat, one word each: "
+                          "--build-flag=--port --build-flag=3000)")
     args = cli.parse_args()
     if not Path(args.cli).is_file() or not args.state_dir.is_dir():
         print(f"ERROR the Dagger CLI ({args.cli}) or the state dir ({args.state_dir}) is missing",
@@ -150,13 +161,17 @@ def main() -> int:
     # Kept for inspection: each job's build log, report, exported archive and the cache.
     work = Path(tempfile.mkdtemp(prefix="bench-ci-cache-"))
     print(f"working directory (kept): {work}", file=sys.stderr, flush=True)
-    source = Path(shutil.copytree(EXAMPLE, work / "native-service",
-                                  ignore=shutil.ignore_patterns("node_modules", "dist", "build")))
+    source = Path(shutil.copytree(args.source, work / args.source.resolve().name,
+                                  ignore=shutil.ignore_patterns("node_modules", "dist", "build",
+                                                                ".git")))
+    entry = source / args.change
+    if not entry.is_file():
+        print(f"ERROR --change {args.change} is not a file of {args.source}", file=sys.stderr)
+        return 2
     cache = work / "cache"
     try:
         results["cold"] = job(args, source, cache, work, name="cold", restore=False)
         results["warm"] = job(args, source, cache, work, name="warm", restore=True)
-        entry = source / "src" / "entrypoint.ts"
         entry.write_text(entry.read_text() + f"\n// benchmark change {secrets.token_hex(6)}\n")
         results["source"] = job(args, source, cache, work, name="source", restore=True)
     except BenchError as error:
