@@ -2,7 +2,7 @@
 'use strict';
 // Declared Debian packages in the image, for smoke.js's `--system PKG`: dpkg lists each as
 // installed, and every program it ships is for the target's machine with every library it
-// links found by the target's loader (asked as ldd asks it, so the program itself never runs).
+// links found by the target's loader (asked as ldd asks it), and runs once with --version.
 
 const fs = require('fs');
 const path = require('path');
@@ -81,7 +81,29 @@ function checkSystemProgram(file, options) {
   if (traced.status !== 0) {
     return { path: file, got, ok: false, error: `the loader could not map ${file}: ${firstLine(traced.error || traced.stderr)}` };
   }
-  return { path: file, got, ok, error: null };
+  return { path: file, got, ...run(file) };
+}
+
+// The program run once, as a user would first try it: `--version`, else `-version` (ffmpeg's
+// spelling). Any exit code counts (a program may know neither flag) and so does no answer in
+// 10 s (it may wait for input); a signal (SIGILL, SIGSEGV) or the loader's failure does not.
+const RUN_TIMEOUT_MS = 10000;
+function run(file) {
+  let done;
+  let flag;
+  for (flag of ['--version', '-version']) {
+    done = spawnSync(file, [flag], { encoding: 'utf8', timeout: RUN_TIMEOUT_MS,
+      stdio: ['ignore', 'pipe', 'pipe'] });
+    if (done.error && done.error.code === 'ETIMEDOUT') return { ok: true, ran: `${flag}: no answer in 10 s`, error: null };
+    if (done.status === 0 || done.signal) break;
+  }
+  if (done.signal) {
+    return { ok: false, ran: `${flag}: ${done.signal}`, error: `${file} ${flag} was killed by ${done.signal}` };
+  }
+  if (/error while loading shared libraries/.test(done.stderr || '') || done.status === 127) {
+    return { ok: false, ran: `${flag}: exit ${done.status}`, error: `${file} ${flag}: ${firstLine(done.stderr)}` };
+  }
+  return { ok: true, ran: `${flag}: exit ${done.status}`, error: null };
 }
 
 function checkSystemPackage(name, options) {
@@ -98,4 +120,4 @@ function checkSystemPackage(name, options) {
   return result;
 }
 
-module.exports = { checkSystemPackage };
+module.exports = { checkSystemPackage, run };

@@ -229,12 +229,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cold-reset", help="shell command that wipes the engine's state")
     parser.add_argument("--system-packages", action="store_true",
                         help="run the runtime system packages scenario instead")
+    parser.add_argument("--on-example", action="store_true",
+                        help="with --system-packages: the example service (its own addons, "
+                             "dependencies and build) with the same packages, in place of the "
+                             "packages-only fixture")
     parser.add_argument("--json", type=Path, default=Path("build/bench-build.json"))
     args = parser.parse_args(argv)
     try:
         check_inputs(args.cold_reset, args.system_packages)
         if args.system_packages:
-            figures = anyio.run(system_packages, REPO)
+            figures = anyio.run(system_packages, REPO, args.on_example)
             args.json.parent.mkdir(parents=True, exist_ok=True)
             args.json.write_text(json.dumps(figures, indent=2) + "\n")
             print(system_table(figures))

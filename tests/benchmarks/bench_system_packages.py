@@ -33,14 +33,22 @@ from pipelines.run import graph as run
 from pipelines.settings import load_settings
 
 SERVICE = "tests/fixtures/services/apt-imaging"
+# --on-example: the bundled example (dependencies with addons, a TypeScript build, its own
+# addon) with the fixture's packages, a service's shape rather than packages alone.
+EXAMPLE = "examples/native-service"
+PACKAGES = "jq,imagemagick"
 WAYS = ("cross", "emulated")
 LEG_BAR, STAGE_BAR = 1.15, 1.3
 
 
-async def one_way(repo: Path, way: str, namespace: str) -> dict[str, float]:
+async def one_way(repo: Path, way: str, namespace: str,
+                  on_example: bool = False) -> dict[str, float]:
     """Build every runtime image `way`; seconds per platform: `leg` and `runtime` stage."""
-    settings = load_settings({"source": str(repo / SERVICE), "cache_namespace": namespace,
-                              "audit": "offline"}, {})
+    flags = {"source": str(repo / (EXAMPLE if on_example else SERVICE)),
+             "cache_namespace": namespace, "audit": "offline"}
+    if on_example:
+        flags["apt_packages"] = PACKAGES
+    settings = load_settings(flags, {})
     plan = await anyio.to_thread.run_sync(prepare, settings, await run.engine_platform())
     if way == "emulated":
         plan = replace(plan, targets=tuple(replace(t, unpack_on_engine=False)
@@ -62,13 +70,13 @@ async def one_way(repo: Path, way: str, namespace: str) -> dict[str, float]:
     return figures
 
 
-async def system_packages(repo: Path) -> dict[str, dict[str, float]]:
+async def system_packages(repo: Path, on_example: bool = False) -> dict[str, dict[str, float]]:
     """Both ways, one after the other, each in its own session and cache namespace."""
     token = secrets.token_hex(4)
     results = {}
     for way in WAYS:
         async with dagger.connection(dagger.Config(log_output=None)):
-            results[way] = await one_way(repo, way, f"bench-sys-{token}-{way}")
+            results[way] = await one_way(repo, way, f"bench-sys-{token}-{way}", on_example)
         print(f"{way:9} " + "  ".join(f"{k} {v:.1f} s" for k, v in results[way].items()),
               file=sys.stderr, flush=True)
     return results

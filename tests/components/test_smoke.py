@@ -5,6 +5,7 @@ The trees come from test_smoke_apps.prepared_app: real `npm ci --omit=dev` outpu
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -14,7 +15,7 @@ import pytest
 from pipelines.checks import SMOKE_FILES, SmokeResult, parse_smoke, script
 from pipelines.errors import PipelineError
 from tests.components.test_smoke_apps import DOCKER_ARCH, native_packages, prepared_app
-from tests.conftest import node_binary
+from tests.conftest import REPO, node_binary
 
 ELF_MACHINE = {62: "x64", 183: "arm64"}
 ADDON_DIR = "./native/build/Release"
@@ -348,9 +349,33 @@ def test_declared_system_packages_are_installed_and_their_programs_load(
                          stderr=done.stderr)
     dpkg, missing = result.system
     assert dpkg.ok and dpkg.version and ("/usr/bin/dpkg", "x64 64-bit") in dpkg.programs
+    assert ("/usr/bin/dpkg", "--version: exit 0") in dpkg.ran
     assert not missing.ok and done.returncode == 1
     assert result.problems == (
         "system package nodepipe-no-such-package: dpkg does not list it",)
+
+
+def test_a_declared_program_that_dies_on_its_first_run_fails(tmp_path: Path) -> None:
+    """dpkg.js runs each program once with --version: a signal (a SIGILL of a binary built for
+    a newer CPU, a SIGSEGV) fails it, an exit code of its own does not, and neither does a
+    program that waits for input."""
+    dies, exits, waits = (tmp_path / n for n in ("dies", "exits", "waits"))
+    dies.write_text("#!/bin/sh\nkill -SEGV $$\n")
+    exits.write_text("#!/bin/sh\necho 'unknown option' >&2; exit 2\n")
+    waits.write_text("#!/bin/sh\nsleep 30\n")
+    for program in (dies, exits, waits):
+        program.chmod(0o755)
+    dpkg_js = REPO / "pipelines" / "checks" / "dpkg.js"
+    code = (f"const {{ run }} = require({str(dpkg_js)!r});"
+            f"console.log(JSON.stringify([{str(dies)!r}, {str(exits)!r}, {str(waits)!r}]"
+            ".map(run)));")
+    done = subprocess.run([str(node_binary("x64")), "-e", code], capture_output=True,
+                          text=True, check=True, timeout=60)
+    died, exited, waited = json.loads(done.stdout)
+    assert (died["ok"], died["ran"]) == (False, "--version: SIGSEGV")
+    assert died["error"] == f"{dies} --version was killed by SIGSEGV"
+    assert (exited["ok"], exited["ran"]) == (True, "-version: exit 2")
+    assert (waited["ok"], waited["ran"]) == (True, "--version: no answer in 10 s")
 
 
 def test_generated_code_must_be_there_and_load(smoke_js: Path, tmp_path: Path) -> None:
