@@ -22,6 +22,8 @@ from pipelines.project.start import MANAGERS, StartCommand, node_preloads
 
 # On PATH in every official Node image (node:NN-bookworm-slim, -alpine).
 BASE_PROGRAMS = frozenset({"node", "npm", "npx", "corepack", "sh", "env"})
+# Also on PATH in the Debian ones (bash and coreutils are essential there; Alpine has neither).
+DEBIAN_PROGRAMS = BASE_PROGRAMS | {"bash", "sleep", "cat", "echo", "test", "timeout"}
 # Commands whose name is not their package's (pnpm and yarn lockfiles record no commands).
 KNOWN_BINS: Mapping[str, str] = {
     "tsc": "typescript", "tsserver": "typescript", "nest": "@nestjs/cli",
@@ -50,6 +52,7 @@ class ImageContents:
     system: frozenset[str] = frozenset()  # declared system packages (and tini)
     carried_managers: frozenset[str] = frozenset()  # package managers on the image's PATH
     warnings: list[str] = field(default_factory=list)
+    base_programs: frozenset[str] = BASE_PROGRAMS  # what the base image has on PATH
 
 
 def programs_of(start: StartCommand) -> tuple[str, ...]:
@@ -85,7 +88,7 @@ def start_blockers(start: StartCommand, image: ImageContents) -> list[str]:
 
 def _program_problem(program: str, start: StartCommand, image: ImageContents) -> str | None:
     runs = f"the start command ({start.origin}: {' '.join(start.cmd)}) runs {program}"
-    if program in BASE_PROGRAMS or program in image.carried_managers:
+    if program in image.base_programs or program in image.carried_managers:
         return None
     if "/" in program:
         if program.startswith("/") or image.build_step or image.ships(

@@ -17,7 +17,13 @@ from pipelines.platforms import node_major_refusal
 from pipelines.project import NodeProject
 from pipelines.project.files import AppFiles, app_files, build_output
 from pipelines.project.generated import Generate, GenerateError, find_generate
-from pipelines.project.programs import ImageContents, image_manifests, start_blockers
+from pipelines.project.programs import (
+    BASE_PROGRAMS,
+    DEBIAN_PROGRAMS,
+    ImageContents,
+    image_manifests,
+    start_blockers,
+)
 from pipelines.project.start import (
     StartCommand,
     StartError,
@@ -190,7 +196,8 @@ def _image_contents(settings: Settings, project: NodeProject, workdir: str, file
         image_manifests(project.source, workdir, project.manifest),
         lambda path: files.ships(project.source, path), build_script is not None,
         system=frozenset(settings.apt_packages) | ({"tini"} if settings.init else set()),
-        carried_managers=_carried_managers(settings, project))
+        carried_managers=_carried_managers(settings, project),
+        base_programs=DEBIAN_PROGRAMS if settings.libc == "glibc" else BASE_PROGRAMS)
 
 
 def _runtime_manager(settings: Settings, project: NodeProject) -> str:

@@ -88,6 +88,15 @@ def test_start_program_the_image_has_is_accepted(tmp_path: Path, start: str) -> 
     assert shape(source).start.cmd[0] in ("node", "semver", "npx")
 
 
+def test_bash_is_a_debian_base_program_not_an_alpine_one(tmp_path: Path) -> None:
+    """bash is essential on a Debian base (a real service starts `bash entrypoint.sh`);
+    on Alpine it is not there, and the plan says so."""
+    source = copy(tmp_path, "start-programs", start="bash -c 'node index.js'")
+    assert shape(source, start_command="bash,entrypoint.sh").start.cmd[0] == "bash"
+    message = refusal(source, start_command="bash,entrypoint.sh", base_image="node:22-alpine")
+    assert "runs bash" in message
+
+
 def test_declared_system_package_provides_a_program(tmp_path: Path) -> None:
     """A program named like a declared apt package resolves; another is a warning only."""
     source = copy(tmp_path, "start-programs", start="jq --version")
