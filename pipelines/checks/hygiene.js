@@ -196,11 +196,23 @@ function installedVersion(dir, version) {
 // Apparent size, hard links counted once, symlinks not followed.
 // ELF files among the application's own files (node_modules aside: smoke.js loads its addons)
 // that are not for `arch`: what a lifecycle script of the build stage compiled or downloaded
-// on the engine ships to every target (a Python venv, a downloaded tool). At most `limit`.
+// on the engine ships to every target (a Python venv, a downloaded tool). A file whose path
+// names another platform is there on purpose only beside one for the target (a generated
+// Prisma client's engines for each of its binaryTargets); a venv's
+// `_yaml.cpython-311-x86_64-linux-gnu.so` alone is not. At most `limit`.
 function foreignBinaries(app, arch, unchecked, limit = 20) {
   const found = [];
   if (!arch) return found;
   const stack = [app];
+  const ownInDir = new Map();
+  const hasOwn = (dir) => {
+    if (!ownInDir.has(dir)) {
+      ownInDir.set(dir, list(dir, unchecked).some((name) => {
+        try { return elf.check(path.join(dir, name), arch).ok; } catch (_) { return false; }
+      }));
+    }
+    return ownInDir.get(dir);
+  };
   while (stack.length && found.length < limit) {
     const current = stack.pop();
     let stat;
@@ -212,12 +224,9 @@ function foreignBinaries(app, arch, unchecked, limit = 20) {
       let got;
       try { got = elf.check(current, arch); } catch (_) { continue; }
       const relative = path.relative(app, current);
-      // A file whose path names another platform is there on purpose (a generated Prisma
-      // client's libquery_engine-linux-arm64-*.so.node beside the x64 one): elf.js's rule.
-      if (!got.ok && got.got !== 'not ELF' && got.got !== 'missing' &&
-          elf.ownPath(relative, arch)) {
-        found.push({ path: relative, got: got.got });
-      }
+      if (got.ok || got.got === 'not ELF' || got.got === 'missing') continue;
+      if (!elf.ownPath(relative, arch) && hasOwn(path.dirname(current))) continue;
+      found.push({ path: relative, got: got.got });
     }
   }
   return found.sort((a, b) => a.path.localeCompare(b.path));

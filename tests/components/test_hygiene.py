@@ -132,13 +132,18 @@ def test_binaries_of_another_machine_among_the_apps_files_are_named(
     elf_file(app / ".venv" / "lib" / "_speedups.so", 62)
     elf_file(app / "bin" / "helper", 183)
     elf_file(app / "node_modules" / "x" / "prebuilds" / "linux-x64" / "x.node", 62)
-    elf_file(app / "src" / "generated" / "libquery_engine-linux-x64-openssl-3.0.x.so.node", 62)
+    engines = app / "src" / "generated"
+    elf_file(engines / "libquery_engine-linux-x64-openssl-3.0.x.so.node", 62)
+    elf_file(engines / "libquery_engine-linux-arm64-openssl-3.0.x.so.node", 183)
+    elf_file(app / ".venv" / "yaml" / "_yaml.cpython-311-x86_64-linux-gnu.so", 62)
     result = hygiene(node, image, extra=("--arch", "arm64"))
-    assert result.foreign_binaries == ((".venv/lib/_speedups.so", "x64 64-bit"),)
+    assert result.foreign_binaries == (
+        (".venv/lib/_speedups.so", "x64 64-bit"),
+        (".venv/yaml/_yaml.cpython-311-x86_64-linux-gnu.so", "x64 64-bit"))
     assert "binaries of another machine among the application's files: " \
            ".venv/lib/_speedups.so (x64 64-bit)" in result.problems[0]
     assert hygiene(node, image, extra=("--arch", "x64")).foreign_binaries == (
-        ("bin/helper", "arm64 64-bit"),)
+        ("bin/helper", "arm64 64-bit"),)  # the arm64 engine sits beside the x64 one
     assert hygiene(node, image).foreign_binaries == ()
 
 
