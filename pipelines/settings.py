@@ -346,7 +346,12 @@ def _service_problem(spec: str) -> str | None:
     if not image or any(c.isspace() for c in image):
         return "names no image"
     bad = [item for item in rest if not _ENV_ITEM.match(item)]
-    return f"has {bad[0].split('=')[0]!r}, which is not VAR=value" if bad else None
+    if bad:
+        return f"has {bad[0].split('=')[0]!r}, which is not VAR=value"
+    ports = [item.split("=", 1)[1] for item in rest if item.startswith("port=")]
+    if any(not p.isdigit() or not 0 < int(p) < 65536 for p in ports):
+        return f"has port={ports[0]}, which is not a port number"
+    return None
 
 
 def read_config_file(source: Path) -> dict[str, Any]:

@@ -126,12 +126,44 @@ def with_probe_setup(
     return apply
 
 
+# The port each common backing service listens on, by image repository. Dagger does not take a
+# service's ports from its image's EXPOSE, and without a port it starts the probe as soon as
+# the container runs: a service that connects once at boot found Postgres not listening yet.
+SERVICE_PORTS = {
+    "postgres": 5432, "postgis/postgis": 5432, "bitnami/postgresql": 5432,
+    "timescale/timescaledb": 5432, "redis": 6379, "bitnami/redis": 6379,
+    "valkey/valkey": 6379, "redis/redis-stack-server": 6379, "mysql": 3306, "mariadb": 3306,
+    "mongo": 27017, "memcached": 11211, "rabbitmq": 5672, "nats": 4222,
+    "elasticsearch": 9200, "minio/minio": 9000, "clickhouse/clickhouse-server": 8123,
+}
+PORT_SETTING = "port"  # `--probe-service db=IMAGE,port=5432`: the port to wait for
+
+
+def service_port(image: str, env: Mapping[str, str]) -> int | None:
+    """The port a backing service is ready at: its `port=` setting, else its image's usual."""
+    if PORT_SETTING in env:
+        return int(env[PORT_SETTING])
+    repository = image.split("@", 1)[0]
+    last = repository.rsplit("/", 1)[-1]
+    repository = repository[: len(repository) - len(last)] + last.split(":", 1)[0]
+    parts = repository.split("/")
+    if len(parts) > 1 and ("." in parts[0] or ":" in parts[0] or parts[0] == "localhost"):
+        parts = parts[1:]  # a registry host
+    if parts[0] == "library":
+        parts = parts[1:]
+    return SERVICE_PORTS.get("/".join(parts))
+
+
 def backing_service(client: dagger.Client, image: str, env: Mapping[str, str]) -> dagger.Service:
     """A backing service (a database, a cache) started from its image as `docker run` would,
-    on the engine's own platform."""
+    on the engine's own platform; with its port known, the probe starts once it listens."""
     ctr = client.container().from_(image)
     for name, value in env.items():
-        ctr = ctr.with_env_variable(name, value)
+        if name != PORT_SETTING:
+            ctr = ctr.with_env_variable(name, value)
+    port = service_port(image, env)
+    if port is not None:
+        ctr = ctr.with_exposed_port(port)
     return ctr.as_service(use_entrypoint=True)
 
 

@@ -136,8 +136,11 @@ async def test_the_probe_runs_the_service_with_its_own_env_secrets_and_services(
         assert "withSecretVariable" in names
         env = {c.args["name"]: c.args["value"] for c in query.named(app, "withEnvVariable")}
         assert env["MODE"] == "probe"
-        bound = {c.args["alias"] for c in query.named(app, "withServiceBinding")}
-        assert bound == {"db", "cache"}
+        bound = {c.args["alias"]: [p.args["port"] for p in
+                                   query.named(c.args["service"], "withExposedPort")]
+                 for c in query.named(app, "withServiceBinding")}
+        # Each waits for its usual port, so the service starts once Postgres listens.
+        assert bound == {"db": [5432], "cache": [6379]}
         assert "s3cr3t-value" not in repr(query.calls(app))
     for runtime in built.runtimes.values():
         assert not query.named(runtime, "withSecretVariable")

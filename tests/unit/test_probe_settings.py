@@ -14,6 +14,7 @@ from pipelines.plan.prepare import prepare
 from pipelines.platforms import Platform
 from pipelines.run.probe import probe_hint, probe_secret_values
 from pipelines.settings import SettingsError, load_settings
+from pipelines.stages.checks import service_port
 from tests.conftest import REPO
 
 PLAIN = REPO / "tests" / "fixtures" / "services" / "plain-js"
@@ -34,6 +35,20 @@ def test_probe_service_flags_accumulate_with_their_own_commas() -> None:
     assert settings.probe_environment == {"A": "1", "B": "2", "C": "x,y", "D": "?a=1&b=2,3"}
 
 
+@pytest.mark.parametrize(("image", "env", "port"), [
+    ("postgres:16-bookworm", {}, 5432),
+    ("docker.io/library/redis:7@sha256:" + "a" * 64, {}, 6379),
+    ("localhost:5000/bitnami/postgresql:16", {}, 5432),
+    ("ghcr.io/acme/queue:1", {}, None),
+    ("ghcr.io/acme/queue:1", {"port": "7000"}, 7000),
+    ("postgres:16", {"port": "6543"}, 6543),
+])
+def test_a_backing_service_waits_for_its_port(image: str, env: dict, port: int | None) -> None:
+    """The port the probe waits for: `port=` of the setting, else the image's usual one (an
+    unknown image with no `port=` is started without a wait)."""
+    assert service_port(image, env) == port
+
+
 def test_probe_services_from_the_environment_are_semicolon_separated() -> None:
     """NODEPIPE_PROBE_SERVICES separates services with `;`."""
     settings = load_settings({"source": str(PLAIN)}, {
@@ -45,6 +60,7 @@ def test_probe_services_from_the_environment_are_semicolon_separated() -> None:
     ({"probe_services": "postgres:16"}, "has no host name"),
     ({"probe_services": "db="}, "names no image"),
     ({"probe_services": "db=postgres:16,password"}, "'password', which is not VAR=value"),
+    ({"probe_services": "q=acme/queue:1,port=70000"}, "port=70000, which is not a port number"),
     ({"probe_secrets": "jwt-secret"}, "is not a variable name"),
     ({"probe_env": "DATABASE_URL"},
      r"--probe-env \(NODEPIPE_PROBE_ENV\) item 'DATABASE_URL' is not"),
