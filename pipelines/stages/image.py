@@ -12,7 +12,7 @@ from pipelines.stages.app import SYSTEM_CA_BUNDLE, installed_modules
 from pipelines.stages.caches import with_caches
 from pipelines.stages.client import client
 from pipelines.stages.debs import with_unpacked_packages
-from pipelines.stages.system import with_system_packages
+from pipelines.stages.system import with_runtime_system_packages
 
 RUNTIME_USER = "node"  # the unprivileged user every official Node image ships
 TINI = "/usr/bin/tini"  # where Debian's and Alpine's tini packages put it
@@ -36,7 +36,7 @@ def runtime_image(  # noqa: PLR0917 - the outputs of every stage the image is ma
     elif shape.apt_packages:  # natively, or on the target where nothing else applies (musl)
         apt = [c for c in target.caches if c.is_apt]
         ctr = ctr.with_(with_caches(apt)).with_(
-            with_system_packages(shape.apt_packages, shape.libc)
+            with_runtime_system_packages(shape.apt_packages, shape.libc)
         )
         for cache in apt:  # the caches are mounts; nothing of apt's lists ends up in the image
             ctr = ctr.without_mount(cache.path)

@@ -55,6 +55,35 @@ DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $i
 """
 
 
+# The runtime image's own install: apt keeps its archives in the cache volume for this one
+# command, and the image is left as the base had it (its docker-clean back, no keep-cache
+# setting, no package caches: /var/cache/apt/*.bin alone is some 80 MB).
+_RUNTIME_INSTALL = """set -eu
+conf=/etc/apt/apt.conf.d
+kept=/tmp/nodepipe-docker-clean
+if [ -f "$conf/docker-clean" ]; then mv "$conf/docker-clean" "$kept"; fi
+echo 'Binary::apt::APT::Keep-Downloaded-Packages "true";' > "$conf/nodepipe-keep-cache"
+apt-get update -qq
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@"
+rm -f "$conf/nodepipe-keep-cache" /var/cache/apt/*.bin
+if [ -f "$kept" ]; then mv "$kept" "$conf/docker-clean"; fi
+"""
+
+
+def with_runtime_system_packages(
+    packages: Sequence[str], libc: str
+) -> Callable[[dagger.Container], dagger.Container]:
+    """Install `packages` in an image that ships: as with_system_packages, leaving no apt
+    setting or package cache behind (apt caches must be mounted)."""
+
+    def apply(ctr: dagger.Container) -> dagger.Container:
+        if not packages or libc == "musl":
+            return ctr.with_(with_system_packages(packages, libc))
+        return ctr.with_exec(["sh", "-c", _RUNTIME_INSTALL, "sh", *packages])
+
+    return apply
+
+
 def with_foreign_libraries(
     tools: Sequence[str], packages: Sequence[str], arches: Sequence[str]
 ) -> Callable[[dagger.Container], dagger.Container]:
