@@ -24,6 +24,7 @@ from pipelines.stages import (
     app_build,
     app_files,
     bindings_build,
+    compiled_deps,
     generated_code,
     generated_for_target,
     generated_modules,
@@ -57,6 +58,9 @@ class Images:
     bindings: dict[Platform, dagger.Container]  # empty when the service has no addon of its own
     runtimes: dict[Platform, dagger.Container]
     client: dagger.Client = dag  # the engine the graph was built on (its own, when mapped)
+    # The compiles alone, of targets that also run plain scripts after them (the `rebuild`
+    # stage, timed and named apart from `scripts`).
+    compiled: dict[Platform, dagger.Container] = field(default_factory=dict)
 
     @property
     def variants(self) -> list[dagger.Container]:
@@ -171,6 +175,8 @@ def _graph(plan: Plan, source: dagger.Directory, engine: dagger.Client) -> Image
         for t in plan.targets
         if t.rebuild
     }
+    compiled = {t.platform: c for t in plan.targets if t.scripted
+                 and (c := compiled_deps(plan, t, source, deps[t.platform])) is not None}
     final = {t.platform: rebuilt.get(t.platform, deps[t.platform]) for t in plan.targets}
     bindings = {
         t.platform: bindings_build(plan, t, source, final[t.platform])
@@ -185,7 +191,7 @@ def _graph(plan: Plan, source: dagger.Directory, engine: dagger.Client) -> Image
         for t in plan.targets
     }
     return Images(app=app, deps=deps, rebuilt=rebuilt, bindings=bindings, runtimes=runtimes,
-                  client=engine)
+                  client=engine, compiled=compiled)
 
 
 def _generated(plan: Plan, app: dagger.Container) -> dict[Platform, dagger.Directory]:
@@ -237,9 +243,9 @@ async def build_all(plan: Plan, images: Images, clock: Clock) -> None:
 
     async def one_target(target: Target) -> None:
         await clock.run("deps", target, images.deps[target.platform].sync())
+        if target.platform in images.compiled:  # the compiles, then the plain scripts
+            await clock.run("rebuild", target, images.compiled[target.platform].sync())
         if target.platform in images.rebuilt:
-            # One chain: the compiles (`rebuild`), then the plain scripts on the target
-            # (`scripts`, emulated when foreign); named by its last, which it is awaited for.
             stage = "scripts" if target.scripted else "rebuild"
             await clock.run(stage, target, images.rebuilt[target.platform].sync())
         if target.platform in images.bindings:

@@ -11,10 +11,12 @@ from pipelines.stages.app import app_build, app_files, generated_code, generated
 from pipelines.stages.image import runtime_image
 from pipelines.stages.native import (
     bindings_build,
+    compiled_deps,
     generated_for_target,
     production_deps,
     rebuilt_deps,
 )
 
-__all__ = ["app_build", "app_files", "bindings_build", "generated_code", "generated_for_target",
-           "generated_modules", "production_deps", "rebuilt_deps", "runtime_image"]
+__all__ = ["app_build", "app_files", "bindings_build", "compiled_deps", "generated_code",
+           "generated_for_target", "generated_modules", "production_deps", "rebuilt_deps",
+           "runtime_image"]

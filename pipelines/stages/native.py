@@ -133,23 +133,31 @@ def _paths_of(target: Target, names: Sequence[str]) -> list[str]:
     return [f"{APP_DIR}/{where.get(name, f'node_modules/{name}')}" for name in names]
 
 
+def compiled_deps(
+    plan: Plan, target: Target, source: dagger.Directory, deps: dagger.Container
+) -> dagger.Container | None:
+    """The compiles and downloads the audit names for this target, where `compile_builder`
+    puts them, their `.node` files checked for the target; None when there are none."""
+    if not target.compiled:
+        return None
+    built = (
+        compile_builder(plan, target)
+        .with_directory(APP_DIR, manifests(plan, source))
+        .with_directory(APP_DIR, installed_modules(plan, deps))
+        .with_exec(list(plan.packager.rebuild(target.compiled)))
+    )
+    return checked_for_target(built, target, _paths_of(target, target.compiled))
+
+
 def rebuilt_deps(
     plan: Plan, target: Target, source: dagger.Directory, deps: dagger.Container
 ) -> dagger.Container:
     """Run exactly the install scripts the audit names for this target: compiles and downloads
     where `compile_builder` puts them, plain scripts on the target."""
-    modules = installed_modules(plan, deps)
-    if target.compiled:
-        built = (
-            compile_builder(plan, target)
-            .with_directory(APP_DIR, manifests(plan, source))
-            .with_directory(APP_DIR, modules)
-            .with_exec(list(plan.packager.rebuild(target.compiled)))
-        )
-        built = checked_for_target(built, target, _paths_of(target, target.compiled))
-        modules = installed_modules(plan, built)
-        if not target.scripted:
-            return built
+    built = compiled_deps(plan, target, source, deps)
+    if built is not None and not target.scripted:
+        return built
+    modules = installed_modules(plan, built if built is not None else deps)
     return (
         target_builder(plan, target, toolchain=False)
         .with_directory(APP_DIR, manifests(plan, source))

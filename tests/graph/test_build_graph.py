@@ -192,6 +192,11 @@ def test_compiles_are_cross_built_by_name_and_plain_scripts_run_on_the_target(
             ["node", "/tmp/nodepipe/elf.js", "--arch",  # noqa: S108 - a path in the container
              target.platform.node_arch,
              "/app/node_modules/bcrypt"]]
+        # The compiles alone are awaited first, as stage rebuild: a compile that fails is
+        # told as rebuild, not as the scripts after it.
+        alone = query.calls(images.compiled[target.platform])
+        assert query.calls(compiled)[:len(alone)] == alone
+        assert query.execs(images.compiled[target.platform])[-2][:2] == ["npm", "rebuild"]
 
 
 def test_runtime_installs_no_toolchain_and_only_production_deps(images: Images) -> None:
