@@ -73,7 +73,8 @@ def _target_audit(report: AuditReport, platform: str, waived: set[str]) -> Targe
         NativePackage(p.name, p.version,
                       "waived" if verdict is Verdict.MISSING and p.name in waived
                       else str(verdict), path=p.path, own=p.own,
-                      executables=tuple(f"{p.path}/{glob}" for glob in p.executables))
+                      executables=tuple(f"{p.path}/{glob}" for glob in p.executables),
+                      optional=p.optional)
         for p, verdict in report.for_target(platform)
     )
     # A download of executables fetches for the machine it runs on: it runs on the target too.

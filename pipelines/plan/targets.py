@@ -33,6 +33,9 @@ class NativePackage:
     # Files its install script downloads (globs relative to the app: node_modules/@prisma/
     # engines/schema-engine-*): the script runs on the target, the smoke test checks each.
     executables: tuple[str, ...] = ()
+    # An optional dependency: npm, pnpm and yarn go on without it when its install script
+    # fails, and so does its compile here.
+    optional: bool = False
 
     @property
     def optional_skipped(self) -> bool:

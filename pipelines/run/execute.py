@@ -230,9 +230,11 @@ async def _smoke(checking: Checking, target: Target) -> None:
     plan = checking.plan
     checked = [p for p in target.native_packages if not p.own and p.verdict != "waived"]
     # Absent is no failure for what the audit skipped, nor for npm's devOptional packages,
-    # which some npm versions leave out of a production install.
+    # which some npm versions leave out of a production install, nor for an optional package
+    # whose compile failed (the package managers go on without it too).
     maybe = {e.path for e in plan.production if e.dev_optional}
-    absent_ok = [p for p in checked if p.optional_skipped or p.path in maybe]
+    absent_ok = [p for p in checked if p.optional_skipped or p.path in maybe
+                 or (p.optional and p.name in target.compiled)]
     packages = [p.path or p.name for p in checked
                 if not p.executables and p not in absent_ok]
     addons = [plan.bindings_output] if plan.compile_bindings else []

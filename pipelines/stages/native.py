@@ -29,6 +29,10 @@ from pipelines.stages.client import client
 from pipelines.stages.system import with_foreign_libraries, with_toolchain
 
 ELF_SCRIPT = "/tmp/nodepipe/elf.js"  # noqa: S108 - a path inside the build container
+# sh -c OPTIONAL_BUILD NAME COMMAND...: an optional package's build, whose failure is said and
+# left to the smoke check (which then finds it absent, a warning) instead of failing the stage.
+OPTIONAL_BUILD = ('"$@" || echo "nodepipe: optional $0 did not build for this target; the '
+                  'image ships without it, as npm would install it" >&2')
 
 
 def production_deps(plan: Plan, target: Target, source: dagger.Directory) -> dagger.Container:
@@ -140,12 +144,19 @@ def compiled_deps(
     puts them, their `.node` files checked for the target; None when there are none."""
     if not target.compiled:
         return None
+    optional = {p.name for p in target.native_packages if p.optional}
+    required = [name for name in target.compiled if name not in optional]
     built = (
         compile_builder(plan, target)
         .with_directory(APP_DIR, manifests(plan, source))
         .with_directory(APP_DIR, installed_modules(plan, deps))
-        .with_exec(list(plan.packager.rebuild(target.compiled)))
     )
+    if required:
+        built = built.with_exec(list(plan.packager.rebuild(required)))
+    for name in target.compiled:
+        if name in optional:  # as the package manager does: the service goes on without it
+            built = built.with_exec(["sh", "-c", OPTIONAL_BUILD, name,
+                                     *plan.packager.rebuild((name,))])
     return checked_for_target(built, target, _paths_of(target, target.compiled))
 
 

@@ -199,6 +199,24 @@ def test_compiles_are_cross_built_by_name_and_plain_scripts_run_on_the_target(
         assert query.execs(images.compiled[target.platform])[-2][:2] == ["npm", "rebuild"]
 
 
+def test_an_optional_package_that_fails_to_compile_is_left_out_as_npm_would() -> None:
+    """cpu-features (optional under ssh2) compiles on its own, its failure said and not
+    fatal; bcrypt (required) in the one rebuild whose failure fails the stage."""
+    audit = TargetAudit((NativePackage("bcrypt", "6.0.0", "compile", "node_modules/bcrypt"),
+                         NativePackage("cpu-features", "0.0.4", "compile",
+                                       "node_modules/cpu-features", optional=True)))
+    settings = load_settings({}, {})
+    plan = prepare(settings, Platform.parse("linux/amd64"),
+                   audit=dict.fromkeys(settings.platforms, audit))
+    images = run.build_graph(plan, dag.directory())
+    for target in plan.targets:
+        execs = query.execs(images.rebuilt[target.platform])
+        assert ["npm", "rebuild", "bcrypt"] in execs
+        (optional,) = [c for c in execs if c[:2] == ["sh", "-c"] and "cpu-features" in c]
+        assert optional[3:] == ["cpu-features", "npm", "rebuild", "cpu-features"]
+        assert "|| echo" in optional[2]
+
+
 def test_runtime_installs_no_toolchain_and_only_production_deps(images: Images) -> None:
     """The runtime chain runs nothing; node_modules comes from the target's production install."""
     for platform, runtime in images.runtimes.items():
