@@ -75,6 +75,12 @@ KNOWN_FAILURES: tuple[tuple[re.Pattern[str], str], ...] = (
                 r"Package \S+ was not found in the pkg-config search path"),
      "a native compile lacks a system library's headers: pass --build-apt-packages with its "
      "-dev package (for example libvips-dev)"),
+    (re.compile(r"failed to resolve (?:source metadata for|image) \S+.*(?:not found|manifest "
+                r"unknown)", re.DOTALL),
+     "the base image is not in its registry (or in this engine's registry mirror): the Node "
+     "major comes from the project's engines/.nvmrc/.node-version unless --node-major "
+     "(NODEPIPE_NODE_MAJOR) says otherwise; pick one the registry has, or --base-image "
+     "(NODEPIPE_BASE_IMAGE)"),
 )
 
 

@@ -111,7 +111,9 @@ class Clock:
             if is_engine_lost(str(error)):
                 raise self._lost(engine, stage, platform, key, str(error)) from None
             message = (str(error).splitlines() or ["the engine refused the query"])[0]
-            raise PipelineError(message, stage=stage, platform=platform) from None
+            hint = explain(str(error))
+            raise PipelineError(message + (f": {hint}" if hint else ""), stage=stage,
+                                platform=platform) from None
         except (dagger.TransportError, dagger.ClientConnectionError) as error:
             raise self._lost(engine, stage, platform, key, str(error)) from None
         finally:

@@ -23,6 +23,9 @@ COREPACK = """Internal Error: No compatible signature found in package metadata
     ("../src/vips.cc:1:10: fatal error: vips/vips8: foo.h: No such file or directory\n"
      "fatal error: vips.h: No such file or directory", "--build-apt-packages"),
     ("Package libpq was not found in the pkg-config search path", "--build-apt-packages"),
+    ('failed to resolve image "mirror.invalid/library/node:18-bookworm-slim" (platform: '
+     '"linux/amd64"): mirror.invalid/library/node:18-bookworm-slim: not found',
+     "--node-major (NODEPIPE_NODE_MAJOR)"),
 ])
 def test_known_output_gets_the_fix(output: str, words: str) -> None:
     """Each documented failure is recognised from the tool's own output."""
