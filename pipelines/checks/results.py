@@ -211,7 +211,8 @@ class HygieneResult(_Judged):
             found.append(
                 f"binaries of another machine among the application's files: {files}; a "
                 "lifecycle script of the build stage made them on the engine, and they ship to "
-                "every target: exclude them (--exclude) or make them at start")
+                "every target: leave them out of the image (--exclude PATH) or make them at "
+                "container start")
         if self.uid == 0:
             found.append("the default user is root (uid 0): the image must run as a non-root user")
         if self.node_env != "production":

@@ -51,6 +51,9 @@ class AppFiles:
     installs: tuple[str, ...] = ()
     # Other node_modules folders of the source: tracked code (no manager's metadata), shipped.
     tracked_modules: tuple[str, ...] = ()
+    # The `exclude` setting's own patterns: never shipped, even when the build stage makes
+    # them (a lifecycle script's Python venv, built on the engine for its machine only).
+    dropped: tuple[str, ...] = ()
 
     def listing(self, root: Path) -> list[str]:
         """Top-level entries of `root` that go into the image (for --print), sorted."""
@@ -104,7 +107,8 @@ def app_files(root: Path, include: Sequence[str] = (), exclude: Sequence[str] = 
     patterns += [f"!{p.strip('/')}" for p in include]
     patterns += list(installs)
     return AppFiles(tuple(dict.fromkeys(p for p in patterns if p and p != "!")), origin,
-                    tuple(only), installs, tracked)
+                    tuple(only), installs, tracked,
+                    tuple(p.strip("/") for p in exclude if p.strip("/")))
 
 
 def host_modules(root: Path) -> list[tuple[str, bool]]:

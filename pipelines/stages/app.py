@@ -103,11 +103,12 @@ def installed_modules(plan: Plan, ctr: dagger.Container) -> dagger.Directory:
 def app_files(plan: Plan, app: dagger.Container) -> dagger.Directory:
     """The application the image ships: the build's app directory without the node_modules
     folders an install made, in the install stage or in the build step (for a workspace
-    package: only its folder, its local packages' and the root package.json); the source's
-    tracked node_modules content ships as it is."""
+    package: only its folder, its local packages' and the root package.json), and without what
+    the `exclude` setting names; the source's tracked node_modules content ships as it is."""
     tracked = [f"!{path}" for path in plan.shape.files.tracked_modules]
     files = app.directory(APP_DIR).filter(
-        exclude=["**/node_modules", *tracked, *plan.shape.files.installs, *BUILD_LEFTOVERS]
+        exclude=["**/node_modules", *tracked, *plan.shape.files.installs, *BUILD_LEFTOVERS,
+                 *plan.shape.files.dropped]
     )
     return files.filter(include=list(plan.shape.files.only)) if plan.shape.files.only else files
 

@@ -408,6 +408,20 @@ def test_the_image_drops_build_made_installs_but_keeps_tracked_code(tmp_path: Pa
     exclude = call.args["exclude"]
     assert exclude[:2] == ["**/node_modules", "!packages/node_modules"]
     assert "node_modules" in exclude[2:]
+    assert ".venv" not in exclude
+
+
+def test_the_exclude_setting_drops_what_the_build_stage_made_too(tmp_path: Path) -> None:
+    """--exclude .venv: a Python venv a postinstall makes in the build stage (for the engine's
+    machine) is not shipped, though no source file of that name exists to drop."""
+    from tests.unit.test_app_files import APP, project  # noqa: PLC0415
+
+    source = project(tmp_path, {APP: ""}, start=f"node {APP}")
+    plan = prepare(load_settings({"source": str(source), "exclude": ".venv,/tmp-out/"}, {}),
+                   Platform.parse("linux/amd64"), audit={})
+    images = run.build_graph(plan, dag.directory())
+    (call,) = [c for c in query.calls(app_files(plan, images.app)) if c.name == "filter"][:1]
+    assert call.args["exclude"][-2:] == [".venv", "tmp-out"]
 
 
 def test_runtime_carries_the_plans_labels_as_labels_and_annotations(
