@@ -59,8 +59,8 @@ def _patches_not_carried(project: NodeProject, steps: tuple[ScriptStep, ...],
             f"scripts.{step.script}{where} runs patch-package: it patches the build stage's "
             "node_modules only, and the production install each image ships is not patched"
             + (f" ({', '.join(patched)} ship unpatched)" if patched else "")
-            + "; use your package manager's patchedDependencies (pnpm, yarn), which every "
-            "install applies")
+            + "; pnpm's patchedDependencies and yarn 2+'s patch: protocol are applied by every "
+            "install (npm and yarn 1 have no such thing)")
 
 
 def _once(steps: list[ScriptStep], sources: Mapping[str, Scripts],
