@@ -193,7 +193,6 @@ function installedVersion(dir, version) {
   return !version || manifest.version === version;
 }
 
-// Apparent size, hard links counted once, symlinks not followed.
 // ELF files among the application's own files (node_modules aside: smoke.js loads its addons)
 // that are not for `arch`: what a lifecycle script of the build stage compiled or downloaded
 // on the engine ships to every target (a Python venv, a downloaded tool). A file whose path
@@ -232,6 +231,7 @@ function foreignBinaries(app, arch, unchecked, limit = 20) {
   return found.sort((a, b) => a.path.localeCompare(b.path));
 }
 
+// Apparent size, hard links counted once, symlinks not followed.
 function sizeOf(top) {
   const inodes = new Set();
   let total = 0;

@@ -109,12 +109,11 @@ class NodeProject:
         if not isinstance(scripts, dict):
             raise ProjectError(f"{manifest_path}: scripts is not an object; fix the file")
         name = data.get("name")
-        main = data.get("main")
         project = cls(
             source=source,
             name=name if isinstance(name, str) and name else source.resolve().name,
             scripts={str(k): str(v) for k, v in scripts.items()},
-            main=main if isinstance(main, str) and main.strip() else None,
+            main=own_main(data),
             program=own_program(data),
             packager=detect(source, data),
             node=node_version(source, data),
@@ -126,18 +125,23 @@ class NodeProject:
         """This project seen as its workspace package `wanted`."""
         found = find_workspace(self.source, self.manifest, self.packager, wanted)
         service = found.service
-        main = service.manifest.get("main")
         own = node_version(self.source / service.path, service.manifest)
         return replace(
             self,
             name=service.name,
             scripts=service.scripts,
-            main=main if isinstance(main, str) and main.strip() else None,
+            main=own_main(service.manifest),
             program=own_program(service.manifest),
             packager=replace(self.packager, focus=found.focus),  # type: ignore[type-var]
             node=own if own.source != "default" else self.node,
             workspace=found,
         )
+
+
+def own_main(manifest: Mapping[str, Any]) -> str | None:
+    """package.json's `main`, when it names a file."""
+    main = manifest.get("main")
+    return main if isinstance(main, str) and main.strip() else None
 
 
 def own_program(manifest: Mapping[str, Any]) -> str | None:

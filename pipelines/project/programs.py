@@ -23,7 +23,12 @@ from pipelines.project.start import MANAGERS, StartCommand, node_preloads
 # On PATH in every official Node image (node:NN-bookworm-slim, -alpine).
 BASE_PROGRAMS = frozenset({"node", "npm", "npx", "corepack", "sh", "env"})
 # Also on PATH in the Debian ones (bash and coreutils are essential there; Alpine has neither).
-DEBIAN_PROGRAMS = BASE_PROGRAMS | {"bash", "sleep", "cat", "echo", "test", "timeout"}
+_DEBIAN_PROGRAMS = BASE_PROGRAMS | {"bash", "sleep", "cat", "echo", "test", "timeout"}
+
+
+def base_programs(libc: str) -> frozenset[str]:
+    """What an official Node image of this C library has on PATH (glibc: a Debian one)."""
+    return _DEBIAN_PROGRAMS if libc == "glibc" else BASE_PROGRAMS
 # Commands whose name is not their package's (pnpm and yarn lockfiles record no commands).
 KNOWN_BINS: Mapping[str, str] = {
     "tsc": "typescript", "tsserver": "typescript", "nest": "@nestjs/cli",

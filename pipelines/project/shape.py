@@ -18,9 +18,8 @@ from pipelines.project import NodeProject
 from pipelines.project.files import AppFiles, app_files, build_output
 from pipelines.project.generated import Generate, GenerateError, find_generate
 from pipelines.project.programs import (
-    BASE_PROGRAMS,
-    DEBIAN_PROGRAMS,
     ImageContents,
+    base_programs,
     image_manifests,
     start_blockers,
 )
@@ -197,7 +196,7 @@ def _image_contents(settings: Settings, project: NodeProject, workdir: str, file
         lambda path: files.ships(project.source, path), build_script is not None,
         system=frozenset(settings.apt_packages) | ({"tini"} if settings.init else set()),
         carried_managers=_carried_managers(settings, project),
-        base_programs=DEBIAN_PROGRAMS if settings.libc == "glibc" else BASE_PROGRAMS)
+        base_programs=base_programs(settings.libc))
 
 
 def _runtime_manager(settings: Settings, project: NodeProject) -> str:

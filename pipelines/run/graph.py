@@ -172,13 +172,13 @@ def build_graph(
 def _graph(plan: Plan, source: dagger.Directory, engine: dagger.Client) -> Images:
     app = app_build(plan, source)
     deps = {t.platform: production_deps(plan, t, source) for t in plan.targets}
+    compiled = {t.platform: compiled_deps(plan, t, source, deps[t.platform])
+                for t in plan.targets if t.compiled}
     rebuilt = {
-        t.platform: rebuilt_deps(plan, t, source, deps[t.platform])
+        t.platform: rebuilt_deps(plan, t, source, deps[t.platform], compiled.get(t.platform))
         for t in plan.targets
         if t.rebuild
     }
-    compiled = {t.platform: c for t in plan.targets if t.scripted
-                 and (c := compiled_deps(plan, t, source, deps[t.platform])) is not None}
     final = {t.platform: rebuilt.get(t.platform, deps[t.platform]) for t in plan.targets}
     bindings = {
         t.platform: bindings_build(plan, t, source, final[t.platform])
@@ -193,7 +193,8 @@ def _graph(plan: Plan, source: dagger.Directory, engine: dagger.Client) -> Image
         for t in plan.targets
     }
     return Images(app=app, deps=deps, rebuilt=rebuilt, bindings=bindings, runtimes=runtimes,
-                  client=engine, compiled=compiled)
+                  client=engine, compiled={t.platform: compiled[t.platform]
+                                           for t in plan.targets if t.compiled and t.scripted})
 
 
 def _generated(plan: Plan, app: dagger.Container) -> dict[Platform, dagger.Directory]:

@@ -139,11 +139,9 @@ def _paths_of(target: Target, names: Sequence[str]) -> list[str]:
 
 def compiled_deps(
     plan: Plan, target: Target, source: dagger.Directory, deps: dagger.Container
-) -> dagger.Container | None:
-    """The compiles and downloads the audit names for this target, where `compile_builder`
-    puts them, their `.node` files checked for the target; None when there are none."""
-    if not target.compiled:
-        return None
+) -> dagger.Container:
+    """The compiles and downloads the audit names for this target (`target.compiled`), where
+    `compile_builder` puts them, their `.node` files checked for the target."""
     optional = {p.name for p in target.native_packages if p.optional}
     required = [name for name in target.compiled if name not in optional]
     built = (
@@ -161,18 +159,17 @@ def compiled_deps(
 
 
 def rebuilt_deps(
-    plan: Plan, target: Target, source: dagger.Directory, deps: dagger.Container
+    plan: Plan, target: Target, source: dagger.Directory, deps: dagger.Container,
+    compiled: dagger.Container | None,
 ) -> dagger.Container:
-    """Run exactly the install scripts the audit names for this target: compiles and downloads
-    where `compile_builder` puts them, plain scripts on the target."""
-    built = compiled_deps(plan, target, source, deps)
-    if built is not None and not target.scripted:
-        return built
-    modules = installed_modules(plan, built if built is not None else deps)
+    """Run exactly the install scripts the audit names for this target: after its compiles
+    (`compiled`, from compiled_deps), the plain scripts on the target."""
+    if compiled is not None and not target.scripted:
+        return compiled
     return (
         target_builder(plan, target, toolchain=False)
         .with_directory(APP_DIR, manifests(plan, source))
-        .with_directory(APP_DIR, modules)
+        .with_directory(APP_DIR, installed_modules(plan, compiled or deps))
         .with_exec(list(plan.packager.rebuild(target.scripted)))
     )
 

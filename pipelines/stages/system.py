@@ -9,9 +9,9 @@ import dagger
 from pipelines.plan.model import TOOLCHAIN
 
 # Debian's slim images delete downloaded packages after each install; keep them in the cache.
+_KEEP_SETTING = """'Binary::apt::APT::Keep-Downloaded-Packages "true";'"""
 KEEP_APT_ARCHIVES = (
-    "rm -f /etc/apt/apt.conf.d/docker-clean && "
-    "echo 'Binary::apt::APT::Keep-Downloaded-Packages \"true\";' "
+    f"rm -f /etc/apt/apt.conf.d/docker-clean && echo {_KEEP_SETTING} "
     "> /etc/apt/apt.conf.d/keep-cache"
 )
 _APK_TOOLCHAIN = ("python3", "make", "g++", "pkgconf")
@@ -58,11 +58,11 @@ DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $i
 # The runtime image's own install: apt keeps its archives in the cache volume for this one
 # command, and the image is left as the base had it (its docker-clean back, no keep-cache
 # setting, no package caches: /var/cache/apt/*.bin alone is some 80 MB).
-_RUNTIME_INSTALL = """set -eu
+_RUNTIME_INSTALL = f"""set -eu
 conf=/etc/apt/apt.conf.d
 kept=/tmp/nodepipe-docker-clean
 if [ -f "$conf/docker-clean" ]; then mv "$conf/docker-clean" "$kept"; fi
-echo 'Binary::apt::APT::Keep-Downloaded-Packages "true";' > "$conf/nodepipe-keep-cache"
+echo {_KEEP_SETTING} > "$conf/nodepipe-keep-cache"
 apt-get update -qq
 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@"
 rm -f "$conf/nodepipe-keep-cache" /var/cache/apt/*.bin
